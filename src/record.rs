@@ -1,0 +1,190 @@
+//! What happened to one work item: every attempt with its timing, and the final result.
+//!
+//! Workers produce an [`Outcome`] per item and send it to the single owner that writes results
+//! and aggregates statistics. Nothing here does I/O.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request (or an input line) failed, counted by variant, never by message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// TCP/TLS connection could not be made.
+    Connect,
+    /// No complete answer within the per-request timeout.
+    Timeout,
+    /// HTTP 429 that is not a quota problem.
+    RateLimited,
+    /// HTTP 429 with `insufficient_quota`: the account has no credit left.
+    InsufficientQuota,
+    /// HTTP 401 or 403: key missing, wrong or not allowed.
+    Auth,
+    /// HTTP 404: usually an unknown model.
+    NotFound,
+    /// HTTP 400, 422 and other 4xx: the request itself is bad.
+    BadRequest,
+    /// HTTP 408 / 409: transient conflicts the provider asks to retry.
+    Conflict,
+    /// HTTP 5xx (and 529).
+    ServerError,
+    /// A 2xx whose body is not a chat completion.
+    InvalidResponse,
+    /// A stream that ended early, broke, or stalled.
+    StreamInterrupted,
+    /// An input line that was never sent.
+    InvalidInput,
+}
+
+impl ErrorClass {
+    /// Stable snake_case name used in files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::InsufficientQuota => "insufficient_quota",
+            ErrorClass::Auth => "auth",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::BadRequest => "bad_request",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::InvalidResponse => "invalid_response",
+            ErrorClass::StreamInterrupted => "stream_interrupted",
+            ErrorClass::InvalidInput => "invalid_input",
+        }
+    }
+
+    /// Whether another try of the same request at the same target may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Connect
+                | ErrorClass::Timeout
+                | ErrorClass::RateLimited
+                | ErrorClass::Conflict
+                | ErrorClass::ServerError
+                | ErrorClass::StreamInterrupted
+        )
+    }
+
+    /// Whether this error means the provider will refuse every further request
+    /// (bad key, no quota): the run must stop instead of burning through the file.
+    pub fn is_fatal(self) -> bool {
+        matches!(self, ErrorClass::Auth | ErrorClass::InsufficientQuota)
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure as recorded in outputs: its class, HTTP status if any, and a human message
+/// (with secrets already removed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub class: ErrorClass,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub message: String,
+    /// The provider's own error code (`invalid_api_key`, `model_not_found`, ...), if it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// Token counts of one response, from the provider's `usage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    /// Part of `input_tokens` served from the provider's prompt cache.
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// One HTTP request sent for an item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// Target name (as in the config's `[[targets]]`).
+    pub target: String,
+    pub model: String,
+    /// 1-based number of this try at this target.
+    pub number: u32,
+    /// When the request was sent, as an offset from the start of the run.
+    pub sent_at: Duration,
+    /// Request sent to last byte of the answer (or to the failure).
+    pub latency: Duration,
+    /// Request sent to first content chunk, for streamed requests.
+    pub ttft: Option<Duration>,
+    /// HTTP status, when one arrived.
+    pub status: Option<u16>,
+    pub usage: Option<Usage>,
+    pub cost_usd: Option<f64>,
+    /// `None` when this attempt succeeded.
+    pub error: Option<ErrorInfo>,
+}
+
+/// The answer that ended an item successfully.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Success {
+    pub target: String,
+    pub model: String,
+    pub status: u16,
+    /// The provider's request id (`x-request-id` header or body `id`).
+    pub request_id: Option<String>,
+    /// The provider's response body, unchanged.
+    pub body: serde_json::Value,
+    pub usage: Usage,
+    pub latency: Duration,
+    pub ttft: Option<Duration>,
+    /// `None` when no price is known for the model: never reported as 0.
+    pub cost_usd: Option<f64>,
+}
+
+/// What finally happened to one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The item's id (`custom_id` of a batch line, `id` of a short line, or `line-<n>`).
+    pub id: String,
+    /// 1-based line number in the input file.
+    pub line: u64,
+    /// Short form `metadata` of the line, echoed in the result.
+    pub metadata: Option<serde_json::Value>,
+    pub attempts: Vec<Attempt>,
+    pub result: Result<Success, ErrorInfo>,
+}
+
+impl Outcome {
+    /// Tries after the first, across all targets.
+    pub fn retries(&self) -> u32 {
+        (self.attempts.len() as u32).saturating_sub(1)
+    }
+
+    /// How many times the item moved to another target of its route.
+    pub fn fallbacks(&self) -> u32 {
+        self.attempts
+            .windows(2)
+            .filter(|pair| pair[0].target != pair[1].target)
+            .count() as u32
+    }
+
+    /// Sum of the cost of every attempt that reported usage. `None` if one had no price.
+    pub fn cost_usd(&self) -> Option<f64> {
+        let mut total = 0.0;
+        for attempt in self.attempts.iter().filter(|a| a.usage.is_some()) {
+            total += attempt.cost_usd?;
+        }
+        Some(total)
+    }
+}
+
+/// An input line that was not sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The id the line carried, when it could be read.
+    pub id: Option<String>,
+    pub line: u64,
+    pub reason: String,
+}

@@ -1,0 +1,151 @@
+//! The report data: a plain, versioned, serializable description of a finished run.
+//!
+//! `summary.json` is this struct serialized; every report format is a pure function of it.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning or disappears.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub sheepdog_version: String,
+    pub job: JobInfo,
+    pub totals: Totals,
+    /// End-to-end latency of the final attempt of each succeeded item.
+    pub latency_ms: Percentiles,
+    /// Time to first token of succeeded streamed items, when any were streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<Percentiles>,
+    pub tokens: Tokens,
+    pub cost: Cost,
+    pub targets: Vec<TargetSummary>,
+    /// Failures by class and HTTP status: `scope` says whether a row counts attempts
+    /// (every failed request, including those later retried) or items (final failures).
+    pub errors: Vec<ErrorCount>,
+    /// Attempts-per-item distribution: `attempts_per_item[k]` items needed `k + 1` attempts.
+    pub attempts_per_item: Vec<u64>,
+    pub histograms: Histograms,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// Input file as given by the user.
+    pub input: String,
+    /// Run folder.
+    pub out_dir: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_s: f64,
+    /// Why the run stopped early, when it did (fatal provider error, interrupted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+    /// The effective configuration, without secrets.
+    pub config: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Non-blank input lines read.
+    pub lines: u64,
+    /// Lines rejected before sending (invalid JSON, no messages, repeated id, ...).
+    pub rejected: u64,
+    /// Valid items that were sent at least once.
+    pub attempted: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Valid items never sent because the run stopped early.
+    pub unsent: u64,
+    /// HTTP requests sent, all attempts included.
+    pub requests: u64,
+    /// Attempts after the first, over all items.
+    pub retries: u64,
+    /// Moves of an item to another target of its route.
+    pub fallbacks: u64,
+    /// succeeded / attempted (0 when nothing was attempted).
+    pub success_rate: f64,
+    /// Items finished (succeeded or failed) per second of wall time.
+    pub items_per_s: f64,
+    /// Requests sent per second of wall time.
+    pub requests_per_s: f64,
+}
+
+/// Percentiles of one metric in milliseconds, read from an HdrHistogram of microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub cached_input: u64,
+    pub output: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Sum over every request that reported usage and whose model has a price.
+    pub total_usd: f64,
+    /// Requests with usage whose model has no known price: their cost is unknown, not 0.
+    pub unpriced_requests: u64,
+    /// Models that had no price.
+    pub unpriced_models: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetSummary {
+    pub name: String,
+    pub provider: String,
+    pub model: String,
+    /// Requests sent to this target.
+    pub requests: u64,
+    /// Items this target answered.
+    pub succeeded: u64,
+    /// Failed requests at this target (attempt level).
+    pub failed_requests: u64,
+    /// Items that ended failed with this target as the last one tried.
+    pub failed_items: u64,
+    pub retries: u64,
+    pub latency_ms: Percentiles,
+    pub tokens: Tokens,
+    /// `None` when the model has no price.
+    pub cost_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorScope {
+    /// Every failed request.
+    Attempts,
+    /// Items that finally failed (input rejections included, class `invalid_input`).
+    Items,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    pub scope: ErrorScope,
+    pub class: crate::record::ErrorClass,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub count: u64,
+}
+
+/// HdrHistograms (microseconds) serialized with the V2 format and base64, so runs can be
+/// merged exactly later.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    pub latency_us: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_us: Option<String>,
+}
