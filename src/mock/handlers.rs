@@ -1,0 +1,280 @@
+//! HTTP routes of the mock server and the chat-completions request flow.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use super::faults::{self, ApiError};
+use super::limits::RpmLimit;
+use super::reply::{self, key_fingerprint, Reply};
+use super::request::ChatRequest;
+use super::stats::{Entry, Recorder};
+use super::{stream, MockConfig, DEFAULT_MODELS};
+
+/// Largest request body accepted (long documents in bulk jobs can be big).
+const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// `created` of the listed models (2025-01-01T00:00:00Z).
+const MODELS_CREATED: u64 = 1_735_689_600;
+
+/// State shared by every handler.
+pub(crate) struct Shared {
+    pub config: MockConfig,
+    pub recorder: Arc<Recorder>,
+    rpm: Option<RpmLimit>,
+}
+
+impl Shared {
+    pub fn new(config: MockConfig) -> Self {
+        Shared {
+            rpm: config.rpm.map(RpmLimit::new),
+            config,
+            recorder: Arc::new(Recorder::new()),
+        }
+    }
+
+    /// 401 unless the request carries the configured key (when one is required).
+    fn check_key(&self, bearer: Option<&str>) -> Result<(), ApiError> {
+        match (&self.config.require_key, bearer) {
+            (None, _) => Ok(()),
+            (Some(_), None) => Err(ApiError::invalid_key(true)),
+            (Some(key), Some(given)) if given == key => Ok(()),
+            (Some(_), Some(_)) => Err(ApiError::invalid_key(false)),
+        }
+    }
+
+    fn serves(&self, model: &str) -> bool {
+        match &self.config.models {
+            Some(models) => models.iter().any(|m| m == model),
+            None => true,
+        }
+    }
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat).fallback(wrong_method))
+        .route("/chat/completions", post(chat).fallback(wrong_method))
+        .route("/v1/models", get(list_models).fallback(wrong_method))
+        .route("/models", get(list_models).fallback(wrong_method))
+        .route("/v1/models/{*id}", get(get_model).fallback(wrong_method))
+        .route("/mock/stats", get(stats).fallback(wrong_method))
+        .fallback(unknown_url)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(shared)
+}
+
+/// The key from `Authorization: Bearer <key>`, if there is one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(key.trim())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn request_id(number: u64) -> HeaderValue {
+    HeaderValue::try_from(format!("req_mock_{number}")).unwrap_or_else(|_| HeaderValue::from_static("req_mock"))
+}
+
+/// Why a chat request is not answered, with the request when its body could be read (for the log).
+struct Refusal {
+    error: ApiError,
+    request: Option<ChatRequest>,
+}
+
+impl Shared {
+    /// Checks in order: key, body, model, the RPM limit, then draws an injected fault.
+    fn admit(
+        &self,
+        bearer: Option<&str>,
+        parsed: Result<ChatRequest, ApiError>,
+        rng: &mut SmallRng,
+    ) -> Result<ChatRequest, Box<Refusal>> {
+        let key = self.check_key(bearer);
+        let request = match parsed {
+            Ok(request) => request,
+            Err(error) => {
+                let error = key.err().unwrap_or(error);
+                return Err(Box::new(Refusal { error, request: None }));
+            }
+        };
+        let error = if let Err(error) = key {
+            error
+        } else if !self.serves(&request.model) {
+            ApiError::model_not_found(&request.model)
+        } else if let Some(wait) = self.over_rpm() {
+            ApiError::rate_limited(&request.model, self.config.rpm, wait)
+        } else if let Some(status) = self.draw_fault(rng) {
+            ApiError::injected(status, &request.model, self.config.retry_after)
+        } else {
+            return Ok(request);
+        };
+        Err(Box::new(Refusal {
+            error,
+            request: Some(request),
+        }))
+    }
+
+    /// How long to wait when the RPM limit is reached, `None` when the request may go.
+    fn over_rpm(&self) -> Option<std::time::Duration> {
+        let limit = self.rpm.as_ref()?;
+        limit.take(self.recorder.elapsed_ns()).err()
+    }
+
+    /// For a stream that is to be cut short: how many content chunks it sends.
+    fn draw_truncation(&self, reply: &Reply, rng: &mut SmallRng) -> Option<u32> {
+        let p = self.config.stream_truncate;
+        if p <= 0.0 || rng.random::<f64>() >= p {
+            return None;
+        }
+        Some(if reply.completion_tokens == 0 {
+            0
+        } else {
+            rng.random_range(0..reply.completion_tokens)
+        })
+    }
+
+    fn draw_fault(&self, rng: &mut SmallRng) -> Option<u16> {
+        if self.config.failures.is_empty() {
+            return None;
+        }
+        faults::draw(&self.config.failures, rng.random::<f64>())
+    }
+}
+
+/// `POST /v1/chat/completions`: key, body, model, RPM limit, injected fault, then the answer.
+async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let recorder = &shared.recorder;
+    let config = &shared.config;
+    let (number, guard) = recorder.arrive();
+    let at_us = recorder.elapsed_us();
+    let bearer = bearer(&headers);
+    let key_id = bearer.map(key_fingerprint);
+    let parsed = body
+        .map_err(|rejection| ApiError::unreadable_body(rejection.status(), rejection.body_text()))
+        .and_then(|bytes| ChatRequest::parse(&bytes));
+    let mut rng = SmallRng::seed_from_u64(config.seed ^ reply::mix(number));
+    let x_request_id = request_id(number);
+    let entry = |status: u16, request: Option<&ChatRequest>| Entry {
+        at_us,
+        key_id,
+        model: request.map(|r| r.model.clone()).unwrap_or_default(),
+        status,
+        stream: request.is_some_and(|r| r.stream),
+        prompt_hash: request.map(|r| r.prompt.hash),
+    };
+
+    let request = match shared.admit(bearer, parsed, &mut rng) {
+        Ok(request) => request,
+        Err(refusal) => {
+            let Refusal { error, request } = *refusal;
+            recorder.answered(entry(error.status.as_u16(), request.as_ref()));
+            let mut response = error.into_response();
+            response.headers_mut().insert("x-request-id", x_request_id);
+            return response;
+        }
+    };
+
+    let reply = Reply::new(request.prompt, config.output_tokens, request.cap);
+    let id = format!("chatcmpl-mock-{number}");
+    let created = unix_now();
+    if request.stream {
+        recorder.answered(entry(200, Some(&request)));
+        return stream::response(stream::Plan {
+            id,
+            created,
+            model: request.model,
+            reply,
+            include_usage: request.include_usage,
+            ttft: config.ttft,
+            itl: config.itl,
+            truncate_after: shared.draw_truncation(&reply, &mut rng),
+            rng,
+            guard,
+            request_id: x_request_id,
+        });
+    }
+
+    if !config.latency.is_zero() {
+        let delay = config.latency.sample(&mut rng);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    let body = reply::completion_json(&reply, &id, created, &request.model);
+    recorder.answered(entry(200, Some(&request)));
+    drop(guard);
+    let mut response = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response();
+    response.headers_mut().insert("x-request-id", x_request_id);
+    response
+}
+
+/// `GET /v1/models`: the configured models, or [`DEFAULT_MODELS`].
+async fn list_models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(error) = shared.check_key(bearer(&headers)) {
+        return error.into_response();
+    }
+    let data: Vec<Value> = match &shared.config.models {
+        Some(models) => models.iter().map(|m| model_object(m)).collect(),
+        None => DEFAULT_MODELS.iter().map(|m| model_object(m)).collect(),
+    };
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// `GET /v1/models/{id}`: one model, or 404 `model_not_found`.
+async fn get_model(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(error) = shared.check_key(bearer(&headers)) {
+        return error.into_response();
+    }
+    let known = match &shared.config.models {
+        Some(models) => models.contains(&id),
+        None => DEFAULT_MODELS.contains(&id.as_str()),
+    };
+    if known {
+        Json(model_object(&id)).into_response()
+    } else {
+        ApiError::model_not_found(&id).into_response()
+    }
+}
+
+fn model_object(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": MODELS_CREATED, "owned_by": "sheepdog-mock"})
+}
+
+/// `GET /mock/stats[?log=true]`: the counters, with the request log only when asked.
+async fn stats(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
+    let with_log = uri.query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| matches!(pair, "log" | "log=true" | "log=1"))
+    });
+    Json(shared.recorder.snapshot(with_log)).into_response()
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}
+
+async fn unknown_url(method: Method, uri: Uri) -> ApiError {
+    ApiError::unknown_url(method.as_str(), uri.path())
+}

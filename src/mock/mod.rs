@@ -1,0 +1,256 @@
+//! The built-in mock OpenAI-compatible server.
+//!
+//! It speaks enough of the chat-completions protocol (plain and SSE streaming, `/v1/models`,
+//! OpenAI-shaped errors) that real clients and sheepdog's own client work against it unchanged,
+//! with configurable latency and injected faults. Replies are deterministic functions of the
+//! messages, so tests can compare runs; fault injection and latency sampling are seeded.
+//!
+//! Endpoints:
+//! - `POST /v1/chat/completions` (also `/chat/completions`): the answer, or an error (checked
+//!   in this order: API key, request body, model, RPM limit, injected faults).
+//! - `GET /v1/models`, `GET /v1/models/{id}`: the configured (or default) model list.
+//! - `GET /mock/stats[?log=true]`: [`MockStats`] as JSON, no key needed.
+//!
+//! The server is built for throughput: counters are atomics, the only lock (the request log) is
+//! held for a push and never across an await, and it sleeps only when a latency is configured.
+
+mod faults;
+mod handlers;
+mod limits;
+mod reply;
+mod request;
+mod stats;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use faults::{parse_failures, parse_stream_fault};
+pub use stats::{LoggedRequest, MockStats};
+
+/// How long `shutdown` waits for open requests (e.g. a slow stream) before it stops them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Models listed by `GET /v1/models` when [`MockConfig::models`] is not set.
+pub const DEFAULT_MODELS: &[&str] = &[
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4o-mini",
+    "deepseek-chat",
+    "claude-sonnet-4-5",
+    "gemini-2.5-flash",
+];
+
+/// How the mock server behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MockConfig {
+    /// Delay before a non-streamed answer.
+    pub latency: Latency,
+    /// Streamed answers: delay before the first content chunk (the role chunk goes at once).
+    pub ttft: Latency,
+    /// Streamed answers: delay between content chunks.
+    pub itl: Latency,
+    /// Fixed reply length in tokens; `None` = derived from the prompt (16..=64).
+    pub output_tokens: Option<u32>,
+    /// HTTP statuses to inject with their probabilities, e.g. `[(429, 0.1), (500, 0.05)]`.
+    pub failures: Vec<(u16, f64)>,
+    /// What injected 429s ask the client to wait (`retry-after`, `retry-after-ms`).
+    pub retry_after: Duration,
+    /// If set, requests without `Authorization: Bearer <key>` get 401.
+    pub require_key: Option<String>,
+    /// If set, any other model gets 404 `model_not_found`.
+    pub models: Option<Vec<String>>,
+    /// Seeds fault injection and latency sampling.
+    pub seed: u64,
+    /// Requests per minute the server admits (any key, any model); beyond it, 429
+    /// `rate_limit_exceeded` with the exact wait in `retry-after`/`retry-after-ms`. `None` = no limit.
+    pub rpm: Option<u32>,
+    /// Probability that a streamed answer stops early: after some content chunks (fewer than
+    /// the reply has) the body ends, with no `finish_reason`, usage chunk or `[DONE]`.
+    pub stream_truncate: f64,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            latency: Latency::default(),
+            ttft: Latency::default(),
+            itl: Latency::default(),
+            output_tokens: None,
+            failures: Vec::new(),
+            retry_after: Duration::from_secs(1),
+            require_key: None,
+            models: None,
+            seed: 0,
+            rpm: None,
+            stream_truncate: 0.0,
+        }
+    }
+}
+
+impl MockConfig {
+    /// Checks the fault list (statuses 100..=599, probabilities 0..=1, sum <= 1), `rpm` (at
+    /// least 1) and `stream_truncate` (0..=1).
+    pub fn validate(&self) -> Result<(), String> {
+        faults::validate_failures(&self.failures)?;
+        if self.rpm == Some(0) {
+            return Err("rpm must be at least 1 (leave it out for no limit)".to_owned());
+        }
+        if !(self.stream_truncate.is_finite() && (0.0..=1.0).contains(&self.stream_truncate)) {
+            return Err(format!(
+                "stream truncation probability {} is not in 0..=1",
+                self.stream_truncate
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A delay: fixed, or drawn from a normal distribution clamped at zero.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Latency {
+    Fixed(Duration),
+    Normal { mean: Duration, std: Duration },
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency::Fixed(Duration::ZERO)
+    }
+}
+
+impl Latency {
+    /// Whether this latency can never be more than zero (so nothing needs to sleep).
+    pub fn is_zero(&self) -> bool {
+        match *self {
+            Latency::Fixed(d) => d.is_zero(),
+            Latency::Normal { mean, std } => mean.is_zero() && std.is_zero(),
+        }
+    }
+
+    /// Draws one delay. A normal draw below zero is zero.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+        match *self {
+            Latency::Fixed(d) => d,
+            Latency::Normal { mean, std } => {
+                if std.is_zero() {
+                    return mean;
+                }
+                // Box-Muller; `1 - u` keeps the logarithm's argument in (0, 1].
+                let u1 = 1.0 - rng.random::<f64>();
+                let u2 = rng.random::<f64>();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                let secs = mean.as_secs_f64() + z * std.as_secs_f64();
+                Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(mean)
+            }
+        }
+    }
+}
+
+/// Parses `50ms` (fixed) or `200ms±50ms` / `200ms+-50ms` (normal: mean ± standard deviation),
+/// durations in humantime form.
+impl FromStr for Latency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let parse = |part: &str| {
+            humantime::parse_duration(part.trim())
+                .map_err(|e| format!("`{}` is not a duration like 50ms or 1.5s: {e}", part.trim()))
+        };
+        let split = s.split_once('±').or_else(|| s.split_once("+-"));
+        match split {
+            Some((mean, std)) => Ok(Latency::Normal {
+                mean: parse(mean)?,
+                std: parse(std)?,
+            }),
+            None => Ok(Latency::Fixed(parse(s)?)),
+        }
+    }
+}
+
+/// A running mock server. Dropping it without [`MockServer::shutdown`] still stops it.
+pub struct MockServer {
+    addr: SocketAddr,
+    shared: Arc<handlers::Shared>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl MockServer {
+    /// Binds `addr` (tests use 127.0.0.1:0) and serves in a background tokio task.
+    ///
+    /// Fails with `InvalidInput` when the config is invalid (see [`MockConfig::validate`]).
+    pub async fn start(config: MockConfig, addr: SocketAddr) -> std::io::Result<MockServer> {
+        config
+            .validate()
+            .map_err(|msg| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(handlers::Shared::new(config));
+        let router = handlers::router(shared.clone());
+        let stop = CancellationToken::new();
+
+        use axum::serve::ListenerExt;
+        // Small SSE chunks must leave at once, or Nagle's algorithm distorts inter-token timing.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let serve = axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let task = tokio::spawn(async move { serve.await });
+        Ok(MockServer {
+            addr,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The address actually bound (with the real port when started on port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL clients use, e.g. `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// A snapshot of the counters, the same data as `GET /mock/stats?log=true`.
+    pub fn stats(&self) -> MockStats {
+        self.shared.recorder.snapshot(true)
+    }
+
+    /// Stops accepting connections, lets open requests finish (for at most a few seconds),
+    /// then returns.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}

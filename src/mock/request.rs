@@ -1,0 +1,121 @@
+//! Reading a chat-completions request body: only what the mock needs, with OpenAI's 400s
+//! for anything it cannot use.
+
+use serde_json::{Map, Value};
+
+use super::faults::ApiError;
+use super::reply::Prompt;
+
+/// A chat request reduced to what the mock needs.
+pub(crate) struct ChatRequest {
+    pub model: String,
+    pub prompt: Prompt,
+    pub stream: bool,
+    pub include_usage: bool,
+    /// The smaller of `max_tokens` and `max_completion_tokens`.
+    pub cap: Option<u32>,
+}
+
+impl ChatRequest {
+    pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
+        let mut value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::invalid_request(
+                format!(
+                    "We could not parse the JSON body of your request ({e}). The API expects a \
+                     JSON payload with Content-Type: application/json."
+                ),
+                None,
+                "invalid_json",
+            )
+        })?;
+        let Some(body) = value.as_object_mut() else {
+            return Err(ApiError::invalid_request(
+                "The request body must be a JSON object.",
+                None,
+                "invalid_type",
+            ));
+        };
+        let model = match body.get_mut("model").map(Value::take) {
+            Some(Value::String(model)) if !model.is_empty() => model,
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_request(
+                    "you must provide a model parameter",
+                    Some("model"),
+                    "missing_required_parameter",
+                ))
+            }
+            Some(_) => return Err(invalid_type("model", "a non-empty string")),
+        };
+        let prompt = match body.get("messages") {
+            Some(Value::Array(messages)) if !messages.is_empty() => Prompt::of(messages),
+            Some(Value::Array(_)) => {
+                return Err(ApiError::invalid_request(
+                    "[] is too short - 'messages'",
+                    Some("messages"),
+                    "empty_array",
+                ))
+            }
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_request(
+                    "Missing required parameter: 'messages'.",
+                    Some("messages"),
+                    "missing_required_parameter",
+                ))
+            }
+            Some(_) => return Err(invalid_type("messages", "an array of messages")),
+        };
+        let stream = flag(body, "stream")?;
+        let include_usage = match body.get("stream_options") {
+            None | Some(Value::Null) => false,
+            Some(Value::Object(options)) => flag(options, "include_usage")?,
+            Some(_) => return Err(invalid_type("stream_options", "an object")),
+        };
+        let cap = match (
+            max_tokens(body, "max_tokens")?,
+            max_tokens(body, "max_completion_tokens")?,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(ChatRequest {
+            model,
+            prompt,
+            stream,
+            include_usage,
+            cap,
+        })
+    }
+}
+
+fn invalid_type(param: &'static str, expected: &str) -> ApiError {
+    ApiError::invalid_request(
+        format!("Invalid type for '{param}': expected {expected}."),
+        Some(param),
+        "invalid_type",
+    )
+}
+
+/// An optional boolean field (absent or null = false).
+fn flag(object: &Map<String, Value>, name: &'static str) -> Result<bool, ApiError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(invalid_type(name, "a boolean")),
+    }
+}
+
+/// An optional token limit: an integer >= 1.
+fn max_tokens(object: &Map<String, Value>, name: &'static str) -> Result<Option<u32>, ApiError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => match value.as_u64() {
+            Some(0) => Err(ApiError::invalid_request(
+                format!("Invalid '{name}': integer below minimum value. Expected a value >= 1, but got 0 instead."),
+                Some(name),
+                "integer_below_min_value",
+            )),
+            Some(n) => Ok(Some(u32::try_from(n).unwrap_or(u32::MAX))),
+            None => Err(invalid_type(name, "an integer")),
+        },
+    }
+}
