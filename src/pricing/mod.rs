@@ -1,0 +1,257 @@
+//! Prices per model: the built-in table (`prices.toml`, compiled in), overrides from the job
+//! config, and the cost of a [`Usage`].
+//!
+//! All prices are USD per 1M tokens. A model without a price has no cost (`None`), never 0.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Usage;
+
+/// The built-in price table, parsed by [`PriceTable::builtin`].
+const BUILTIN_PRICES: &str = include_str!("prices.toml");
+
+/// Name under which errors in the built-in table are reported.
+const BUILTIN_ORIGIN: &str = "built-in prices.toml";
+
+/// Tokens per price unit: prices are per 1M tokens.
+const PER: f64 = 1_000_000.0;
+
+/// The price of one model, USD per 1M tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Price {
+    /// USD per 1M input tokens.
+    pub input: f64,
+    /// USD per 1M cached input tokens; `None` = same as `input`.
+    pub cached_input: Option<f64>,
+    /// USD per 1M output tokens.
+    pub output: f64,
+    /// USD per 1M input tokens through the provider's batch API, if it has one.
+    #[serde(default)]
+    pub batch_input: Option<f64>,
+    /// USD per 1M output tokens through the provider's batch API, if it has one.
+    #[serde(default)]
+    pub batch_output: Option<f64>,
+    /// Where the price comes from (URL, "job.toml", ...).
+    pub source: String,
+    /// YYYY-MM-DD the price was read (may be empty for user-supplied prices).
+    pub date: String,
+}
+
+impl Price {
+    /// `(input - cached) * input + cached * cached_input + output * output`, per 1M tokens.
+    ///
+    /// Cached tokens are part of `input_tokens`; a usage claiming more cached than input
+    /// tokens is charged as all-cached rather than producing a negative count.
+    pub fn cost_usd(&self, usage: &Usage) -> f64 {
+        let cached = usage.cached_input_tokens.min(usage.input_tokens);
+        let uncached = usage.input_tokens - cached;
+        let cached_price = self.cached_input.unwrap_or(self.input);
+        (uncached as f64 * self.input + cached as f64 * cached_price + usage.output_tokens as f64 * self.output) / PER
+    }
+
+    /// Every price must be finite and not negative.
+    pub fn validate(&self) -> Result<(), String> {
+        let fields = [
+            ("input", Some(self.input)),
+            ("cached_input", self.cached_input),
+            ("output", Some(self.output)),
+            ("batch_input", self.batch_input),
+            ("batch_output", self.batch_output),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                if !value.is_finite() || value < 0.0 {
+                    return Err(format!(
+                        "{name} = {value}: a price must be a finite number >= 0 (USD per 1M tokens)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A price as written by a user (job config `[prices."model"]` or a price file):
+/// `source` and `date` may be left out.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    pub input: f64,
+    #[serde(default)]
+    pub cached_input: Option<f64>,
+    pub output: f64,
+    #[serde(default)]
+    pub batch_input: Option<f64>,
+    #[serde(default)]
+    pub batch_output: Option<f64>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
+impl PriceOverride {
+    /// The full price; a missing `source` becomes `origin` (e.g. "job config"), a missing
+    /// `date` an empty string.
+    pub fn into_price(self, origin: &str) -> Price {
+        Price {
+            input: self.input,
+            cached_input: self.cached_input,
+            output: self.output,
+            batch_input: self.batch_input,
+            batch_output: self.batch_output,
+            source: self.source.unwrap_or_else(|| origin.to_string()),
+            date: self.date.unwrap_or_default(),
+        }
+    }
+}
+
+/// Why a price table could not be read. Every message names where the table came from and,
+/// when it is about one entry, the model key (`job.toml: prices."gpt-4.1": ...`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PriceError {
+    /// The text is not TOML, or has no usable `[prices]` table.
+    #[error("{origin}: {message}")]
+    Syntax { origin: String, message: String },
+    /// One model's entry has missing, unknown or mistyped fields, or an invalid price.
+    #[error("{origin}: prices.\"{model}\": {message}")]
+    Entry {
+        origin: String,
+        model: String,
+        message: String,
+    },
+}
+
+/// Prices by model name, with tolerant lookup (see [`PriceTable::get`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PriceTable {
+    prices: BTreeMap<String, Price>,
+}
+
+impl PriceTable {
+    /// An empty table.
+    pub fn new() -> PriceTable {
+        PriceTable::default()
+    }
+
+    /// The table compiled into sheepdog from `src/pricing/prices.toml`.
+    pub fn builtin() -> Result<PriceTable, PriceError> {
+        PriceTable::from_toml_str(BUILTIN_PRICES, BUILTIN_ORIGIN)
+    }
+
+    /// Parse a price table written as `[prices."model"]` tables (the format of `prices.toml`
+    /// and of the job config). `source` and `date` are optional; a missing `source` becomes
+    /// `origin`. Any other top-level key is an error (a typo must not silently drop prices).
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<PriceTable, PriceError> {
+        let syntax = |message: String| PriceError::Syntax {
+            origin: origin.to_string(),
+            message,
+        };
+        let mut document: toml::Table =
+            toml::from_str(text).map_err(|e| syntax(e.to_string().trim_end().to_string()))?;
+        let mut table = PriceTable::new();
+        if let Some(key) = document.keys().find(|key| *key != "prices") {
+            return Err(syntax(format!(
+                "unknown key `{key}`: expected only [prices.\"model\"] tables"
+            )));
+        }
+        let entries = match document.remove("prices") {
+            None => return Ok(table),
+            Some(toml::Value::Table(entries)) => entries,
+            Some(other) => {
+                return Err(syntax(format!(
+                    "prices: expected a table of models, found a {}",
+                    other.type_str()
+                )))
+            }
+        };
+        for (model, value) in entries {
+            let entry_error = |message: String| PriceError::Entry {
+                origin: origin.to_string(),
+                model: model.clone(),
+                message,
+            };
+            let price = value
+                .try_into::<PriceOverride>()
+                .map_err(|e| entry_error(e.message().trim_end().to_string()))?
+                .into_price(origin);
+            price.validate().map_err(entry_error)?;
+            table.prices.insert(model.clone(), price);
+        }
+        Ok(table)
+    }
+
+    /// Add a model or replace its price (job config overrides).
+    pub fn insert(&mut self, model: &str, price: Price) {
+        self.prices.insert(model.to_string(), price);
+    }
+
+    /// Add or replace every price of `other`.
+    pub fn extend(&mut self, other: PriceTable) {
+        self.prices.extend(other.prices);
+    }
+
+    /// The price of `model`: the exact name first; then, tolerantly, the same name in lower
+    /// case, without a provider prefix (`openai/gpt-4.1`, `deepseek/deepseek-chat`) and without
+    /// a dated snapshot suffix (`gpt-4.1-2025-04-14`, `claude-sonnet-4-5-20250929`,
+    /// `claude-sonnet-4-5@20250929`) or `-latest`.
+    ///
+    /// Only those suffixes are removed, so a lookup never lands on a different model:
+    /// `gpt-4.1-mini` never resolves to `gpt-4.1`, nor the reverse.
+    pub fn get(&self, model: &str) -> Option<&Price> {
+        if let Some(price) = self.prices.get(model) {
+            return Some(price);
+        }
+        let lower = model.trim().to_ascii_lowercase();
+        let without_prefix = lower.rsplit('/').next().unwrap_or(&lower);
+        let found = [lower.as_str(), without_prefix]
+            .into_iter()
+            .flat_map(|name| [Some(name), strip_snapshot(name)])
+            .flatten()
+            .find_map(|name| self.prices.get(name));
+        found
+    }
+
+    /// Whether the table has no price at all.
+    pub fn is_empty(&self) -> bool {
+        self.prices.is_empty()
+    }
+
+    /// Number of models with a price.
+    pub fn len(&self) -> usize {
+        self.prices.len()
+    }
+
+    /// Every model and its price, sorted by model name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Price)> {
+        self.prices.iter().map(|(model, price)| (model.as_str(), price))
+    }
+}
+
+/// `name` without a snapshot suffix (`-YYYY-MM-DD`, `-YYYYMMDD`, `@YYYYMMDD`, `-latest`),
+/// or `None` if it has none.
+fn strip_snapshot(name: &str) -> Option<&str> {
+    if let Some(base) = name.strip_suffix("-latest") {
+        return Some(base).filter(|b| !b.is_empty());
+    }
+    let (base, suffix) = name.rsplit_once(['-', '@'])?;
+    if is_compact_date(suffix) {
+        return Some(base).filter(|b| !b.is_empty());
+    }
+    // -YYYY-MM-DD: the last three dash-separated parts are 4, 2 and 2 digits.
+    let mut parts = name.rsplitn(4, '-');
+    let (day, month, year, base) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(year, 4) && digits(month, 2) && digits(day, 2) && year.starts_with("20") && !base.is_empty())
+        .then_some(base)
+}
+
+/// `YYYYMMDD` in this century.
+fn is_compact_date(s: &str) -> bool {
+    s.len() == 8 && s.starts_with("20") && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests;
