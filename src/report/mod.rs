@@ -1,0 +1,92 @@
+//! Report formats: one module per format, each a pure function of a
+//! [`Summary`](crate::stats::summary::Summary).
+//!
+//! [`write_all`] writes the files of a run folder, each atomically (temporary file in the same
+//! folder, then rename), so a crash never leaves half a report.
+
+mod fmt;
+pub mod json;
+pub mod markdown;
+pub mod terminal;
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::Path;
+
+use crate::stats::summary::Summary;
+
+/// File name of the machine-readable summary in a run folder.
+pub const SUMMARY_FILE: &str = "summary.json";
+/// File name of the Markdown report in a run folder.
+pub const MARKDOWN_FILE: &str = "report.md";
+
+/// Writes `summary.json` and `report.md` into `dir` (created if missing).
+pub fn write_all(dir: &Path, summary: &Summary) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let json = json::render(summary).map_err(io::Error::other)?;
+    write_atomic(dir, SUMMARY_FILE, &json)?;
+    write_atomic(dir, MARKDOWN_FILE, markdown::render(summary).as_bytes())
+}
+
+/// Writes `dir/name` through a temporary file in `dir`, synced, then renamed over it.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, dir.join(name))
+    })();
+    if written.is_err() {
+        // Best effort: the error that matters is the one returned.
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", dir.join(name).display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::fixture;
+
+    #[test]
+    fn write_all_writes_both_files_and_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run-1");
+        let summary = fixture::summary();
+        write_all(&run, &summary).unwrap();
+
+        let json = fs::read(run.join(SUMMARY_FILE)).unwrap();
+        assert_eq!(json::parse(&json).unwrap(), summary);
+        let md = fs::read_to_string(run.join(MARKDOWN_FILE)).unwrap();
+        assert_eq!(md, markdown::render(&summary));
+
+        let names: Vec<String> = fs::read_dir(&run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn write_all_replaces_an_older_report() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(MARKDOWN_FILE), "old report, much longer than needed").unwrap();
+        let summary = fixture::empty_summary();
+        write_all(dir.path(), &summary).unwrap();
+        let md = fs::read_to_string(dir.path().join(MARKDOWN_FILE)).unwrap();
+        assert_eq!(md, markdown::render(&summary));
+    }
+
+    #[test]
+    fn write_all_reports_the_path_it_could_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // `summary.json` is a directory: the rename over it fails.
+        fs::create_dir(dir.path().join(SUMMARY_FILE)).unwrap();
+        fs::write(dir.path().join(SUMMARY_FILE).join("x"), "x").unwrap();
+        let err = write_all(dir.path(), &fixture::summary()).unwrap_err();
+        assert!(err.to_string().contains(SUMMARY_FILE), "{err}");
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "temporary file left behind");
+    }
+}
