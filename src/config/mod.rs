@@ -1,0 +1,505 @@
+//! Configuration: the job file, the environment and the command line resolved once into a
+//! validated [`Config`] with typed values. Precedence: CLI flag > environment > job file >
+//! built-in default. The library never sees clap types; `cli.rs` fills [`Overrides`].
+
+pub mod file;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::mock::{Latency, MockConfig};
+use crate::pricing::PriceTable;
+use crate::provider::Secret;
+
+pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+pub const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(500);
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// The model the built-in mock answers as when nothing names one.
+pub const MOCK_DEFAULT_MODEL: &str = "gpt-4.1-mini";
+
+/// A configuration problem: which file, which key, what is wrong. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render(.file, .key, .message))]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+fn render(file: &str, key: &str, message: &str) -> String {
+    match (file.is_empty(), key.is_empty()) {
+        (false, false) => format!("{file}: {key}: {message}"),
+        (false, true) => format!("{file}: {message}"),
+        (true, false) => format!("{key}: {message}"),
+        (true, true) => message.to_string(),
+    }
+}
+
+impl ConfigError {
+    pub fn new(file: &str, key: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_string(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Values given on the command line or in `SHEEPDOG_*` environment variables.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub model: Option<String>,
+    pub concurrency: Option<usize>,
+    pub timeout: Option<Duration>,
+    pub max_attempts: Option<u32>,
+    pub out: Option<PathBuf>,
+}
+
+/// Where a provider is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The built-in mock server, started in-process on 127.0.0.1 for this run.
+    Mock,
+    /// An OpenAI-compatible base URL such as `https://api.openai.com/v1`.
+    Url(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub endpoint: Endpoint,
+    /// Name of the environment variable that holds the key; `None` sends no Authorization.
+    pub api_key_env: Option<String>,
+    /// The key read from that variable, if it is set.
+    pub api_key: Option<Secret>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    pub max_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    /// Index into [`Config::providers`].
+    pub provider: usize,
+    /// `None`: each item's own `model` is sent.
+    pub model: Option<String>,
+    /// Sent when neither the target nor the line names a model.
+    pub default_model: Option<String>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    pub max_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Tries per target, first one included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+/// The validated configuration of a run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The job file, when one was given.
+    pub source: Option<PathBuf>,
+    pub providers: Vec<Provider>,
+    pub targets: Vec<Target>,
+    /// Indices into `targets`, primary first. Never empty.
+    pub route: Vec<usize>,
+    pub retry: RetryPolicy,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub out: Option<PathBuf>,
+    /// Settings of the in-process mock server, used by `Endpoint::Mock` providers.
+    pub mock: MockConfig,
+    pub prices: PriceTable,
+    /// Said to the user before the run starts (e.g. that the mock server is used).
+    pub notices: Vec<String>,
+}
+
+/// Reads the environment the way the OpenAI SDKs do.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment (after `.env` was loaded by the binary).
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Config {
+    /// Builds the configuration from the job file (if any), the environment and the overrides.
+    pub fn resolve(overrides: &Overrides, env: &dyn Env) -> Result<Config, ConfigError> {
+        let (job, file) = match &overrides.config {
+            Some(path) => (file::load(path)?, path.display().to_string()),
+            None => (file::JobFile::default(), String::new()),
+        };
+        build(job, &file, overrides, env)
+    }
+
+    pub fn primary(&self) -> &Target {
+        &self.targets[self.route[0]]
+    }
+
+    pub fn provider_of(&self, target: &Target) -> &Provider {
+        &self.providers[target.provider]
+    }
+
+    /// Whether any provider of the route is the in-process mock.
+    pub fn uses_mock(&self) -> bool {
+        self.route
+            .iter()
+            .any(|&t| self.providers[self.targets[t].provider].endpoint == Endpoint::Mock)
+    }
+
+    /// The effective configuration as JSON, without secrets (key variable names only).
+    pub fn echo(&self) -> serde_json::Value {
+        let providers: Vec<_> = self
+            .providers
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "base_url": match &p.endpoint { Endpoint::Mock => "mock", Endpoint::Url(url) => url.as_str() },
+                    "api_key_env": p.api_key_env,
+                    "rpm": p.rpm, "tpm": p.tpm, "max_concurrency": p.max_concurrency,
+                })
+            })
+            .collect();
+        let targets: Vec<_> = self
+            .targets
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name, "provider": self.providers[t.provider].name, "model": t.model,
+                    "rpm": t.rpm, "tpm": t.tpm, "max_concurrency": t.max_concurrency,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "config_file": self.source.as_ref().map(|p| p.display().to_string()),
+            "providers": providers,
+            "targets": targets,
+            "route": self.route.iter().map(|&t| self.targets[t].name.clone()).collect::<Vec<_>>(),
+            "retry": {
+                "max_attempts": self.retry.max_attempts,
+                "base_delay_ms": self.retry.base_delay.as_millis() as u64,
+                "max_delay_ms": self.retry.max_delay.as_millis() as u64,
+            },
+            "concurrency": self.concurrency,
+            "timeout_ms": self.timeout.as_millis() as u64,
+        })
+    }
+}
+
+fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result<Config, ConfigError> {
+    let err = |key: &str, message: String| ConfigError::new(file, key, message);
+    let mut notices = Vec::new();
+
+    let mut providers = Vec::new();
+    for (i, p) in job.providers.into_iter().enumerate() {
+        let key = format!("providers[{i}]");
+        if p.name.trim().is_empty() {
+            return Err(err(&format!("{key}.name"), "must not be empty".into()));
+        }
+        if providers.iter().any(|q: &Provider| q.name == p.name) {
+            return Err(err(
+                &format!("{key}.name"),
+                format!("a provider named {:?} is already defined", p.name),
+            ));
+        }
+        let endpoint = parse_endpoint(&p.base_url).map_err(|m| err(&format!("{key}.base_url"), m))?;
+        check_limits(p.rpm, p.tpm, p.max_concurrency).map_err(|(k, m)| err(&format!("{key}.{k}"), m))?;
+        let api_key = p.api_key_env.as_deref().and_then(|name| env.var(name)).map(Secret::new);
+        providers.push(Provider {
+            name: p.name,
+            endpoint,
+            api_key,
+            api_key_env: p.api_key_env,
+            rpm: p.rpm,
+            tpm: p.tpm,
+            max_concurrency: p.max_concurrency,
+        });
+    }
+
+    let mut targets: Vec<Target> = Vec::new();
+    for (i, t) in job.targets.into_iter().enumerate() {
+        let key = format!("targets[{i}]");
+        if t.name.trim().is_empty() {
+            return Err(err(&format!("{key}.name"), "must not be empty".into()));
+        }
+        if targets.iter().any(|u| u.name == t.name) {
+            return Err(err(
+                &format!("{key}.name"),
+                format!("a target named {:?} is already defined", t.name),
+            ));
+        }
+        let provider = providers.iter().position(|p| p.name == t.provider).ok_or_else(|| {
+            err(
+                &format!("{key}.provider"),
+                format!(
+                    "no provider named {:?}{}",
+                    t.provider,
+                    known(providers.iter().map(|p| &p.name))
+                ),
+            )
+        })?;
+        if t.model.trim().is_empty() {
+            return Err(err(&format!("{key}.model"), "must not be empty".into()));
+        }
+        check_limits(t.rpm, t.tpm, t.max_concurrency).map_err(|(k, m)| err(&format!("{key}.{k}"), m))?;
+        targets.push(Target {
+            name: t.name,
+            provider,
+            model: Some(t.model),
+            default_model: None,
+            rpm: t.rpm,
+            tpm: t.tpm,
+            max_concurrency: t.max_concurrency,
+        });
+    }
+
+    let mut route = Vec::new();
+    if let Some(r) = &job.route {
+        if r.targets.is_empty() {
+            return Err(err("route.targets", "must name at least one target".into()));
+        }
+        for (i, name) in r.targets.iter().enumerate() {
+            let index = targets.iter().position(|t| &t.name == name).ok_or_else(|| {
+                err(
+                    &format!("route.targets[{i}]"),
+                    format!("no target named {name:?}{}", known(targets.iter().map(|t| &t.name))),
+                )
+            })?;
+            if route.contains(&index) {
+                return Err(err(
+                    &format!("route.targets[{i}]"),
+                    format!("target {name:?} is listed twice"),
+                ));
+            }
+            route.push(index);
+        }
+    } else {
+        route = (0..targets.len()).collect();
+    }
+
+    // No provider in the file: the OpenAI SDK convention, or the built-in mock server.
+    if providers.is_empty() {
+        let base_url = env.var("OPENAI_BASE_URL");
+        if base_url.is_some() || env.var("OPENAI_API_KEY").is_some() {
+            let url = base_url.unwrap_or_else(|| OPENAI_BASE_URL.to_string());
+            let endpoint = parse_endpoint(&url).map_err(|m| ConfigError::new("", "OPENAI_BASE_URL", m))?;
+            let api_key = env.var("OPENAI_API_KEY").map(Secret::new);
+            providers.push(Provider {
+                name: "openai".into(),
+                endpoint,
+                api_key_env: api_key.as_ref().map(|_| "OPENAI_API_KEY".to_string()),
+                api_key,
+                rpm: None,
+                tpm: None,
+                max_concurrency: None,
+            });
+        } else {
+            notices.push(
+                "no provider configured (no --config, OPENAI_BASE_URL or OPENAI_API_KEY): using the built-in mock server"
+                    .to_string(),
+            );
+            providers.push(Provider {
+                name: "mock".into(),
+                endpoint: Endpoint::Mock,
+                api_key_env: None,
+                api_key: None,
+                rpm: None,
+                tpm: None,
+                max_concurrency: None,
+            });
+        }
+    }
+
+    // --model: a target name picks that target; any other name is a model on the primary's provider.
+    if let Some(model) = &o.model {
+        if let Some(index) = targets.iter().position(|t| &t.name == model) {
+            route = vec![index];
+        } else {
+            let provider = route.first().map(|&t| targets[t].provider).unwrap_or(0);
+            targets.push(plain_target(model.clone(), provider, Some(model.clone())));
+            route = vec![targets.len() - 1];
+        }
+    }
+    if route.is_empty() {
+        // Each item's own `model` decides; the mock answers for a priced model when none is named.
+        let mut target = plain_target(providers[0].name.clone(), 0, None);
+        if providers[0].endpoint == Endpoint::Mock {
+            target.default_model = Some(MOCK_DEFAULT_MODEL.to_string());
+            notices.push(format!(
+                "lines without a model are sent as {MOCK_DEFAULT_MODEL:?} and priced at its list price"
+            ));
+        }
+        targets.push(target);
+        route = vec![targets.len() - 1];
+    }
+
+    let retry_file = job.retry.unwrap_or_default();
+    let retry = RetryPolicy {
+        max_attempts: o
+            .max_attempts
+            .or(retry_file.max_attempts)
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        base_delay: retry_file.base_delay.map(|d| d.0).unwrap_or(DEFAULT_BASE_DELAY),
+        max_delay: retry_file.max_delay.map(|d| d.0).unwrap_or(DEFAULT_MAX_DELAY),
+    };
+    if retry.max_attempts == 0 {
+        let key = if o.max_attempts.is_some() {
+            "--max-attempts"
+        } else {
+            "retry.max_attempts"
+        };
+        return Err(err(key, "must be at least 1".into()));
+    }
+    if retry.base_delay > retry.max_delay {
+        return Err(err(
+            "retry.base_delay",
+            "must not be larger than retry.max_delay".into(),
+        ));
+    }
+
+    let run = job.run.unwrap_or_default();
+    let concurrency = o.concurrency.or(run.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+    if concurrency == 0 {
+        let key = if o.concurrency.is_some() {
+            "--concurrency"
+        } else {
+            "run.concurrency"
+        };
+        return Err(err(key, "must be at least 1".into()));
+    }
+    let timeout = o.timeout.or(run.timeout.map(|d| d.0)).unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        let key = if o.timeout.is_some() {
+            "--timeout"
+        } else {
+            "run.timeout"
+        };
+        return Err(err(key, "must be longer than 0".into()));
+    }
+    let out = o.out.clone().or(run.out.map(PathBuf::from));
+
+    let mock = mock_config(job.mock.unwrap_or_default()).map_err(|(k, m)| err(&format!("mock.{k}"), m))?;
+
+    let mut prices = PriceTable::builtin().map_err(|e| ConfigError::new("built-in price table", "", e.to_string()))?;
+    for (model, entry) in job.prices {
+        let origin = if file.is_empty() {
+            "job config".to_string()
+        } else {
+            file.to_string()
+        };
+        let price = entry.into_price(&origin);
+        price.validate().map_err(|m| err(&format!("prices.{model:?}"), m))?;
+        prices.insert(&model, price);
+    }
+
+    Ok(Config {
+        source: o.config.clone(),
+        providers,
+        targets,
+        route,
+        retry,
+        concurrency,
+        timeout,
+        out,
+        mock,
+        prices,
+        notices,
+    })
+}
+
+fn plain_target(name: String, provider: usize, model: Option<String>) -> Target {
+    Target {
+        name,
+        provider,
+        model,
+        default_model: None,
+        rpm: None,
+        tpm: None,
+        max_concurrency: None,
+    }
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<String> = names.map(|n| format!("{n:?}")).collect();
+    if names.is_empty() {
+        " (none is defined)".to_string()
+    } else {
+        format!(" (defined: {})", names.join(", "))
+    }
+}
+
+fn parse_endpoint(base_url: &str) -> Result<Endpoint, String> {
+    let url = base_url.trim();
+    if url == "mock" {
+        return Ok(Endpoint::Mock);
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
+        return Err(format!("{base_url:?} is not a URL: write e.g. \"https://api.openai.com/v1\", or \"mock\" for the built-in mock server"));
+    }
+    Ok(Endpoint::Url(url.trim_end_matches('/').to_string()))
+}
+
+fn check_limits(rpm: Option<u32>, tpm: Option<u64>, conc: Option<usize>) -> Result<(), (&'static str, String)> {
+    if rpm == Some(0) {
+        return Err(("rpm", "must be at least 1 (leave it out for no limit)".into()));
+    }
+    if tpm == Some(0) {
+        return Err(("tpm", "must be at least 1 (leave it out for no limit)".into()));
+    }
+    if conc == Some(0) {
+        return Err((
+            "max_concurrency",
+            "must be at least 1 (leave it out for no limit)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn mock_config(m: file::MockEntry) -> Result<MockConfig, (&'static str, String)> {
+    let mut config = MockConfig::default();
+    config.latency = match (m.latency, m.latency_mean, m.latency_std) {
+        (Some(_), Some(_), _) => return Err(("latency", "give either latency or latency_mean, not both".into())),
+        (Some(d), None, None) => Latency::Fixed(d.0),
+        (None, Some(mean), std) => Latency::Normal {
+            mean: mean.0,
+            std: std.map(|s| s.0).unwrap_or_default(),
+        },
+        (_, None, Some(_)) => return Err(("latency_std", "needs latency_mean".into())),
+        (None, None, None) => config.latency,
+    };
+    if let Some(d) = m.ttft {
+        config.ttft = Latency::Fixed(d.0);
+    }
+    if let Some(d) = m.itl {
+        config.itl = Latency::Fixed(d.0);
+    }
+    config.output_tokens = m.output_tokens.or(config.output_tokens);
+    if let Some(fail) = m.fail {
+        config.failures = crate::mock::parse_failures(&fail).map_err(|e| ("fail", e))?;
+    }
+    if let Some(d) = m.retry_after {
+        config.retry_after = d.0;
+    }
+    config.models = m.models.or(config.models);
+    config.seed = m.seed.unwrap_or(config.seed);
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Tests of config resolution: precedence and error messages.

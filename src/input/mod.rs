@@ -1,0 +1,149 @@
+//! The JSONL reader: streams the input file line by line (never loading it whole), detects the
+//! format of each line, and turns it into a [`WorkItem`] or a [`Rejected`] line with its reason.
+//!
+//! Two formats, auto-detected per line:
+//! - OpenAI Batch API: `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}`
+//! - short form: `{"id", "prompt": "text"}` or `{"id", "messages": [...]}` plus any body field.
+
+mod parse;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::record::Rejected;
+
+pub use parse::{parse_line, LineFormat};
+
+/// One valid input line, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkItem {
+    pub id: String,
+    /// 1-based line number in the input file.
+    pub line: u64,
+    pub format: LineFormat,
+    /// The chat-completions request body (without `model` when the line named none).
+    pub body: serde_json::Map<String, serde_json::Value>,
+    /// Short form `metadata`, kept out of the request and echoed in the result.
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl WorkItem {
+    /// The model the line asked for, if any.
+    pub fn model(&self) -> Option<&str> {
+        self.body.get("model").and_then(|m| m.as_str())
+    }
+}
+
+/// What one non-blank line became.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Item(WorkItem),
+    Rejected(Rejected),
+}
+
+/// The input file could not be opened or read. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: cannot open input file: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path}: read error after line {line}: {source}")]
+    Read {
+        path: PathBuf,
+        line: u64,
+        source: std::io::Error,
+    },
+}
+
+/// Streams entries from a JSONL file. Remembers a 64-bit hash of each id to catch repeats, so
+/// memory grows by 8 bytes (plus table overhead) per item and not with line length.
+pub struct Reader {
+    path: PathBuf,
+    lines: BufReader<File>,
+    line: u64,
+    buffer: Vec<u8>,
+    seen: HashSet<u64>,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, InputError> {
+        let file = File::open(path).map_err(|source| InputError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            let source = std::io::Error::other("it is a directory");
+            return Err(InputError::Open {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        Ok(Reader {
+            path: path.to_path_buf(),
+            lines: BufReader::with_capacity(256 * 1024, file),
+            line: 0,
+            buffer: Vec::with_capacity(4096),
+            seen: HashSet::new(),
+        })
+    }
+
+    /// Non-blank lines read so far.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// The next entry, `Ok(None)` at the end of the file.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, InputError> {
+        loop {
+            self.buffer.clear();
+            let read = self
+                .lines
+                .read_until(b'\n', &mut self.buffer)
+                .map_err(|source| InputError::Read {
+                    path: self.path.clone(),
+                    line: self.line,
+                    source,
+                })?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            if self.buffer.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            let entry = match parse_line(&self.buffer, self.line) {
+                Ok(item) => {
+                    if self.seen.insert(id_hash(&item.id)) {
+                        Entry::Item(item)
+                    } else {
+                        Entry::Rejected(Rejected {
+                            reason: format!("id {:?} repeats an earlier line's id", item.id),
+                            id: Some(item.id),
+                            line: self.line,
+                        })
+                    }
+                }
+                Err(rejected) => Entry::Rejected(rejected),
+            };
+            return Ok(Some(entry));
+        }
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Result<Entry, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry().transpose()
+    }
+}
+
+fn id_hash(id: &str) -> u64 {
+    // SipHash with fixed keys: stable across runs and machines.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}

@@ -1,0 +1,74 @@
+//! `sheepdog run --dry-run`: validates the configuration and every input line, and estimates
+//! input tokens, without sending anything.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::input::{Entry, Reader};
+use crate::record::Rejected;
+
+use super::JobError;
+
+/// At most this many rejected lines are kept for display; all are counted.
+const SHOWN_REJECTED: usize = 50;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DryRun {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Valid items that would be sent.
+    pub items: u64,
+    pub rejected: u64,
+    /// The first rejected lines, in file order.
+    pub rejected_shown: Vec<Rejected>,
+    /// Estimated prompt tokens over all valid items (at the primary target's model).
+    pub input_tokens: u64,
+    /// Items and estimated prompt tokens per model that would be asked first.
+    pub per_model: BTreeMap<String, (u64, u64)>,
+    /// Whether any count used a tokenizer that is not the model's own.
+    pub approximate: bool,
+}
+
+pub fn dry_run(config: &Config, input: &Path) -> Result<DryRun, JobError> {
+    let reader = Reader::open(input)?;
+    let primary = config.primary();
+    let mut report = DryRun::default();
+    for entry in reader {
+        report.lines += 1;
+        let rejected = match entry? {
+            Entry::Rejected(rejected) => rejected,
+            Entry::Item(item) => {
+                let model = primary
+                    .model
+                    .as_deref()
+                    .or_else(|| item.model())
+                    .or(primary.default_model.as_deref())
+                    .map(str::to_string);
+                match model {
+                    Some(model) => {
+                        let body = serde_json::Value::Object(item.body);
+                        let tokens = crate::tokens::estimate_prompt_tokens(&model, &body);
+                        report.approximate |= !crate::tokens::encoding_for_model(&model).1;
+                        report.items += 1;
+                        report.input_tokens += tokens;
+                        let slot = report.per_model.entry(model).or_default();
+                        slot.0 += 1;
+                        slot.1 += tokens;
+                        continue;
+                    }
+                    None => Rejected {
+                        id: Some(item.id),
+                        line: item.line,
+                        reason: "no model: give --model, targets in a job file, or \"model\" in the line".into(),
+                    },
+                }
+            }
+        };
+        report.rejected += 1;
+        if report.rejected_shown.len() < SHOWN_REJECTED {
+            report.rejected_shown.push(rejected);
+        }
+    }
+    Ok(report)
+}

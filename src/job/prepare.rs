@@ -1,0 +1,88 @@
+//! What a run or a check needs before the first request: keys present, the in-process mock
+//! server started when a provider uses it, and the route ready to send to.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use crate::config::{Config, ConfigError, Endpoint};
+use crate::dispatch::RouteTarget;
+use crate::mock::MockServer;
+use crate::provider;
+
+use super::JobError;
+
+/// The route with live endpoints; keeps the embedded mock server alive while it exists.
+pub struct Prepared {
+    pub route: Vec<RouteTarget>,
+    pub mock: Option<MockServer>,
+}
+
+impl Prepared {
+    pub async fn shutdown(self) {
+        if let Some(mock) = self.mock {
+            mock.shutdown().await;
+        }
+    }
+}
+
+/// Checks that every provider of the route has its key and starts the mock server if needed.
+pub async fn prepare(config: &Config) -> Result<Prepared, JobError> {
+    let file = config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    for &t in &config.route {
+        let provider = config.provider_of(&config.targets[t]);
+        if let (Some(env), None) = (&provider.api_key_env, &provider.api_key) {
+            let index = config
+                .providers
+                .iter()
+                .position(|p| p.name == provider.name)
+                .unwrap_or(0);
+            return Err(JobError::Config(ConfigError::new(
+                &file,
+                &format!("providers[{index}].api_key_env"),
+                format!(
+                    "provider {:?} needs its key in ${env}, which is not set (in the environment or .env)",
+                    provider.name
+                ),
+            )));
+        }
+    }
+    let mock = if config.uses_mock() {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let server = MockServer::start(config.mock.clone(), addr)
+            .await
+            .map_err(|e| JobError::Setup(format!("cannot start the built-in mock server on 127.0.0.1: {e}")))?;
+        Some(server)
+    } else {
+        None
+    };
+    let route = config
+        .route
+        .iter()
+        .map(|&t| {
+            let target = &config.targets[t];
+            let provider = config.provider_of(target);
+            let base_url = match (&provider.endpoint, &mock) {
+                (Endpoint::Url(url), _) => url.clone(),
+                (Endpoint::Mock, Some(server)) => server.base_url(),
+                (Endpoint::Mock, None) => String::new(),
+            };
+            let endpoint = provider::Endpoint {
+                provider: provider.name.clone(),
+                base_url,
+                api_key: provider.api_key.clone(),
+            };
+            let mut route_target = RouteTarget::new(
+                target.name.clone(),
+                target.model.clone(),
+                endpoint,
+                provider.api_key_env.clone(),
+            );
+            route_target.default_model = target.default_model.clone();
+            route_target
+        })
+        .collect();
+    Ok(Prepared { route, mock })
+}
