@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use sheepdog::config::Overrides;
-use sheepdog::mock::{parse_failures, Latency, MockConfig};
+use sheepdog::mock::{parse_failures, parse_stream_fault, Latency, MockConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,6 +110,12 @@ pub struct MockArgs {
     /// Only these models exist (others get 404 model_not_found), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub models: Option<Vec<String>>,
+    /// Answer at most this many requests per minute; more get 429 with the exact wait.
+    #[arg(long)]
+    pub rpm: Option<u32>,
+    /// Streamed answers that break: truncate=PROBABILITY (the stream ends without [DONE]).
+    #[arg(long)]
+    pub stream_fault: Option<String>,
     /// Seed of fault injection and latency sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -169,6 +175,10 @@ impl TryFrom<&MockArgs> for MockConfig {
         if let Some(retry_after) = args.retry_after {
             config.retry_after = retry_after;
         }
+        if let Some(fault) = &args.stream_fault {
+            config.stream_truncate = parse_stream_fault(fault).map_err(|e| format!("--stream-fault: {e}"))?;
+        }
+        config.rpm = args.rpm;
         config.require_key = args.require_key.clone();
         config.models = args.models.clone();
         config.seed = args.seed;

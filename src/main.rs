@@ -112,10 +112,10 @@ fn dry_run(config: &Config, args: &RunArgs) -> u8 {
     };
     let route: Vec<&str> = config.route.iter().map(|&t| config.targets[t].name.as_str()).collect();
     println!("Dry run of {} (nothing sent)", args.input.display());
-    println!("  route:             {}", route.join(" -> "));
-    println!("  lines:             {}", report.lines);
-    println!("  valid items:       {}", report.items);
-    println!("  invalid lines:     {}", report.rejected);
+    println!("  route:              {}", route.join(" -> "));
+    println!("  lines:              {}", report.lines);
+    println!("  valid items:        {}", report.items);
+    println!("  invalid lines:      {}", report.rejected);
     let approx = if report.approximate {
         " (approximate: not the model's own tokenizer)"
     } else {

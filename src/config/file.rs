@@ -83,6 +83,8 @@ pub struct MockEntry {
     pub fail: Option<String>,
     pub retry_after: Option<Dur>,
     pub models: Option<Vec<String>>,
+    pub rpm: Option<u32>,
+    pub stream_fault: Option<String>,
     pub seed: Option<u64>,
 }
 

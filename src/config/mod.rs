@@ -497,6 +497,10 @@ fn mock_config(m: file::MockEntry) -> Result<MockConfig, (&'static str, String)>
         config.retry_after = d.0;
     }
     config.models = m.models.or(config.models);
+    config.rpm = m.rpm.or(config.rpm);
+    if let Some(fault) = m.stream_fault {
+        config.stream_truncate = crate::mock::parse_stream_fault(&fault).map_err(|e| ("stream_fault", e))?;
+    }
     config.seed = m.seed.unwrap_or(config.seed);
     Ok(config)
 }

@@ -114,9 +114,12 @@ pub(crate) fn cost(cost: &Cost) -> String {
     }
 }
 
-/// A target's cost: `no price` when unknown.
-pub(crate) fn target_cost(cost: Option<f64>) -> String {
-    cost.map_or_else(|| "no price".to_string(), usd)
+/// A target's cost: `-` when it was never asked, `no price` when unknown.
+pub(crate) fn target_cost(target: &crate::stats::summary::TargetSummary) -> String {
+    if target.requests == 0 {
+        return "-".to_string();
+    }
+    target.cost_usd.map_or_else(|| "no price".to_string(), usd)
 }
 
 /// The error rows of one scope, in the summary's order.
@@ -186,6 +189,28 @@ mod tests {
         assert_eq!(cost(&c), "$0.002500 + no price for 2 requests (m1)");
         c.unpriced_requests = 0;
         assert_eq!(cost(&c), "$0.002500");
-        assert_eq!(target_cost(None), "no price");
+    }
+
+    #[test]
+    fn target_cost_is_a_dash_when_never_asked_and_no_price_when_unknown() {
+        let mut t = crate::stats::summary::TargetSummary {
+            name: "t".into(),
+            provider: "p".into(),
+            model: "m".into(),
+            requests: 0,
+            succeeded: 0,
+            failed_requests: 0,
+            failed_items: 0,
+            retries: 0,
+            latency_ms: Default::default(),
+            tokens: Default::default(),
+            cost_usd: Some(0.0),
+        };
+        assert_eq!(target_cost(&t), "-");
+        t.requests = 3;
+        t.cost_usd = None;
+        assert_eq!(target_cost(&t), "no price");
+        t.cost_usd = Some(0.0025);
+        assert_eq!(target_cost(&t), "$0.002500");
     }
 }

@@ -176,7 +176,7 @@ fn targets(out: &mut String, s: &Summary) {
             fmt::int(t.retries),
             fmt::int(t.tokens.input),
             fmt::int(t.tokens.output),
-            fmt::target_cost(t.cost_usd),
+            fmt::target_cost(t),
         );
     }
     out.push('\n');

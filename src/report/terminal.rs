@@ -147,7 +147,7 @@ fn targets(out: &mut String, s: &Summary) {
             fmt::int(t.succeeded),
             fmt::int(t.failed_requests),
             p50,
-            fmt::target_cost(t.cost_usd),
+            fmt::target_cost(t),
         ]);
     }
     let mut widths = [0usize; 6];
