@@ -124,6 +124,9 @@ pub struct Attempt {
     pub cost_usd: Option<f64>,
     /// `None` when this attempt succeeded.
     pub error: Option<ErrorInfo>,
+    /// The target's effective concurrency limit when this request was sent (it shrinks after
+    /// 429s and grows back), for the report's limit-over-time chart. `None` when not tracked.
+    pub concurrency_limit: Option<u32>,
 }
 
 /// The answer that ended an item successfully.

@@ -148,6 +148,7 @@ impl Dispatcher {
                             usage: Some(reply.usage),
                             cost_usd,
                             error: None,
+                            concurrency_limit: None,
                         });
                         let success = Success {
                             target: target.name.clone(),
@@ -175,6 +176,7 @@ impl Dispatcher {
                             usage: None,
                             cost_usd: None,
                             error: Some(info.clone()),
+                            concurrency_limit: None,
                         });
                         last_error = Some(info);
                         let class = error.class();

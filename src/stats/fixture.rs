@@ -73,6 +73,7 @@ pub(crate) fn failed_attempt(target: &str, number: u32, err: ErrorInfo) -> Attem
         usage: None,
         cost_usd: None,
         error: Some(err),
+        concurrency_limit: None,
     }
 }
 
@@ -98,6 +99,7 @@ pub(crate) fn ok(
         usage: Some(usage),
         cost_usd,
         error: None,
+        concurrency_limit: None,
     };
     let success = Success {
         target: target.into(),
