@@ -1,0 +1,144 @@
+//! The dispatch settings of a run: run-wide limits, adaptive concurrency, circuit breaker,
+//! error-rate guard, fallback classes and the per-item deadline.
+
+use std::time::Duration;
+
+use super::file::{BreakerEntry, RetryEntry, RouteEntry, RunEntry};
+use super::Overrides;
+use crate::dispatch::breaker::BreakerPolicy;
+use crate::dispatch::guard::GuardPolicy;
+use crate::record::ErrorClass;
+
+/// Output tokens assumed for a request without `max_tokens` when a TPM limit applies.
+pub const DEFAULT_EXPECTED_OUTPUT_TOKENS: u64 = 256;
+pub const DEFAULT_ERROR_WINDOW: usize = 200;
+
+/// After which failures an item moves on to the next target of its route, by default: every
+/// retryable class once its retries are used up, a missing model, and a refused key or quota.
+pub const DEFAULT_FALLBACK_ON: [ErrorClass; 10] = [
+    ErrorClass::Connect,
+    ErrorClass::Timeout,
+    ErrorClass::RateLimited,
+    ErrorClass::Conflict,
+    ErrorClass::ServerError,
+    ErrorClass::InvalidResponse,
+    ErrorClass::StreamInterrupted,
+    ErrorClass::NotFound,
+    ErrorClass::Auth,
+    ErrorClass::InsufficientQuota,
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchSettings {
+    /// Run-wide requests per minute (over every target).
+    pub rpm: Option<u32>,
+    /// Run-wide tokens per minute.
+    pub tpm: Option<u64>,
+    /// AIMD after 429s.
+    pub adaptive: bool,
+    pub breaker: BreakerPolicy,
+    pub guard: Option<GuardPolicy>,
+    pub fallback_on: Vec<ErrorClass>,
+    /// Per item, retries and fallbacks included.
+    pub deadline: Option<Duration>,
+    pub expected_output_tokens: u64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            rpm: None,
+            tpm: None,
+            adaptive: true,
+            breaker: BreakerPolicy::default(),
+            guard: None,
+            fallback_on: DEFAULT_FALLBACK_ON.to_vec(),
+            deadline: None,
+            expected_output_tokens: DEFAULT_EXPECTED_OUTPUT_TOKENS,
+        }
+    }
+}
+
+/// `(key, message)` of a bad setting; the caller adds the file name.
+pub type SettingError = (String, String);
+
+pub fn resolve(
+    o: &Overrides,
+    run: &RunEntry,
+    retry: &RetryEntry,
+    route: Option<&RouteEntry>,
+    breaker: Option<&BreakerEntry>,
+) -> Result<DispatchSettings, SettingError> {
+    let mut settings = DispatchSettings {
+        rpm: o.rpm.or(run.rpm),
+        tpm: o.tpm.or(run.tpm),
+        adaptive: o.adaptive.or(run.adaptive).unwrap_or(true),
+        deadline: o.deadline.or(retry.deadline.map(|d| d.0)),
+        expected_output_tokens: run.expected_output_tokens.unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
+        ..DispatchSettings::default()
+    };
+    let key = |flag: &str, file: &str, from_flag: bool| if from_flag { flag.to_string() } else { file.to_string() };
+    if settings.rpm == Some(0) {
+        return Err((key("--rpm", "run.rpm", o.rpm.is_some()), "must be at least 1 (leave it out for no limit)".into()));
+    }
+    if settings.tpm == Some(0) {
+        return Err((key("--tpm", "run.tpm", o.tpm.is_some()), "must be at least 1 (leave it out for no limit)".into()));
+    }
+    if settings.deadline.is_some_and(|d| d.is_zero()) {
+        return Err((key("--deadline", "retry.deadline", o.deadline.is_some()), "must be longer than 0".into()));
+    }
+    if let Some(rate) = o.max_error_rate.or(run.max_error_rate.map(|s| s.0)) {
+        let window = o.error_window.or(run.error_window).unwrap_or(DEFAULT_ERROR_WINDOW);
+        if window == 0 {
+            let from_flag = o.error_window.is_some();
+            return Err((key("--error-window", "run.error_window", from_flag), "must be at least 1".into()));
+        }
+        settings.guard = Some(GuardPolicy { max_error_rate: rate, window });
+    }
+    if let Some(classes) = route.and_then(|r| r.fallback_on.as_ref()) {
+        settings.fallback_on = Vec::new();
+        for (i, name) in classes.iter().enumerate() {
+            let class = parse_class(name).ok_or_else(|| {
+                (format!("route.fallback_on[{i}]"), format!("{name:?} is not an error class: use one of {}", class_names()))
+            })?;
+            settings.fallback_on.push(class);
+        }
+    }
+    if let Some(b) = breaker {
+        let p = &mut settings.breaker;
+        p.consecutive_failures = b.consecutive_failures.unwrap_or(p.consecutive_failures);
+        p.failure_rate = b.failure_rate.map(|s| s.0).unwrap_or(p.failure_rate);
+        p.window = b.window.unwrap_or(p.window);
+        p.min_requests = b.min_requests.unwrap_or(p.min_requests).min(p.window);
+        p.cooldown = b.cooldown.map(|d| d.0).unwrap_or(p.cooldown);
+        if p.consecutive_failures == 0 {
+            return Err(("breaker.consecutive_failures".into(), "must be at least 1".into()));
+        }
+        if p.window == 0 {
+            return Err(("breaker.window".into(), "must be at least 1".into()));
+        }
+    }
+    Ok(settings)
+}
+
+const CLASSES: [ErrorClass; 11] = [
+    ErrorClass::Connect,
+    ErrorClass::Timeout,
+    ErrorClass::RateLimited,
+    ErrorClass::InsufficientQuota,
+    ErrorClass::Auth,
+    ErrorClass::NotFound,
+    ErrorClass::BadRequest,
+    ErrorClass::Conflict,
+    ErrorClass::ServerError,
+    ErrorClass::InvalidResponse,
+    ErrorClass::StreamInterrupted,
+];
+
+fn parse_class(name: &str) -> Option<ErrorClass> {
+    CLASSES.into_iter().find(|c| c.as_str() == name.trim())
+}
+
+fn class_names() -> String {
+    CLASSES.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+}
