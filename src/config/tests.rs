@@ -1,1 +1,410 @@
 //! Tests of config resolution: precedence and error messages.
+
+use std::collections::HashMap;
+
+use super::*;
+
+const FILE: &str = "job.toml";
+
+/// An environment made of the given variables only.
+struct FakeEnv(HashMap<String, String>);
+
+impl FakeEnv {
+    fn new(vars: &[(&str, &str)]) -> FakeEnv {
+        FakeEnv(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+}
+
+impl Env for FakeEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+fn no_env() -> FakeEnv {
+    FakeEnv::new(&[])
+}
+
+const ONE_TARGET: &str = r#"
+[[providers]]
+name = "p"
+base_url = "https://llm.example.test/v1/"
+api_key_env = "P_KEY"
+
+[[targets]]
+name = "mini"
+provider = "p"
+model = "gpt-4.1-mini"
+"#;
+
+fn resolve(toml: &str, overrides: &Overrides, env: &dyn Env) -> Result<Config, ConfigError> {
+    let job = file::parse(toml, FILE)?;
+    build(job, FILE, overrides, env)
+}
+
+fn config(toml: &str, overrides: &Overrides, env: &dyn Env) -> Config {
+    resolve(toml, overrides, env).unwrap_or_else(|e| panic!("config error: {e}"))
+}
+
+/// The error of `toml`, checked to name the file and `key`; returns the full message.
+fn error(toml: &str, overrides: &Overrides, key: &str) -> String {
+    let e = match resolve(toml, overrides, &no_env()) {
+        Ok(config) => panic!("accepted, expected an error at {key}: {config:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(e.file, FILE, "{e}");
+    assert_eq!(e.key, key, "{e}");
+    let text = e.to_string();
+    assert!(text.starts_with(&format!("{FILE}: {key}: ")), "{text}");
+    text
+}
+
+fn with_run(concurrency: usize, timeout: &str, max_attempts: u32) -> String {
+    format!("{ONE_TARGET}\n[run]\nconcurrency = {concurrency}\ntimeout = \"{timeout}\"\n\n[retry]\nmax_attempts = {max_attempts}\n")
+}
+
+#[test]
+fn defaults_apply_when_neither_file_nor_flags_say() {
+    let c = config(ONE_TARGET, &Overrides::default(), &no_env());
+    assert_eq!(c.out, None);
+    assert!(
+        c.providers[0].api_key.is_none(),
+        "a missing key is for the run to report, not config"
+    );
+    assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
+    assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+    assert_eq!(c.retry.max_attempts, DEFAULT_MAX_ATTEMPTS);
+    assert_eq!(c.retry.base_delay, DEFAULT_BASE_DELAY);
+    assert_eq!(c.retry.max_delay, DEFAULT_MAX_DELAY);
+}
+
+#[test]
+fn file_values_beat_defaults() {
+    let toml = with_run(7, "45s", 5).replace("[run]\n", "[run]\nout = \"reports/nightly\"\n");
+    let c = config(&toml, &Overrides::default(), &no_env());
+    assert_eq!(c.out, Some(PathBuf::from("reports/nightly")));
+    assert_eq!(c.concurrency, 7);
+    assert_eq!(c.timeout, Duration::from_secs(45));
+    assert_eq!(c.retry.max_attempts, 5);
+}
+
+#[test]
+fn overrides_beat_file_values() {
+    let o = Overrides {
+        concurrency: Some(3),
+        timeout: Some(Duration::from_millis(1500)),
+        max_attempts: Some(9),
+        out: Some(PathBuf::from("elsewhere")),
+        ..Overrides::default()
+    };
+    let toml = with_run(7, "45s", 5).replace("[run]\n", "[run]\nout = \"reports/x\"\n");
+    let c = config(&toml, &o, &no_env());
+    assert_eq!(c.concurrency, 3);
+    assert_eq!(c.timeout, Duration::from_millis(1500));
+    assert_eq!(c.retry.max_attempts, 9);
+    assert_eq!(c.out, Some(PathBuf::from("elsewhere")));
+}
+
+#[test]
+fn provider_key_is_read_from_its_variable_and_never_echoed() {
+    let env = FakeEnv::new(&[("P_KEY", "sk-unit-secret-123"), ("OPENAI_API_KEY", "sk-openai-ignored")]);
+    let c = config(ONE_TARGET, &Overrides::default(), &env);
+    assert_eq!(
+        c.providers.len(),
+        1,
+        "OPENAI_* are not used when the file has providers"
+    );
+    let key = c.providers[0].api_key.as_ref().expect("key read from P_KEY");
+    assert_eq!(key.expose(), "sk-unit-secret-123");
+    assert_eq!(
+        c.providers[0].endpoint,
+        Endpoint::Url("https://llm.example.test/v1".into()),
+        "trailing / trimmed"
+    );
+    let echo = c.echo().to_string();
+    assert!(!echo.contains("sk-unit-secret"), "{echo}");
+    assert!(echo.contains("P_KEY"), "{echo}");
+    assert!(
+        !format!("{c:?}").contains("sk-unit-secret"),
+        "Debug of Config shows no key"
+    );
+}
+
+#[test]
+fn no_config_with_openai_base_url_uses_an_openai_provider_there() {
+    let env = FakeEnv::new(&[("OPENAI_BASE_URL", "http://127.0.0.1:9999/v1")]);
+    let c = config(
+        "",
+        &Overrides {
+            model: Some("gpt-4.1-mini".into()),
+            ..Overrides::default()
+        },
+        &env,
+    );
+    assert_eq!(c.providers.len(), 1);
+    assert_eq!(c.providers[0].name, "openai");
+    assert_eq!(
+        c.providers[0].endpoint,
+        Endpoint::Url("http://127.0.0.1:9999/v1".into())
+    );
+    assert!(c.providers[0].api_key.is_none() && c.providers[0].api_key_env.is_none());
+    assert_eq!(c.primary().model.as_deref(), Some("gpt-4.1-mini"));
+    assert!(!c.uses_mock());
+    assert!(c.notices.is_empty(), "{:?}", c.notices);
+}
+
+#[test]
+fn no_config_with_openai_api_key_uses_the_openai_api() {
+    let env = FakeEnv::new(&[("OPENAI_API_KEY", "sk-from-env")]);
+    let c = config("", &Overrides::default(), &env);
+    assert_eq!(c.providers[0].name, "openai");
+    assert_eq!(c.providers[0].endpoint, Endpoint::Url(OPENAI_BASE_URL.into()));
+    assert_eq!(c.providers[0].api_key.as_ref().map(|k| k.expose()), Some("sk-from-env"));
+    assert_eq!(c.providers[0].api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+    assert_eq!(c.route.len(), 1);
+    assert_eq!(c.primary().model, None, "each line's own model is sent");
+}
+
+#[test]
+fn no_config_and_no_openai_variables_uses_the_built_in_mock_and_says_so() {
+    let c = config("", &Overrides::default(), &no_env());
+    assert_eq!(c.providers.len(), 1);
+    assert_eq!(c.providers[0].endpoint, Endpoint::Mock);
+    assert!(c.uses_mock());
+    assert_eq!(c.primary().default_model.as_deref(), Some(MOCK_DEFAULT_MODEL));
+    assert!(
+        c.notices.iter().any(|n| n.contains("built-in mock server")),
+        "{:?}",
+        c.notices
+    );
+}
+
+#[test]
+fn bad_openai_base_url_names_the_variable() {
+    let env = FakeEnv::new(&[("OPENAI_BASE_URL", "api.openai.com")]);
+    let e = resolve("", &Overrides::default(), &env).expect_err("not a URL");
+    assert_eq!(e.key, "OPENAI_BASE_URL");
+    assert!(e.to_string().contains("is not a URL"), "{e}");
+}
+
+const TWO_TARGETS: &str = r#"
+[[providers]]
+name = "p"
+base_url = "mock"
+
+[[targets]]
+name = "fast"
+provider = "p"
+model = "gpt-4.1-mini"
+
+[[targets]]
+name = "smart"
+provider = "p"
+model = "gpt-4.1"
+
+[route]
+targets = ["smart", "fast"]
+"#;
+
+#[test]
+fn route_order_is_the_route_table_order() {
+    let c = config(TWO_TARGETS, &Overrides::default(), &no_env());
+    let names: Vec<&str> = c.route.iter().map(|&t| c.targets[t].name.as_str()).collect();
+    assert_eq!(names, ["smart", "fast"]);
+    assert_eq!(c.primary().name, "smart");
+}
+
+#[test]
+fn model_flag_naming_a_target_routes_to_that_target_only() {
+    let c = config(
+        TWO_TARGETS,
+        &Overrides {
+            model: Some("fast".into()),
+            ..Overrides::default()
+        },
+        &no_env(),
+    );
+    assert_eq!(c.route.len(), 1);
+    assert_eq!(c.primary().name, "fast");
+    assert_eq!(c.primary().model.as_deref(), Some("gpt-4.1-mini"));
+    assert_eq!(c.targets.len(), 2, "no new target");
+}
+
+#[test]
+fn model_flag_naming_a_model_adds_a_target_on_the_primary_provider() {
+    let c = config(
+        TWO_TARGETS,
+        &Overrides {
+            model: Some("deepseek-chat".into()),
+            ..Overrides::default()
+        },
+        &no_env(),
+    );
+    assert_eq!(c.route.len(), 1);
+    let target = c.primary();
+    assert_eq!(target.model.as_deref(), Some("deepseek-chat"));
+    assert_eq!(c.provider_of(target).name, "p");
+}
+
+#[test]
+fn duplicate_provider_name_is_an_error_at_the_second() {
+    let toml = "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\n[[providers]]\nname = \"p\"\nbase_url = \"mock\"\n";
+    assert!(error(toml, &Overrides::default(), "providers[1].name").contains("already defined"));
+}
+
+#[test]
+fn duplicate_target_name_is_an_error_at_the_second() {
+    let toml = TWO_TARGETS.replace("name = \"smart\"", "name = \"fast\"");
+    assert!(error(&toml, &Overrides::default(), "targets[1].name").contains("already defined"));
+}
+
+#[test]
+fn bad_base_url_names_the_provider_key() {
+    let toml = ONE_TARGET.replace("https://llm.example.test/v1/", "llm.example.test");
+    assert!(error(&toml, &Overrides::default(), "providers[0].base_url").contains("is not a URL"));
+}
+
+#[test]
+fn target_with_unknown_provider_lists_the_known_ones() {
+    let toml = ONE_TARGET.replace("provider = \"p\"", "provider = \"holysheeep\"");
+    let text = error(&toml, &Overrides::default(), "targets[0].provider");
+    assert!(
+        text.contains("no provider named \"holysheeep\" (defined: \"p\")"),
+        "{text}"
+    );
+}
+
+#[test]
+fn route_errors_name_the_index() {
+    let unknown = TWO_TARGETS.replace("[\"smart\", \"fast\"]", "[\"smart\", \"sonet\"]");
+    assert!(error(&unknown, &Overrides::default(), "route.targets[1]").contains("no target named \"sonet\""));
+    let twice = TWO_TARGETS.replace("[\"smart\", \"fast\"]", "[\"fast\", \"fast\"]");
+    assert!(error(&twice, &Overrides::default(), "route.targets[1]").contains("twice"));
+    let empty = TWO_TARGETS.replace("[\"smart\", \"fast\"]", "[]");
+    error(&empty, &Overrides::default(), "route.targets");
+}
+
+#[test]
+fn empty_names_and_models_are_errors() {
+    error(
+        &ONE_TARGET.replace("name = \"p\"", "name = \" \""),
+        &Overrides::default(),
+        "providers[0].name",
+    );
+    error(
+        &ONE_TARGET.replace("name = \"mini\"", "name = \"\""),
+        &Overrides::default(),
+        "targets[0].name",
+    );
+    error(
+        &ONE_TARGET.replace("model = \"gpt-4.1-mini\"", "model = \"\""),
+        &Overrides::default(),
+        "targets[0].model",
+    );
+}
+
+#[test]
+fn zero_limits_name_their_key() {
+    let provider_rpm = ONE_TARGET.replace("api_key_env = \"P_KEY\"", "api_key_env = \"P_KEY\"\nrpm = 0");
+    error(&provider_rpm, &Overrides::default(), "providers[0].rpm");
+    let target_conc = format!("{ONE_TARGET}max_concurrency = 0\n");
+    error(&target_conc, &Overrides::default(), "targets[0].max_concurrency");
+}
+
+#[test]
+fn zero_values_name_the_file_key_or_the_flag() {
+    error(&with_run(0, "30s", 3), &Overrides::default(), "run.concurrency");
+    error(&with_run(4, "0s", 3), &Overrides::default(), "run.timeout");
+    error(&with_run(4, "30s", 0), &Overrides::default(), "retry.max_attempts");
+    let zero_flag = Overrides {
+        concurrency: Some(0),
+        ..Overrides::default()
+    };
+    error(&with_run(4, "30s", 3), &zero_flag, "--concurrency");
+    let zero_flag = Overrides {
+        max_attempts: Some(0),
+        ..Overrides::default()
+    };
+    error(&with_run(4, "30s", 3), &zero_flag, "--max-attempts");
+    let zero_flag = Overrides {
+        timeout: Some(Duration::ZERO),
+        ..Overrides::default()
+    };
+    error(&with_run(4, "30s", 3), &zero_flag, "--timeout");
+}
+
+#[test]
+fn base_delay_above_max_delay_is_an_error() {
+    let toml = format!("{ONE_TARGET}\n[retry]\nbase_delay = \"5s\"\nmax_delay = \"1s\"\n");
+    error(&toml, &Overrides::default(), "retry.base_delay");
+}
+
+#[test]
+fn unknown_key_is_named_with_its_path() {
+    let toml = ONE_TARGET.replace("name = \"p\"", "nme = \"p\"");
+    let text = error(&toml, &Overrides::default(), "providers[0].nme");
+    assert!(text.contains("unknown field `nme`"), "{text}");
+    let toml = format!("{ONE_TARGET}\n[retry]\nmax_attempt = 3\n");
+    error(&toml, &Overrides::default(), "retry.max_attempt");
+}
+
+#[test]
+fn bad_duration_names_its_key_and_line() {
+    let toml = format!("{ONE_TARGET}\n[run]\ntimeout = \"soon\"\n");
+    let text = error(&toml, &Overrides::default(), "run.timeout");
+    assert!(
+        text.contains("\"soon\" is not a duration") && text.contains("(line 13)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn wrong_type_names_its_key() {
+    let toml = format!("{ONE_TARGET}\n[run]\nconcurrency = \"many\"\n");
+    error(&toml, &Overrides::default(), "run.concurrency");
+}
+
+#[test]
+fn mock_settings_are_read_and_checked() {
+    let toml =
+        format!("{TWO_TARGETS}\n[mock]\nlatency = \"20ms\"\nfail = \"429=0.1\"\nmodels = [\"gpt-4.1\"]\nseed = 9\n");
+    let c = config(&toml, &Overrides::default(), &no_env());
+    assert_eq!(c.mock.latency, Latency::Fixed(Duration::from_millis(20)));
+    assert_eq!(c.mock.failures, vec![(429, 0.1)]);
+    assert_eq!(c.mock.models, Some(vec!["gpt-4.1".to_string()]));
+    assert_eq!(c.mock.seed, 9);
+    let both = format!("{TWO_TARGETS}\n[mock]\nlatency = \"20ms\"\nlatency_mean = \"20ms\"\n");
+    error(&both, &Overrides::default(), "mock.latency");
+    let bad_fail = format!("{TWO_TARGETS}\n[mock]\nfail = \"429=lots\"\n");
+    error(&bad_fail, &Overrides::default(), "mock.fail");
+}
+
+#[test]
+fn resolve_names_a_missing_job_file() {
+    let o = Overrides {
+        config: Some(PathBuf::from("/nonexistent/dir/job.toml")),
+        ..Overrides::default()
+    };
+    let e = Config::resolve(&o, &no_env()).expect_err("no such file");
+    assert_eq!(e.file, "/nonexistent/dir/job.toml");
+    assert!(e.to_string().contains("cannot read"), "{e}");
+}
+
+#[test]
+fn resolve_reads_the_job_file_and_records_its_path() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("job.toml");
+    std::fs::write(&path, TWO_TARGETS).expect("write job file");
+    let o = Overrides {
+        config: Some(path.clone()),
+        ..Overrides::default()
+    };
+    let c = Config::resolve(&o, &no_env()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.source, Some(path.clone()));
+    assert_eq!(c.targets.len(), 2);
+    let broken = TWO_TARGETS.replace("provider = \"p\"", "provider = \"q\"");
+    std::fs::write(dir.path().join("job.toml"), broken).expect("write job file");
+    let e = Config::resolve(&o, &no_env()).expect_err("unknown provider");
+    assert_eq!(e.file, path.display().to_string());
+    assert_eq!(e.key, "targets[0].provider");
+}

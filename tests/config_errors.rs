@@ -1,0 +1,246 @@
+//! Every bad configuration or usage ends with exit code 2 and a message that names the file and
+//! the key path (or the variable, or the input file) the user has to fix. Nothing is sent: the
+//! job files point at the built-in mock (`base_url = "mock"`), which is never reached either.
+
+mod common;
+
+use common::{repo_file, Finished, Scratch};
+
+const PROVIDER: &str = "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\n";
+const TARGET: &str = "[[targets]]\nname = \"mini\"\nprovider = \"p\"\nmodel = \"gpt-4.1-mini\"\n";
+
+/// `sheepdog run` of the example input with `job.toml` holding `toml`, plus `args`.
+fn run_with_job(toml: &str, args: &[&str], envs: &[(&str, &str)]) -> Finished {
+    let scratch = Scratch::new();
+    let job_file = scratch.write("job.toml", toml);
+    let input = repo_file("jobs/with-errors.jsonl");
+    let out = scratch.path().join("run");
+    let mut all = vec![
+        "run",
+        input.to_str().expect("utf-8 path"),
+        "--config",
+        job_file.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--quiet",
+    ];
+    all.extend_from_slice(args);
+    let finished = scratch.run_blocking(&all, envs);
+    assert!(
+        !out.join("results.jsonl").exists(),
+        "a run folder was written despite the error"
+    );
+    finished
+}
+
+/// Exit code 2 and every one of `parts` in stderr.
+fn assert_usage_error(finished: &Finished, parts: &[&str]) {
+    finished.assert_code(2);
+    for part in parts {
+        assert!(
+            finished.stderr.contains(part),
+            "stderr should contain {part:?}:\n{}",
+            finished.stderr
+        );
+    }
+}
+
+#[test]
+fn target_naming_an_unknown_provider_names_file_and_key_path() {
+    let toml =
+        format!("{PROVIDER}\n[[targets]]\nname = \"mini\"\nprovider = \"holysheeep\"\nmodel = \"gpt-4.1-mini\"\n");
+    let finished = run_with_job(&toml, &[], &[]);
+    assert_usage_error(&finished, &["job.toml", "targets[0].provider", "holysheeep", "\"p\""]);
+}
+
+#[test]
+fn unknown_key_in_a_provider_is_named() {
+    let toml = format!("[[providers]]\nnme = \"p\"\nbase_url = \"mock\"\n\n{TARGET}");
+    let finished = run_with_job(&toml, &[], &[]);
+    assert_usage_error(&finished, &["job.toml", "providers[0].nme", "unknown field"]);
+}
+
+#[test]
+fn bad_duration_names_run_timeout() {
+    let toml = format!("{PROVIDER}\n{TARGET}\n[run]\ntimeout = \"soon\"\n");
+    let finished = run_with_job(&toml, &[], &[]);
+    assert_usage_error(&finished, &["job.toml", "run.timeout", "soon"]);
+}
+
+#[test]
+fn route_naming_an_unknown_target_names_its_index() {
+    let toml = format!("{PROVIDER}\n{TARGET}\n[route]\ntargets = [\"mini\", \"sonet\"]\n");
+    let finished = run_with_job(&toml, &[], &[]);
+    assert_usage_error(&finished, &["job.toml", "route.targets[1]", "sonet"]);
+}
+
+#[test]
+fn provider_key_variable_not_set_names_the_variable() {
+    let toml = format!(
+        "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\napi_key_env = \"SHEEPDOG_TEST_UNSET_KEY\"\n\n{TARGET}"
+    );
+    let finished = run_with_job(&toml, &[], &[]);
+    assert_usage_error(
+        &finished,
+        &["job.toml", "providers[0].api_key_env", "SHEEPDOG_TEST_UNSET_KEY"],
+    );
+}
+
+#[test]
+fn provider_key_variable_set_to_empty_counts_as_not_set() {
+    let toml = format!(
+        "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\napi_key_env = \"SHEEPDOG_TEST_EMPTY_KEY\"\n\n{TARGET}"
+    );
+    let finished = run_with_job(&toml, &[], &[("SHEEPDOG_TEST_EMPTY_KEY", "")]);
+    assert_usage_error(&finished, &["SHEEPDOG_TEST_EMPTY_KEY"]);
+}
+
+#[test]
+fn missing_input_file_exits_2_and_names_the_file() {
+    let scratch = Scratch::new();
+    let missing = scratch.path().join("no-such-prompts.jsonl");
+    let finished = scratch.run_blocking(&["run", missing.to_str().expect("utf-8 path"), "--quiet"], &[]);
+    assert_usage_error(&finished, &["no-such-prompts.jsonl"]);
+    assert!(
+        !scratch.path().join("reports").exists(),
+        "no run folder for a missing input"
+    );
+}
+
+#[test]
+fn zero_concurrency_exits_2_and_names_the_flag() {
+    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &["--concurrency", "0"], &[]);
+    assert_usage_error(&finished, &["--concurrency", "at least 1"]);
+}
+
+#[test]
+fn zero_concurrency_in_the_environment_exits_2() {
+    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &[], &[("SHEEPDOG_CONCURRENCY", "0")]);
+    finished.assert_code(2);
+}
+
+#[test]
+fn missing_config_file_exits_2_and_names_it() {
+    let scratch = Scratch::new();
+    let input = repo_file("jobs/with-errors.jsonl");
+    let config = scratch.path().join("nowhere.toml");
+    let finished = scratch.run_blocking(
+        &[
+            "run",
+            input.to_str().expect("utf-8 path"),
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "--quiet",
+        ],
+        &[],
+    );
+    assert_usage_error(&finished, &["nowhere.toml"]);
+}
+
+#[test]
+fn toml_syntax_error_names_the_file_and_line() {
+    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}\n[retry\nmax_attempts = 2\n"), &[], &[]);
+    assert_usage_error(&finished, &["job.toml", "line 10"]);
+}
+
+#[test]
+fn unparsable_duration_flag_exits_2() {
+    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &["--timeout", "soon"], &[]);
+    assert_usage_error(&finished, &["--timeout", "soon"]);
+}
+
+#[test]
+fn input_that_is_a_directory_exits_2_and_names_it() {
+    let scratch = Scratch::new();
+    let dir = scratch.path().join("prompts.jsonl");
+    std::fs::create_dir(&dir).expect("create directory");
+    let finished = scratch.run_blocking(&["run", dir.to_str().expect("utf-8 path"), "--quiet"], &[]);
+    assert_usage_error(&finished, &["prompts.jsonl", "directory"]);
+}
+
+#[test]
+fn run_folder_of_another_input_is_refused_and_left_untouched() {
+    let scratch = Scratch::new();
+    let first = repo_file("jobs/with-errors.jsonl");
+    let other = repo_file("jobs/example.jsonl");
+    let args = |input: &std::path::Path| {
+        let input = input.to_str().expect("utf-8 path").to_string();
+        vec!["run".to_string(), input, "--out".into(), "run".into(), "--quiet".into()]
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        scratch.run_blocking(&args, &[])
+    };
+    run(args(&first)).assert_code(1);
+    let before = std::fs::read(scratch.path().join("run/results.jsonl")).expect("results of the first run");
+
+    let finished = run(args(&other));
+
+    assert_usage_error(&finished, &["run", "another input file", "example.jsonl", "--out"]);
+    let after = std::fs::read(scratch.path().join("run/results.jsonl")).expect("results still there");
+    assert_eq!(before, after, "the first run's results are untouched");
+}
+
+#[test]
+fn folder_with_results_but_no_run_manifest_is_refused() {
+    let scratch = Scratch::new();
+    scratch.write("results.jsonl", "{\"custom_id\":\"x\"}\n");
+    let input = repo_file("jobs/with-errors.jsonl");
+    let finished = scratch.run_blocking(
+        &["run", input.to_str().expect("utf-8 path"), "--out", ".", "--quiet"],
+        &[],
+    );
+    assert_usage_error(&finished, &["cannot be resumed safely", "--out"]);
+    let results = std::fs::read_to_string(scratch.path().join("results.jsonl")).expect("results.jsonl");
+    assert_eq!(
+        results, "{\"custom_id\":\"x\"}\n",
+        "a foreign results file is not appended to"
+    );
+}
+
+/// Bug: `Semaphore::new(config.concurrency)` in src/job/mod.rs panics above tokio's
+/// MAX_PERMITS (2^61 - 1); config accepts any value >= 1.
+#[test]
+fn huge_concurrency_is_a_usage_error_not_a_panic() {
+    let scratch = Scratch::new();
+    let input = repo_file("jobs/with-errors.jsonl");
+    let output = scratch
+        .command(
+            &[
+                "run",
+                input.to_str().expect("utf-8 path"),
+                "--quiet",
+                "--concurrency",
+                "3000000000000000000",
+            ],
+            &[],
+        )
+        .output()
+        .expect("sheepdog could not be run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "sheepdog panicked:\n{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--concurrency"), "{stderr}");
+}
+
+/// Bug: `Semaphore::new(n)` in src/dispatch/limits.rs panics for a provider's or target's
+/// `max_concurrency` above tokio's MAX_PERMITS (2^61 - 1); `check_limits` accepts any value >= 1.
+#[test]
+fn huge_max_concurrency_in_the_job_file_is_a_config_error_not_a_panic() {
+    let toml = format!("{PROVIDER}max_concurrency = 3000000000000000000\n\n{TARGET}");
+    let scratch = Scratch::new();
+    let job_file = scratch.write("job.toml", &toml);
+    let input = repo_file("jobs/with-errors.jsonl");
+    let args = [
+        "run",
+        input.to_str().expect("utf-8 path"),
+        "--config",
+        job_file.to_str().expect("utf-8 path"),
+        "-q",
+    ];
+    let output = scratch.command(&args, &[]).output().expect("sheepdog could not be run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "sheepdog panicked:\n{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("providers[0].max_concurrency"), "{stderr}");
+}
