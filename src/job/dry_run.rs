@@ -31,7 +31,8 @@ pub struct DryRun {
 }
 
 pub fn dry_run(config: &Config, input: &Path) -> Result<DryRun, JobError> {
-    let reader = Reader::open(input)?;
+    let reader = Reader::open(input)?.with_shard(config.shard);
+    super::prepare::check_keys(config)?;
     let primary = config.primary();
     let mut report = DryRun::default();
     for entry in reader {

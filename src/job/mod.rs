@@ -1,32 +1,42 @@
 //! `sheepdog run`: input → dispatch → results, statistics and reports.
 //!
-//! A reader thread streams the input; one loop admits items under the concurrency limit and
-//! spawns a task per item; each task sends its `Outcome` over a channel to the single owner
-//! that writes result lines, feeds the collector and the progress display.
+//! [`preflight`] checks and opens everything before the first request (and, for a run folder
+//! that already holds a run, scans what the earlier parts finished). [`execute`] then runs:
+//! a reader thread streams the input; one loop skips the lines already finished, admits items
+//! under the concurrency limit (and, with `--ordered`, the reorder window) and spawns a task
+//! per item; each task sends its `Outcome` over a channel to the single owner that writes
+//! result lines, syncs them, feeds the collector and the progress display. A stop (signal,
+//! fatal provider error, failed write) ends dispatching; requests in flight get
+//! `drain_timeout` to finish, then are dropped and left for a resume.
 
 mod dry_run;
+mod options;
 mod owner;
+mod preflight;
 mod prepare;
+pub mod signals;
+mod worker;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{DispatchOptions, Dispatcher};
 use crate::input::{Entry, InputError, Reader};
-use crate::output::{ResultsWriter, WriteError, RESULTS_FILE};
-use crate::progress::{Progress, ProgressMode};
+use crate::output::{WriteError, ERRORS_FILE, RESULTS_FILE};
+use crate::progress::Progress;
 use crate::provider::Client;
 use crate::record::Rejected;
 use crate::stats::summary::{JobInfo, Summary};
-use crate::stats::{Collector, TargetInfo};
 
 pub use dry_run::{dry_run, DryRun};
-pub use owner::Event;
+pub use options::{FsyncPolicy, RunOptions, DEFAULT_DRAIN_TIMEOUT, DEFAULT_REORDER_WINDOW, SYNC_INTERVAL};
+pub use owner::{Event, Msg};
+pub use preflight::{preflight, Preflight, Resumed};
 pub use prepare::{prepare, Prepared};
 
 /// Why a run could not start or could not go on.
@@ -52,12 +62,6 @@ impl JobError {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub input: PathBuf,
-    pub progress: ProgressMode,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunStatus {
     AllSucceeded,
@@ -78,6 +82,7 @@ impl RunStatus {
 
 #[derive(Debug, Clone)]
 pub struct RunOutput {
+    /// The whole job: every part of it so far, this one included.
     pub summary: Summary,
     pub out_dir: PathBuf,
     pub status: RunStatus,
@@ -85,35 +90,50 @@ pub struct RunOutput {
 
 /// Runs a bulk job to the end (or until `stop` is cancelled) and writes its run folder.
 pub async fn run_job(config: &Config, options: &RunOptions, stop: CancellationToken) -> Result<RunOutput, JobError> {
-    let reader = Reader::open(&options.input)?;
-    let prepared = prepare(config).await?;
-    let out_dir = out_dir(config, &options.input)?;
-    let writer = ResultsWriter::open(&out_dir)?;
-    let total = match options.progress {
-        ProgressMode::Quiet => 0,
-        _ => count_lines(&options.input),
-    };
+    let ready = preflight(config, options).await?;
+    execute(config, options, ready, stop, CancellationToken::new()).await
+}
 
-    let started_at = SystemTime::now();
+/// Runs a job that passed [`preflight`]. `stop`: send nothing new, let requests in flight finish
+/// (up to `options.drain_timeout`); `abandon`: drop the requests in flight at once.
+pub async fn execute(
+    config: &Config,
+    options: &RunOptions,
+    ready: Preflight,
+    stop: CancellationToken,
+    abandon: CancellationToken,
+) -> Result<RunOutput, JobError> {
+    let Preflight {
+        out_dir,
+        input,
+        mut manifest,
+        collector,
+        done,
+        order,
+        writer,
+        prepared,
+        cache,
+        earlier,
+        ..
+    } = ready;
+    let reader = Reader::open(&options.input)?.with_shard(config.shard);
+    // Lines of this run's shard (every non-blank line when not sharded).
+    let lines = manifest.shard.map_or(input.lines, |s| s.lines);
     let started = Instant::now();
-    let targets: Vec<TargetInfo> = prepared
-        .route
-        .iter()
-        .map(|t| TargetInfo {
-            name: t.name.clone(),
-            provider: t.endpoint.provider.clone(),
-            model: t.model.clone().unwrap_or_else(|| "(per line)".into()),
-        })
-        .collect();
-    let client = Client::new(config.concurrency).map_err(|e| JobError::Setup(e.to_string()))?;
+    let mut client = Client::new(config.concurrency).map_err(|e| JobError::Setup(e.to_string()))?;
+    if let Some(settings) = config.stream {
+        client = client.streaming(settings);
+    }
     let route = prepared.route;
-    let dispatcher = Dispatcher::new(
-        client,
-        route,
-        config.retry,
-        config.timeout,
-        config.prices.clone(),
-        stop.clone(),
+    let mut dispatch_options = DispatchOptions::from_config(config);
+    dispatch_options.metrics = options.metrics.clone();
+    let dispatcher = Dispatcher::new(client, route, dispatch_options, stop.clone());
+    if let Some(metrics) = &options.metrics {
+        metrics.set_input_lines(lines);
+    }
+    tracing::info!(
+        input = %options.input.display(), out_dir = %out_dir.display(), lines, shard = ?config.shard,
+        config = %config.echo(), "run started"
     );
 
     // Reader thread → entries; the file is never loaded whole.
@@ -126,17 +146,27 @@ pub async fn run_job(config: &Config, options: &RunOptions, stop: CancellationTo
         }
     });
 
-    let (events_tx, events_rx) = mpsc::channel::<Event>(4096);
-    let owner = tokio::spawn(owner::run(
-        events_rx,
+    let (events_tx, events_rx) = mpsc::channel::<Msg>(4096);
+    let owner = owner::Owner {
         writer,
-        Collector::new(targets),
-        Progress::new(options.progress, total),
-        stop.clone(),
-    ));
+        collector,
+        progress: Progress::new(options.progress, lines),
+        stop: stop.clone(),
+        abandon: abandon.clone(),
+        fsync: options.fsync,
+        ordered: options.ordered,
+        order,
+        metrics: options.metrics.clone(),
+    };
+    let owner = tokio::spawn(owner.run(events_rx));
+    let cache = cache.map(Arc::new);
 
     let slots = Arc::new(Semaphore::new(config.concurrency));
-    let (mut lines, mut unsent) = (0u64, 0u64);
+    // With --ordered, each line holds a window slot from dispatch until it is written.
+    let window = options
+        .ordered
+        .then(|| Arc::new(Semaphore::new(options.reorder_window.max(config.concurrency))));
+    let mut seq = 0u64;
     let mut input_error = None;
     while let Some(entry) = entries.recv().await {
         let entry = match entry {
@@ -147,10 +177,28 @@ pub async fn run_job(config: &Config, options: &RunOptions, stop: CancellationTo
                 break;
             }
         };
-        lines += 1;
+        let line = match &entry {
+            Entry::Item(item) => item.line,
+            Entry::Rejected(rejected) => rejected.line,
+        };
+        if done.contains(line) {
+            continue;
+        }
+        if stop.is_cancelled() {
+            break;
+        }
+        let window = match &window {
+            Some(window) => tokio::select! {
+                permit = window.clone().acquire_owned() => permit.ok(),
+                _ = stop.cancelled() => break,
+            },
+            None => None,
+        };
+        let this = seq;
+        seq += 1;
         let item = match entry {
             Entry::Rejected(rejected) => {
-                let _ = events_tx.send(Event::Rejected(rejected)).await;
+                let _ = events_tx.send(rejected_msg(this, rejected, window)).await;
                 continue;
             }
             Entry::Item(item) => item,
@@ -166,32 +214,35 @@ pub async fn run_job(config: &Config, options: &RunOptions, stop: CancellationTo
                 line: item.line,
                 reason,
             };
-            let _ = events_tx.send(Event::Rejected(rejected)).await;
+            let _ = events_tx.send(rejected_msg(this, rejected, window)).await;
             continue;
         }
-        if stop.is_cancelled() {
-            unsent += 1;
-            continue;
-        }
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => permit,
-            _ = stop.cancelled() => { unsent += 1; continue; }
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            _ = stop.cancelled() => break,
         };
-        let Ok(permit) = permit else { break };
-        let dispatcher = dispatcher.clone();
-        let events = events_tx.clone();
-        tokio::spawn(async move {
-            let outcome = dispatcher.process(item).await;
-            let _ = events.send(Event::Done(Box::new(outcome))).await;
-            drop(permit);
-        });
+        let Ok(slot) = slot else { break };
+        let worker = worker::Worker {
+            dispatcher: dispatcher.clone(),
+            cache: cache.clone(),
+            events: events_tx.clone(),
+            abandon: abandon.clone(),
+            stop: stop.clone(),
+            offset: earlier,
+        };
+        tokio::spawn(worker.run(item, this, window, slot));
     }
-    // Every slot back means every in-flight item has reported.
-    let _ = slots.acquire_many(config.concurrency as u32).await;
+    drop(entries);
+    drain(&slots, config.concurrency, options.drain_timeout, &stop, &abandon).await;
     drop(events_tx);
     let owned = owner
         .await
         .map_err(|e| JobError::Setup(format!("result writer stopped: {e}")))?;
+    if let Some(cache) = cache {
+        if let Err(e) = cache.cache.close() {
+            return Err(JobError::Setup(format!("response cache: {e}")));
+        }
+    }
     if let Some(mock) = prepared.mock {
         mock.shutdown().await;
     }
@@ -202,7 +253,25 @@ pub async fn run_job(config: &Config, options: &RunOptions, stop: CancellationTo
         return Err(error.into());
     }
 
-    let finished_at = SystemTime::now();
+    let finished = owned.collector.live().done;
+    let unsent = lines.saturating_sub(finished);
+    if options.ordered && unsent == 0 && !owned.in_order {
+        for name in [RESULTS_FILE, ERRORS_FILE] {
+            crate::output::reorder::sort_by_line(&out_dir, name).map_err(|source| WriteError {
+                path: out_dir.join(name),
+                source,
+            })?;
+        }
+    }
+    let this_part = started.elapsed();
+    if let Some(part) = manifest.parts.last_mut() {
+        part.duration_s = Some(this_part.as_secs_f64());
+    }
+    manifest.write(&out_dir).map_err(|source| WriteError {
+        path: out_dir.clone(),
+        source,
+    })?;
+
     let aborted = if stop.is_cancelled() {
         Some(dispatcher.abort_reason().unwrap_or_else(|| "interrupted".to_string()))
     } else {
@@ -211,22 +280,29 @@ pub async fn run_job(config: &Config, options: &RunOptions, stop: CancellationTo
     let job = JobInfo {
         input: options.input.display().to_string(),
         out_dir: out_dir.display().to_string(),
-        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-        finished_at: humantime::format_rfc3339_millis(finished_at).to_string(),
-        duration_s: started.elapsed().as_secs_f64(),
+        started_at: manifest.parts.first().map(|p| p.started_at.clone()).unwrap_or_default(),
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        duration_s: (earlier + this_part).as_secs_f64(),
         aborted: aborted.clone(),
+        parts: manifest.parts.len() as u32,
         config: config.echo(),
     };
-    let summary = owned.collector.finish(job, lines, unsent);
+    let mut summary = owned.collector.finish(job, lines, unsent);
+    dispatcher.annotate(&mut summary);
     crate::report::write_all(&out_dir, &summary).map_err(|source| WriteError {
         path: out_dir.clone(),
         source,
     })?;
     let status = match aborted {
         Some(reason) => RunStatus::Aborted(reason),
-        None if summary.totals.failed + summary.totals.rejected > 0 => RunStatus::SomeFailed,
+        None if summary.totals.failed + summary.totals.rejected + unsent > 0 => RunStatus::SomeFailed,
         None => RunStatus::AllSucceeded,
     };
+    let t = &summary.totals;
+    tracing::info!(
+        succeeded = t.succeeded, failed = t.failed, rejected = t.rejected, unsent = t.unsent, requests = t.requests,
+        duration_s = summary.job.duration_s, status = ?status, "run finished"
+    );
     Ok(RunOutput {
         summary,
         out_dir,
@@ -234,56 +310,36 @@ pub async fn run_job(config: &Config, options: &RunOptions, stop: CancellationTo
     })
 }
 
-/// The run folder: `--out`, or `reports/<input stem>-<UTC timestamp>/`. A folder that already
-/// holds results is refused, so one run never mixes with another.
-fn out_dir(config: &Config, input: &Path) -> Result<PathBuf, JobError> {
-    let dir = match &config.out {
-        Some(dir) => dir.clone(),
-        None => {
-            let stem = input
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "run".into());
-            let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
-                .to_string()
-                .chars()
-                .filter(|c| !matches!(c, '-' | ':'))
-                .collect();
-            let base = PathBuf::from("reports").join(format!("{stem}-{stamp}"));
-            let mut dir = base.clone();
-            let mut n = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{n}", base.display()));
-                n += 1;
-            }
-            dir
-        }
-    };
-    let results = dir.join(RESULTS_FILE);
-    if results.metadata().map(|m| m.len() > 0).unwrap_or(false) {
-        return Err(JobError::Setup(format!(
-            "{}: already holds the results of a run; choose another --out",
-            dir.display()
-        )));
+fn rejected_msg(seq: u64, rejected: Rejected, window: Option<tokio::sync::OwnedSemaphorePermit>) -> Msg {
+    Msg {
+        seq,
+        event: Event::Rejected(rejected),
+        window,
+        line: None,
+        unfinished: false,
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| JobError::Setup(format!("{}: cannot create the run folder: {e}", dir.display())))?;
-    Ok(dir)
 }
 
-/// Non-blank lines of the input, for the progress total. 0 if the file cannot be read.
-fn count_lines(path: &Path) -> u64 {
-    use std::io::BufRead;
-    let Ok(file) = std::fs::File::open(path) else { return 0 };
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut buffer = Vec::new();
-    let mut count = 0;
-    loop {
-        buffer.clear();
-        match reader.read_until(b'\n', &mut buffer) {
-            Ok(0) | Err(_) => return count,
-            Ok(_) if buffer.iter().all(u8::is_ascii_whitespace) => {}
-            Ok(_) => count += 1,
+/// Waits until every slot is back, i.e. every task has reported. After a stop, tasks get
+/// `timeout` to finish; then (or as soon as `abandon` is cancelled) they are dropped.
+async fn drain(
+    slots: &Semaphore,
+    concurrency: usize,
+    timeout: Duration,
+    stop: &CancellationToken,
+    abandon: &CancellationToken,
+) {
+    let all = concurrency as u32;
+    if !stop.is_cancelled() {
+        tokio::select! {
+            _ = slots.acquire_many(all) => return,
+            _ = stop.cancelled() => {}
         }
     }
+    tokio::select! {
+        _ = slots.acquire_many(all) => return,
+        _ = tokio::time::sleep(timeout) => abandon.cancel(),
+        _ = abandon.cancelled() => {}
+    }
+    let _ = slots.acquire_many(all).await;
 }

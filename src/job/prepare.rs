@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::config::{Config, ConfigError, Endpoint};
-use crate::dispatch::RouteTarget;
+use crate::dispatch::{Limits, RouteTarget};
 use crate::mock::MockServer;
 use crate::provider;
 
@@ -26,29 +26,7 @@ impl Prepared {
 
 /// Checks that every provider of the route has its key and starts the mock server if needed.
 pub async fn prepare(config: &Config) -> Result<Prepared, JobError> {
-    let file = config
-        .source
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    for &t in &config.route {
-        let provider = config.provider_of(&config.targets[t]);
-        if let (Some(env), None) = (&provider.api_key_env, &provider.api_key) {
-            let index = config
-                .providers
-                .iter()
-                .position(|p| p.name == provider.name)
-                .unwrap_or(0);
-            return Err(JobError::Config(ConfigError::new(
-                &file,
-                &format!("providers[{index}].api_key_env"),
-                format!(
-                    "provider {:?} needs its key in ${env}, which is not set (in the environment or .env)",
-                    provider.name
-                ),
-            )));
-        }
-    }
+    check_keys(config)?;
     let mock = if config.uses_mock() {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let server = MockServer::start(config.mock.clone(), addr)
@@ -58,6 +36,12 @@ pub async fn prepare(config: &Config) -> Result<Prepared, JobError> {
     } else {
         None
     };
+    // One set of provider limits, shared by every target of that provider.
+    let provider_limits: Vec<_> = config
+        .providers
+        .iter()
+        .map(|p| Limits::new(format!("provider {}", p.name), p.max_concurrency, p.rpm, p.tpm))
+        .collect();
     let route = config
         .route
         .iter()
@@ -81,8 +65,46 @@ pub async fn prepare(config: &Config) -> Result<Prepared, JobError> {
                 provider.api_key_env.clone(),
             );
             route_target.default_model = target.default_model.clone();
+            route_target.limits = provider_limits[target.provider]
+                .iter()
+                .cloned()
+                .chain(Limits::new(
+                    format!("target {}", target.name),
+                    target.max_concurrency,
+                    target.rpm,
+                    target.tpm,
+                ))
+                .collect();
             route_target
         })
         .collect();
     Ok(Prepared { route, mock })
+}
+
+/// Every provider of the route has its key (when it names a variable for one).
+pub fn check_keys(config: &Config) -> Result<(), JobError> {
+    let file = config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    for &t in &config.route {
+        let provider = config.provider_of(&config.targets[t]);
+        if let (Some(env), None) = (&provider.api_key_env, &provider.api_key) {
+            let index = config
+                .providers
+                .iter()
+                .position(|p| p.name == provider.name)
+                .unwrap_or(0);
+            return Err(JobError::Config(ConfigError::new(
+                &file,
+                &format!("providers[{index}].api_key_env"),
+                format!(
+                    "provider {:?} needs its key in ${env}, which is not set (in the environment or .env)",
+                    provider.name
+                ),
+            )));
+        }
+    }
+    Ok(())
 }
