@@ -3,7 +3,11 @@
 //!
 //! All prices are USD per 1M tokens. A model without a price has no cost (`None`), never 0.
 
+pub mod currency;
+pub mod litellm;
+
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +41,9 @@ pub struct Price {
     pub source: String,
     /// YYYY-MM-DD the price was read (may be empty for user-supplied prices).
     pub date: String,
+    /// Where sheepdog loaded it from: `built-in prices.toml`, the job file, or a `--prices` file.
+    #[serde(default)]
+    pub origin: String,
 }
 
 impl Price {
@@ -49,6 +56,11 @@ impl Price {
         let uncached = usage.input_tokens - cached;
         let cached_price = self.cached_input.unwrap_or(self.input);
         (uncached as f64 * self.input + cached as f64 * cached_price + usage.output_tokens as f64 * self.output) / PER
+    }
+
+    /// Whether this is a price of the table compiled into sheepdog.
+    pub fn is_builtin(&self) -> bool {
+        self.origin == BUILTIN_ORIGIN
     }
 
     /// Every price must be finite and not negative.
@@ -104,6 +116,7 @@ impl PriceOverride {
             batch_output: self.batch_output,
             source: self.source.unwrap_or_else(|| origin.to_string()),
             date: self.date.unwrap_or_default(),
+            origin: origin.to_string(),
         }
     }
 }
@@ -191,6 +204,43 @@ impl PriceTable {
     /// Add or replace every price of `other`.
     pub fn extend(&mut self, other: PriceTable) {
         self.prices.extend(other.prices);
+    }
+
+    /// Adds the prices of a `--prices` file: they replace built-in prices, but not the prices
+    /// a job file set, which are the most specific.
+    pub fn extend_under_overrides(&mut self, other: PriceTable) {
+        for (model, price) in other.prices {
+            let keep_ours = self.prices.get(&model).is_some_and(|p| !p.is_builtin());
+            if !keep_ours {
+                self.prices.insert(model, price);
+            }
+        }
+    }
+
+    /// Reads a price file: LiteLLM's JSON format (`.json`, see [`litellm`]) or sheepdog's
+    /// `[prices."model"]` TOML. The file's modification date is the prices' date when they
+    /// carry none.
+    pub fn load_file(path: &Path) -> Result<PriceTable, PriceError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| PriceError::Syntax {
+            origin: origin.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let date = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map(|t| humantime::format_rfc3339_seconds(t).to_string()[..10].to_string())
+            .unwrap_or_default();
+        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if is_json || text.trim_start().starts_with('{') {
+            return Ok(litellm::parse(&text, &origin, &date)?.table);
+        }
+        let mut table = PriceTable::from_toml_str(&text, &origin)?;
+        for price in table.prices.values_mut() {
+            if price.date.is_empty() {
+                price.date = date.clone();
+            }
+        }
+        Ok(table)
     }
 
     /// The price of `model`: the exact name first; then, tolerantly, the same name in lower

@@ -205,6 +205,10 @@ mod tests {
             latency_ms: Default::default(),
             tokens: Default::default(),
             cost_usd: Some(0.0),
+            fallbacks_in: 0,
+            fallbacks_out: 0,
+            breaker_openings: 0,
+            slowdowns: 0,
         };
         assert_eq!(target_cost(&t), "-");
         t.requests = 3;

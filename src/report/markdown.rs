@@ -28,8 +28,8 @@ of each succeeded item. Per target: every successful attempt at that target.
 - **success rate**: items with a 2xx final result / items attempted. Retries and fallbacks are \
 counted separately, never hidden in success. Rejected input lines and unsent items are not \
 attempted.
-- **retries**: attempts after the first, over all targets (per target: repeated tries at that \
-target); **fallbacks**: moves of an item to the next target of its route.
+- **retries**: repeated tries of an item at the same target; **fallbacks**: moves of an item to \
+the next target of its route (its first try there is not a retry).
 - **cost**: (input − cached) × input price + cached × cached price + output × output price, from \
 the price table of the target that answered, in USD per 1M tokens. Requests whose model has no \
 price are reported as \"no price\", never as $0.
@@ -112,7 +112,27 @@ fn latency(out: &mut String, s: &Summary) {
     if let Some(ttft) = &s.ttft_ms {
         percentile_row(out, "TTFT", ttft);
     }
+    if let Some(itl) = &s.itl_ms {
+        percentile_row(out, "ITL", itl);
+    }
+    if let Some(tpot) = &s.tpot_ms {
+        percentile_row(out, "TPOT", tpot);
+    }
     out.push('\n');
+    if s.itl_ms.is_some() || s.tpot_ms.is_some() {
+        out.push_str(
+            "ITL: (last token time − first token time) / (output tokens − 1); TPOT: \
+             (e2e − TTFT) / (output tokens − 1); streamed answers of 2 tokens or more.\n\n",
+        );
+    }
+    if s.output_tokens_estimated > 0 {
+        let _ = writeln!(
+            out,
+            "{} streamed answers came without `usage`: their tokens were counted with the tokenizer \
+             (estimates).\n",
+            fmt::int(s.output_tokens_estimated)
+        );
+    }
 }
 
 fn tokens_and_cost(out: &mut String, s: &Summary) {
@@ -121,6 +141,11 @@ fn tokens_and_cost(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "| Input tokens | {} |", fmt::int(t.input));
     let _ = writeln!(out, "| of which cached | {} |", fmt::int(t.cached_input));
     let _ = writeln!(out, "| Output tokens | {} |", fmt::int(t.output));
+    if s.cache.hits > 0 {
+        let hits = fmt::int(s.cache.hits);
+        let _ = writeln!(out, "| Answers from the cache (not sent) | {hits} |");
+        let _ = writeln!(out, "| Saved by the cache | {} |", fmt::usd(s.cache.saved_usd));
+    }
     let c = &s.cost;
     if c.unpriced_requests == 0 {
         let _ = writeln!(out, "| Cost | {} |", fmt::usd(c.total_usd));
@@ -177,6 +202,22 @@ fn targets(out: &mut String, s: &Summary) {
             fmt::int(t.tokens.input),
             fmt::int(t.tokens.output),
             fmt::target_cost(t),
+        );
+    }
+    out.push('\n');
+    out.push_str(
+        "| target | fallbacks in | fallbacks out | breaker openings | slowdowns after 429 |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    for t in &s.targets {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            cell(&t.name),
+            fmt::int(t.fallbacks_in),
+            fmt::int(t.fallbacks_out),
+            fmt::int(t.breaker_openings),
+            fmt::int(t.slowdowns),
         );
     }
     out.push('\n');
@@ -251,7 +292,7 @@ mod tests {
             "| Unsent (run stopped early) | 0 |",
             "| Success rate | 71.4% |",
             "| Requests | 11 |",
-            "| Retries | 4 |",
+            "| Retries | 3 |",
             "| Fallbacks | 1 |",
             "| Items/s | 3.50 |",
             "| Input tokens | 4,600 |",

@@ -4,9 +4,15 @@
 //! [`write_all`] writes the files of a run folder, each atomically (temporary file in the same
 //! folder, then rename), so a crash never leaves half a report.
 
-mod fmt;
+pub mod bench_html;
+pub mod charts;
+pub mod csv;
+mod figures;
+pub(crate) mod fmt;
+pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod rebuild;
 pub mod terminal;
 
 use std::fs;
@@ -19,13 +25,16 @@ use crate::stats::summary::Summary;
 pub const SUMMARY_FILE: &str = "summary.json";
 /// File name of the Markdown report in a run folder.
 pub const MARKDOWN_FILE: &str = "report.md";
+/// File name of the HTML report (self-contained, with charts) in a run folder.
+pub const HTML_FILE: &str = "report.html";
 
-/// Writes `summary.json` and `report.md` into `dir` (created if missing).
+/// Writes `summary.json`, `report.md` and `report.html` into `dir` (created if missing).
 pub fn write_all(dir: &Path, summary: &Summary) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let json = json::render(summary).map_err(io::Error::other)?;
     write_atomic(dir, SUMMARY_FILE, &json)?;
-    write_atomic(dir, MARKDOWN_FILE, markdown::render(summary).as_bytes())
+    write_atomic(dir, MARKDOWN_FILE, markdown::render(summary).as_bytes())?;
+    write_atomic(dir, HTML_FILE, html::render(summary).as_bytes())
 }
 
 /// Writes `dir/name` through a temporary file in `dir`, synced, then renamed over it.
@@ -60,12 +69,14 @@ mod tests {
         assert_eq!(json::parse(&json).unwrap(), summary);
         let md = fs::read_to_string(run.join(MARKDOWN_FILE)).unwrap();
         assert_eq!(md, markdown::render(&summary));
+        let html = fs::read_to_string(run.join(HTML_FILE)).unwrap();
+        assert_eq!(html, html::render(&summary));
 
         let names: Vec<String> = fs::read_dir(&run)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(names.len(), 3, "{names:?}");
     }
 
     #[test]

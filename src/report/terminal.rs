@@ -44,7 +44,9 @@ pub fn render(s: &Summary) -> String {
             fmt::count(t.fallbacks, "fallback", "fallbacks"),
         ),
     );
-    if s.latency_ms.count == 0 {
+    if s.latency_ms.count == 0 && s.cache.hits > 0 {
+        line("latency", "only cache hits (not measured)".to_string());
+    } else if s.latency_ms.count == 0 {
         line("latency", "no item succeeded".to_string());
     } else {
         line("latency", percentiles(&s.latency_ms));
@@ -62,6 +64,13 @@ pub fn render(s: &Summary) -> String {
         ),
     );
     line("cost", fmt::cost(&s.cost));
+    if s.cache.hits > 0 {
+        let (hits, saved) = (fmt::int(s.cache.hits), fmt::usd(s.cache.saved_usd));
+        line(
+            "cache",
+            format!("{hits} answers from the cache (no request) · saved {saved}"),
+        );
+    }
     for (scope, label) in [(ErrorScope::Items, "errors"), (ErrorScope::Attempts, "failed")] {
         let rows = fmt::errors_of(&s.errors, scope);
         if !rows.is_empty() {
@@ -184,7 +193,7 @@ mod tests {
         for needle in [
             "sheepdog  jobs/sample.jsonl",
             "items     5 ok, 2 failed, 1 rejected, 0 unsent · success 71.4%",
-            "time      2.00 s · 3.50 items/s · 11 requests (4 retries, 1 fallback)",
+            "time      2.00 s · 3.50 items/s · 11 requests (3 retries, 1 fallback)",
             "latency   p50 300ms",
             "ttft      p50 20.0ms",
             "tokens    in 4,600 (300 cached) · out 460",

@@ -69,6 +69,7 @@ pub(crate) fn failed_attempt(target: &str, number: u32, err: ErrorInfo) -> Attem
         sent_at: Duration::ZERO,
         latency: Duration::from_millis(50),
         ttft: None,
+        stream: None,
         status: err.status,
         usage: None,
         cost_usd: None,
@@ -95,6 +96,7 @@ pub(crate) fn ok(
         sent_at: Duration::ZERO,
         latency,
         ttft,
+        stream: None,
         status: Some(200),
         usage: Some(usage),
         cost_usd,
@@ -110,7 +112,9 @@ pub(crate) fn ok(
         usage,
         latency,
         ttft,
+        stream: None,
         cost_usd,
+        cache_hit: None,
     };
     (attempt, success)
 }
@@ -186,6 +190,7 @@ pub(crate) fn job(duration_s: f64) -> JobInfo {
         finished_at: "2025-01-01T00:00:02Z".into(),
         duration_s,
         aborted: None,
+        parts: 1,
         config: json!({"route": {"targets": ["deepseek", "gpt41", "local"]}}),
     }
 }

@@ -6,6 +6,7 @@
 
 mod histogram;
 pub mod summary;
+pub mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -17,8 +18,10 @@ pub use histogram::{
     SIGNIFICANT_FIGURES,
 };
 use summary::{
-    Cost, ErrorCount, ErrorScope, Histograms, JobInfo, Summary, TargetSummary, Tokens, Totals, SCHEMA_VERSION,
+    CacheStats, Cost, ErrorCount, ErrorScope, Histograms, JobInfo, Summary, TargetHistogram, TargetSummary, Tokens,
+    Totals, SCHEMA_VERSION,
 };
+use timeline::Timeline;
 
 /// A target as configured: what the reports call it and what it runs.
 #[derive(Debug, Clone)]
@@ -51,6 +54,8 @@ struct TargetStats {
     failed_requests: u64,
     failed_items: u64,
     retries: u64,
+    fallbacks_in: u64,
+    fallbacks_out: u64,
     latency: Histogram<u64>,
     tokens: Tokens,
     cost_usd: f64,
@@ -67,6 +72,8 @@ impl TargetStats {
             failed_requests: 0,
             failed_items: 0,
             retries: 0,
+            fallbacks_in: 0,
+            fallbacks_out: 0,
             latency: new_histogram(),
             tokens: Tokens::default(),
             cost_usd: 0.0,
@@ -82,6 +89,10 @@ pub struct Collector {
     by_name: HashMap<String, usize>,
     latency: Histogram<u64>,
     ttft: Histogram<u64>,
+    itl: Histogram<u64>,
+    tpot: Histogram<u64>,
+    /// Succeeded streamed items whose token counts were made with the tokenizer (no `usage`).
+    output_tokens_estimated: u64,
     succeeded: u64,
     failed: u64,
     rejected: u64,
@@ -95,6 +106,8 @@ pub struct Collector {
     errors: BTreeMap<(ErrorScope, ErrorClass, Option<u16>), u64>,
     /// `attempts_per_item[k]`: items that took `k + 1` attempts.
     attempts_per_item: Vec<u64>,
+    timeline: Timeline,
+    cache: CacheStats,
 }
 
 impl Collector {
@@ -105,6 +118,9 @@ impl Collector {
             by_name: HashMap::new(),
             latency: new_histogram(),
             ttft: new_histogram(),
+            itl: new_histogram(),
+            tpot: new_histogram(),
+            output_tokens_estimated: 0,
             succeeded: 0,
             failed: 0,
             rejected: 0,
@@ -117,6 +133,8 @@ impl Collector {
             unpriced_models: BTreeSet::new(),
             errors: BTreeMap::new(),
             attempts_per_item: Vec::new(),
+            timeline: Timeline::default(),
+            cache: CacheStats::default(),
         };
         for info in targets {
             if !collector.by_name.contains_key(&info.name) {
@@ -153,6 +171,12 @@ impl Collector {
         }
         self.retries += u64::from(outcome.retries());
         self.fallbacks += u64::from(outcome.fallbacks());
+        for pair in outcome.attempts.windows(2) {
+            if pair[0].target != pair[1].target {
+                self.target(&pair[0].target, &pair[0].model).fallbacks_out += 1;
+                self.target(&pair[1].target, &pair[1].model).fallbacks_in += 1;
+            }
+        }
         if let Some(k) = outcome.attempts.len().checked_sub(1) {
             if self.attempts_per_item.len() <= k {
                 self.attempts_per_item.resize(k + 1, 0);
@@ -160,11 +184,26 @@ impl Collector {
             self.attempts_per_item[k] += 1;
         }
         match &outcome.result {
+            Ok(success) if success.cache_hit.is_some() => {
+                // No request was sent: counted apart, not in latency, tokens or cost.
+                self.succeeded += 1;
+                self.cache.hits += 1;
+                self.cache.saved_usd += success.cache_hit.and_then(|h| h.saved_usd).unwrap_or(0.0);
+            }
             Ok(success) => {
                 self.succeeded += 1;
                 record_duration(&mut self.latency, success.latency);
                 if let Some(ttft) = success.ttft {
                     record_duration(&mut self.ttft, ttft);
+                }
+                if let Some(timing) = &success.stream {
+                    if let Some(itl) = timing.itl {
+                        record_duration(&mut self.itl, itl);
+                    }
+                    if let Some(tpot) = timing.tpot {
+                        record_duration(&mut self.tpot, tpot);
+                    }
+                    self.output_tokens_estimated += u64::from(timing.output_tokens_estimated);
                 }
                 self.target(&success.target, &success.model).succeeded += 1;
             }
@@ -183,6 +222,7 @@ impl Collector {
 
     fn record_attempt(&mut self, attempt: &Attempt) {
         self.requests += 1;
+        self.timeline.record(attempt);
         if let Some(error) = &attempt.error {
             let status = error.status.or(attempt.status);
             *self
@@ -292,6 +332,10 @@ impl Collector {
                 latency_ms: percentiles(&t.latency),
                 tokens: t.tokens.clone(),
                 cost_usd: (!t.unpriced).then_some(t.cost_usd),
+                fallbacks_in: t.fallbacks_in,
+                fallbacks_out: t.fallbacks_out,
+                breaker_openings: 0,
+                slowdowns: 0,
             })
             .collect();
         Summary {
@@ -301,6 +345,9 @@ impl Collector {
             totals,
             latency_ms: percentiles(&self.latency),
             ttft_ms: (!self.ttft.is_empty()).then(|| percentiles(&self.ttft)),
+            itl_ms: (!self.itl.is_empty()).then(|| percentiles(&self.itl)),
+            tpot_ms: (!self.tpot.is_empty()).then(|| percentiles(&self.tpot)),
+            output_tokens_estimated: self.output_tokens_estimated,
             tokens: self.tokens.clone(),
             cost: Cost {
                 total_usd: self.cost_usd,
@@ -313,7 +360,20 @@ impl Collector {
             histograms: Histograms {
                 latency_us: encode_or_empty(&self.latency),
                 ttft_us: (!self.ttft.is_empty()).then(|| encode_or_empty(&self.ttft)),
+                itl_us: (!self.itl.is_empty()).then(|| encode_or_empty(&self.itl)),
+                tpot_us: (!self.tpot.is_empty()).then(|| encode_or_empty(&self.tpot)),
+                targets: self
+                    .targets
+                    .iter()
+                    .filter(|t| !t.latency.is_empty())
+                    .map(|t| TargetHistogram {
+                        target: t.info.name.clone(),
+                        latency_us: encode_or_empty(&t.latency),
+                    })
+                    .collect(),
             },
+            timeline: self.timeline.clone(),
+            cache: self.cache.clone(),
         }
     }
 
@@ -349,6 +409,16 @@ impl Collector {
     /// The TTFT histogram (µs) of succeeded streamed items.
     pub fn ttft_histogram(&self) -> &Histogram<u64> {
         &self.ttft
+    }
+
+    /// The inter-token latency histogram (µs) of succeeded streamed items.
+    pub fn itl_histogram(&self) -> &Histogram<u64> {
+        &self.itl
+    }
+
+    /// The time-per-output-token histogram (µs) of succeeded streamed items.
+    pub fn tpot_histogram(&self) -> &Histogram<u64> {
+        &self.tpot
     }
 }
 

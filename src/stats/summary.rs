@@ -18,6 +18,16 @@ pub struct Summary {
     /// Time to first token of succeeded streamed items, when any were streamed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<Percentiles>,
+    /// Inter-token latency of succeeded streamed items with at least 2 output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<Percentiles>,
+    /// Time per output token of succeeded streamed items with at least 2 output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_ms: Option<Percentiles>,
+    /// Succeeded streamed items whose server sent no `usage`: their token counts (in `tokens`)
+    /// were made with the tokenizer and are estimates.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub output_tokens_estimated: u64,
     pub tokens: Tokens,
     pub cost: Cost,
     pub targets: Vec<TargetSummary>,
@@ -27,6 +37,20 @@ pub struct Summary {
     /// Attempts-per-item distribution: `attempts_per_item[k]` items needed `k + 1` attempts.
     pub attempts_per_item: Vec<u64>,
     pub histograms: Histograms,
+    /// Requests answered and failed over time, for the report's charts.
+    #[serde(default)]
+    pub timeline: super::timeline::Timeline,
+    /// Items answered from the local response cache (`--cache`): not in latency, tokens or cost.
+    #[serde(default)]
+    pub cache: CacheStats,
+}
+
+/// Answers served by the response cache instead of a request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheStats {
+    pub hits: u64,
+    /// What those requests would have cost at the price table's prices.
+    pub saved_usd: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,8 +66,16 @@ pub struct JobInfo {
     /// Why the run stopped early, when it did (fatal provider error, interrupted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// How many runs of `sheepdog run` made this job (more than 1 after a resume); the figures
+    /// cover all of them, `duration_s` is their summed running time.
+    #[serde(default = "one_part")]
+    pub parts: u32,
     /// The effective configuration, without secrets.
     pub config: serde_json::Value,
+}
+
+fn one_part() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -121,6 +153,18 @@ pub struct TargetSummary {
     pub tokens: Tokens,
     /// `None` when the model has no price.
     pub cost_usd: Option<f64>,
+    /// Items that came to this target after an earlier target of their route gave up.
+    #[serde(default)]
+    pub fallbacks_in: u64,
+    /// Items that left this target for the next one of their route.
+    #[serde(default)]
+    pub fallbacks_out: u64,
+    /// Times the circuit breaker opened (a refused key or quota counts once, for good).
+    #[serde(default)]
+    pub breaker_openings: u64,
+    /// Times a 429 made the target halve its concurrency and rate (AIMD).
+    #[serde(default)]
+    pub slowdowns: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -148,4 +192,22 @@ pub struct Histograms {
     pub latency_us: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_us: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_us: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_us: Option<String>,
+    /// Latency of each target's successful requests, in the order of `targets`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetHistogram>,
+}
+
+/// One target's latency histogram (successful requests), encoded like the others.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetHistogram {
+    pub target: String,
+    pub latency_us: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
