@@ -6,6 +6,12 @@
 # Generates LINES prompts (default 100000), starts `sheepdog mock --latency 0ms` on a free
 # loopback port, runs `sheepdog run` at CONCURRENCY (default 64) and prints requests/s and
 # peak RSS. Needs only the Rust toolchain, awk and GNU time (/usr/bin/time; Debian package `time`).
+#
+# Then the `sheepdog bench` scenarios (skipped with SKIP_BENCH=1):
+#   (a) open loop at 2,000 requests/s for 10 s against the same mock (streamed, no latency):
+#       achieved rate and scheduling-lag p99;
+#   (b) closed loop at concurrency 256 for 10 s against a mock with --ttft 100ms --itl 10ms:
+#       TTFT p50 minus the mock's 100 ms is the client's own overhead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,3 +60,51 @@ printf 'lines=%s concurrency=%s succeeded=%s duration=%.2fs requests/s=%.0f peak
   "$lines" "$concurrency" "$ok" "$secs" "$rps" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf 'machine: %s, %s cores, %s\n' "$(uname -m)" "$(nproc)" \
   "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+
+[ "${SKIP_BENCH:-0}" = "1" ] && exit 0
+
+# The first number named `key` after the line that opens `section` in a pretty-printed JSON file.
+json_number() {
+  awk -v section="\"$2\": " -v key="\"$3\": " '
+    index($0, section) { inside = 1 }
+    inside && index($0, key) { sub(/.*": */, ""); sub(/,$/, ""); print; exit }
+  ' "$1"
+}
+
+# Starts `sheepdog mock --port 0 ARGS`; sets base_url and mock_pid.
+start_mock() {
+  "$bin" mock --port 0 "$@" 2> "$work/mock.log" &
+  mock_pid=$!
+  base_url=""
+  for _ in $(seq 100); do
+    base_url=$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$work/mock.log" | head -1 || true)
+    [ -n "$base_url" ] && break
+    sleep 0.05
+  done
+  [ -n "$base_url" ] || { echo "mock server did not start:"; cat "$work/mock.log"; exit 1; }
+}
+
+# (a) Open loop, 2,000 requests/s for 10 s, streamed, against the mock answering at once.
+OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="bench" \
+  "$bin" bench --model gpt-4.1-mini --rate 2000 --duration 10s --synthetic in=64,out=16 \
+  --quiet --out "$work/bench-a" 2> "$work/bench-a.log" || true
+summary="$work/bench-a/summary.json"
+[ -f "$summary" ] || { echo "bench (a) failed:"; cat "$work/bench-a.log"; exit 1; }
+printf 'bench (a) open loop 2000/s x 10s: requests=%s achieved=%.0f req/s failed=%s schedule_lag_p99=%sms e2e_from_schedule_p99=%sms\n' \
+  "$(json_number "$summary" steps requests)" "$(json_number "$summary" steps achieved_rps)" \
+  "$(json_number "$summary" steps failed)" "$(json_number "$summary" schedule_lag_ms p99)" \
+  "$(json_number "$summary" latency_from_schedule_ms p99)"
+
+# (b) Closed loop at concurrency 256 against a mock with TTFT 100 ms and ITL 10 ms.
+kill "$mock_pid" 2>/dev/null || true
+start_mock --ttft 100ms --itl 10ms --output-tokens 20
+OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="bench" \
+  "$bin" bench --model gpt-4.1-mini --concurrency 256 --duration 10s --warmup 2s --synthetic in=64,out=20 \
+  --quiet --out "$work/bench-b" 2> "$work/bench-b.log" || true
+summary="$work/bench-b/summary.json"
+[ -f "$summary" ] || { echo "bench (b) failed:"; cat "$work/bench-b.log"; exit 1; }
+ttft_p50=$(json_number "$summary" ttft_ms p50)
+printf 'bench (b) closed loop c=256, mock ttft=100ms itl=10ms: requests=%s achieved=%.0f req/s ttft_p50=%sms (client overhead %.2fms) ttft_p99=%sms itl_p50=%sms\n' \
+  "$(json_number "$summary" steps requests)" "$(json_number "$summary" steps achieved_rps)" "$ttft_p50" \
+  "$(awk -v t="$ttft_p50" 'BEGIN { print t - 100 }')" "$(json_number "$summary" ttft_ms p99)" \
+  "$(json_number "$summary" itl_ms p50)"

@@ -104,6 +104,20 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
+/// Token timing of a streamed answer (see DESIGN.md's metric definitions).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StreamTiming {
+    /// Inter-token latency: (last token time − first token time) / (output tokens − 1).
+    /// `None` with fewer than 2 output tokens.
+    pub itl: Option<Duration>,
+    /// Time per output token: (e2e − TTFT) / (output tokens − 1). `None` with fewer than 2.
+    pub tpot: Option<Duration>,
+    /// Chunks that carried content (or reasoning, refusal or tool-call text).
+    pub content_chunks: u32,
+    /// The server sent no `usage`: the token counts were made with the tokenizer.
+    pub output_tokens_estimated: bool,
+}
+
 /// One HTTP request sent for an item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
@@ -118,6 +132,8 @@ pub struct Attempt {
     pub latency: Duration,
     /// Request sent to first content chunk, for streamed requests.
     pub ttft: Option<Duration>,
+    /// Token timing, for streamed requests that succeeded.
+    pub stream: Option<StreamTiming>,
     /// HTTP status, when one arrived.
     pub status: Option<u16>,
     pub usage: Option<Usage>,
@@ -142,8 +158,20 @@ pub struct Success {
     pub usage: Usage,
     pub latency: Duration,
     pub ttft: Option<Duration>,
+    /// Token timing, for streamed answers.
+    pub stream: Option<StreamTiming>,
     /// `None` when no price is known for the model: never reported as 0.
     pub cost_usd: Option<f64>,
+    /// Set when the answer came from the local response cache (`--cache`): no request was sent,
+    /// `cost_usd` is 0 and `latency` is not a measurement.
+    pub cache_hit: Option<CacheHit>,
+}
+
+/// An answer served from the response cache instead of a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CacheHit {
+    /// What the request would have cost at today's price (`None` when the model has no price).
+    pub saved_usd: Option<f64>,
 }
 
 /// What finally happened to one item.
@@ -160,9 +188,9 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Tries after the first, across all targets.
+    /// Tries after the first at the same target (moves to another target are fallbacks).
     pub fn retries(&self) -> u32 {
-        (self.attempts.len() as u32).saturating_sub(1)
+        self.attempts.iter().filter(|a| a.number > 1).count() as u32
     }
 
     /// How many times the item moved to another target of its route.

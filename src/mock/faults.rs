@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// Rounding slack allowed when checking that probabilities add up to at most 1.
-const SUM_SLACK: f64 = 1e-9;
+pub(super) const SUM_SLACK: f64 = 1e-9;
 
 /// Parses the CLI form `429=0.1,500=0.05` (status 100..=599, probability 0..=1 or a percentage
 /// like `10%`, sum <= 1). An empty string means no faults. The error says which part is wrong.
@@ -40,23 +40,8 @@ pub fn parse_failures(s: &str) -> Result<Vec<(u16, f64)>, String> {
     Ok(failures)
 }
 
-/// Parses the CLI form of a stream fault, `truncate=0.05` (probability 0..=1 or a percentage):
-/// the probability that a streamed answer stops early.
-pub fn parse_stream_fault(s: &str) -> Result<f64, String> {
-    let (kind, probability) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}` is not KIND=PROBABILITY (e.g. truncate=0.05)"))?;
-    if kind.trim() != "truncate" {
-        return Err(format!(
-            "unknown stream fault `{}`: the only kind is `truncate`",
-            kind.trim()
-        ));
-    }
-    parse_probability(probability.trim(), s)
-}
-
 /// `0.05` or `5%`, in 0..=1; `whole` names the entry in the message.
-fn parse_probability(text: &str, whole: &str) -> Result<f64, String> {
+pub(super) fn parse_probability(text: &str, whole: &str) -> Result<f64, String> {
     let parsed = match text.strip_suffix('%') {
         Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
         None => text.parse::<f64>(),
@@ -295,6 +280,70 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Parses `--fail-model NAME=STATUS,...` (e.g. `gpt-4.1=404`): those models always fail.
+pub fn parse_fail_models(s: &str) -> Result<Vec<(String, u16)>, String> {
+    let mut models = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (model, status) = part
+            .rsplit_once('=')
+            .ok_or_else(|| format!("`{part}` is not MODEL=STATUS (e.g. gpt-4.1=404)"))?;
+        let status: u16 = status
+            .trim()
+            .parse()
+            .ok()
+            .filter(|code| (400..=599).contains(code))
+            .ok_or_else(|| format!("`{}` in `{part}` is not an HTTP error status (400..=599)", status.trim()))?;
+        models.push((model.trim().to_string(), status));
+    }
+    Ok(models)
+}
+
+impl ApiError {
+    /// 429 `insufficient_quota`: the account has no credit left; retrying does not help.
+    pub fn insufficient_quota() -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+        )
+        .with_code("insufficient_quota")
+    }
+
+    /// 429 for the tokens-per-minute limit, asking the client to wait `wait`.
+    pub fn tokens_limited(model: &str, limit: u64, wait: Duration) -> Self {
+        let shown = humantime::format_duration(Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)));
+        let message = format!(
+            "Rate limit reached for {model} in organization org-mock on tokens per min (TPM): Limit {limit}. \
+             Please try again in {shown}."
+        );
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message, "tokens").with_code("rate_limit_exceeded");
+        e.retry_after = Some(wait);
+        e
+    }
+
+    /// The configured failure of a model listed in `fail_models`.
+    pub fn failing_model(model: &str, status: u16) -> Self {
+        if status == 404 {
+            ApiError::model_not_found(model)
+        } else {
+            ApiError::injected(status, model, Duration::from_secs(1))
+        }
+    }
+}
+
+/// An OpenAI-style duration for `x-ratelimit-reset-*`: `20ms`, `1.5s`, `6m0s`.
+pub(crate) fn reset_text(wait: Duration) -> String {
+    let ms = wait.as_millis();
+    if ms < 1000 {
+        format!("{}ms", ms.max(1))
+    } else if ms < 60_000 {
+        format!("{}s", (wait.as_secs_f64() * 1000.0).ceil() / 1000.0)
+    } else {
+        let secs = wait.as_secs();
+        format!("{}m{}s", secs / 60, secs % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,17 +372,6 @@ mod tests {
         );
         assert!(err("429=0.1,429=0.2").contains("429 is listed twice"));
         assert!(err("429=0.1,,500=0.1").contains("empty entry"));
-    }
-
-    #[test]
-    fn parse_stream_fault_reads_truncate_only() {
-        assert_eq!(parse_stream_fault("truncate=0.05"), Ok(0.05));
-        assert_eq!(parse_stream_fault("truncate = 5%"), Ok(0.05));
-        let unknown = parse_stream_fault("stall=0.1").unwrap_err();
-        assert!(unknown.contains("unknown stream fault `stall`"), "{unknown}");
-        let bad = parse_stream_fault("truncate=2").unwrap_err();
-        assert!(bad.contains("`2` in `truncate=2` is not a probability"), "{bad}");
-        assert!(parse_stream_fault("truncate").unwrap_err().contains("KIND=PROBABILITY"));
     }
 
     #[test]

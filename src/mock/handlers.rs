@@ -15,10 +15,12 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::faults::{self, ApiError};
-use super::limits::RpmLimit;
+use super::limits::{Allowance, Limits};
+use super::queue::Queue;
 use super::reply::{self, key_fingerprint, Reply};
 use super::request::ChatRequest;
 use super::stats::{Entry, Recorder};
+use super::stream_faults::{self, StreamFaultKind};
 use super::{stream, MockConfig, DEFAULT_MODELS};
 
 /// Largest request body accepted (long documents in bulk jobs can be big).
@@ -31,13 +33,19 @@ const MODELS_CREATED: u64 = 1_735_689_600;
 pub(crate) struct Shared {
     pub config: MockConfig,
     pub recorder: Arc<Recorder>,
-    rpm: Option<RpmLimit>,
+    limits: Option<Limits>,
+    /// Requests answered so far, for the quota.
+    answered: std::sync::atomic::AtomicU64,
+    /// The server-wide stall and the `max_concurrency` queue.
+    queue: Queue,
 }
 
 impl Shared {
     pub fn new(config: MockConfig) -> Self {
         Shared {
-            rpm: config.rpm.map(RpmLimit::new),
+            limits: Limits::new(config.rpm, config.tpm),
+            answered: std::sync::atomic::AtomicU64::new(0),
+            queue: Queue::new(&config),
             config,
             recorder: Arc::new(Recorder::new()),
         }
@@ -118,8 +126,8 @@ impl Shared {
             error
         } else if !self.serves(&request.model) {
             ApiError::model_not_found(&request.model)
-        } else if let Some(wait) = self.over_rpm() {
-            ApiError::rate_limited(&request.model, self.config.rpm, wait)
+        } else if let Some(&(_, status)) = self.config.fail_models.iter().find(|(m, _)| *m == request.model) {
+            ApiError::failing_model(&request.model, status)
         } else if let Some(status) = self.draw_fault(rng) {
             ApiError::injected(status, &request.model, self.config.retry_after)
         } else {
@@ -131,23 +139,52 @@ impl Shared {
         }))
     }
 
-    /// How long to wait when the RPM limit is reached, `None` when the request may go.
-    fn over_rpm(&self) -> Option<std::time::Duration> {
-        let limit = self.rpm.as_ref()?;
-        limit.take(self.recorder.elapsed_ns()).err()
+    /// Quota, then the key's request and token limits (the reply's tokens are known already).
+    /// On success, the allowances left, for `x-ratelimit-*` headers.
+    fn meter(&self, key_id: Option<u32>, model: &str, tokens: u64) -> Result<RateHeaders, ApiError> {
+        use std::sync::atomic::Ordering;
+        if let Some(quota) = self.config.quota {
+            if self.answered.fetch_add(1, Ordering::Relaxed) >= quota {
+                return Err(ApiError::insufficient_quota());
+            }
+        }
+        let mut headers = RateHeaders::default();
+        let Some(limits) = &self.limits else { return Ok(headers) };
+        let key = limits.of(key_id);
+        let now = self.recorder.elapsed_ns();
+        if let Some(requests) = &key.requests {
+            let allowance = requests.take(1, now).map_err(|wait| ApiError::rate_limited(model, self.config.rpm, wait))?;
+            headers.requests = Some(allowance);
+        }
+        if let Some(tokens_limit) = &key.tokens {
+            let allowance = tokens_limit
+                .take(tokens, now)
+                .map_err(|wait| ApiError::tokens_limited(model, self.config.tpm.unwrap_or(0), wait))?;
+            headers.tokens = Some(allowance);
+        }
+        if !self.config.ratelimit_headers {
+            headers = RateHeaders::default();
+        }
+        Ok(headers)
     }
 
-    /// For a stream that is to be cut short: how many content chunks it sends.
-    fn draw_truncation(&self, reply: &Reply, rng: &mut SmallRng) -> Option<u32> {
-        let p = self.config.stream_truncate;
-        if p <= 0.0 || rng.random::<f64>() >= p {
+    /// Whether this request is one that never gets an answer.
+    fn draw_hang(&self, rng: &mut SmallRng) -> bool {
+        self.config.hang > 0.0 && rng.random::<f64>() < self.config.hang
+    }
+
+    /// For a stream that is to break: how, and after how many content chunks.
+    fn draw_stream_fault(&self, reply: &Reply, rng: &mut SmallRng) -> Option<(StreamFaultKind, u32)> {
+        if self.config.stream_faults.is_empty() {
             return None;
         }
-        Some(if reply.completion_tokens == 0 {
+        let kind = stream_faults::draw_stream_fault(&self.config.stream_faults, rng.random::<f64>())?;
+        let at = if reply.completion_tokens == 0 {
             0
         } else {
             rng.random_range(0..reply.completion_tokens)
-        })
+        };
+        Some((kind, at))
     }
 
     fn draw_fault(&self, rng: &mut SmallRng) -> Option<u16> {
@@ -178,6 +215,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
         status,
         stream: request.is_some_and(|r| r.stream),
         prompt_hash: request.map(|r| r.prompt.hash),
+        tokens: 0,
     };
 
     let request = match shared.admit(bearer, parsed, &mut rng) {
@@ -191,12 +229,33 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
         }
     };
 
-    let reply = Reply::new(request.prompt, config.output_tokens, request.cap);
+    let length = reply::reply_length(
+        &request.prompt,
+        config.output_tokens,
+        config.output_tokens_std,
+        config.seed,
+    );
+    let reply = Reply::new(request.prompt, length, request.cap);
+    let tokens = u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens);
+    let rate_headers = match shared.meter(key_id, &request.model, tokens) {
+        Ok(headers) => headers,
+        Err(error) => {
+            recorder.answered(entry(error.status.as_u16(), Some(&request)));
+            let mut response = error.into_response();
+            response.headers_mut().insert("x-request-id", x_request_id);
+            return response;
+        }
+    };
+    if shared.draw_hang(&mut rng) {
+        // Never answered: only the client's timeout (or the server's shutdown) ends it.
+        tokio::time::sleep(std::time::Duration::from_secs(24 * 3600)).await;
+    }
+    let held = shared.queue.enter(number).await;
     let id = format!("chatcmpl-mock-{number}");
     let created = unix_now();
     if request.stream {
-        recorder.answered(entry(200, Some(&request)));
-        return stream::response(stream::Plan {
+        recorder.answered(Entry { tokens, ..entry(200, Some(&request)) });
+        let mut response = stream::response(stream::Plan {
             id,
             created,
             model: request.model,
@@ -204,11 +263,15 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
             include_usage: request.include_usage,
             ttft: config.ttft,
             itl: config.itl,
-            truncate_after: shared.draw_truncation(&reply, &mut rng),
+            fault: shared.draw_stream_fault(&reply, &mut rng),
+            stall: config.stream_stall,
             rng,
             guard,
+            held,
             request_id: x_request_id,
         });
+        rate_headers.apply(response.headers_mut());
+        return response;
     }
 
     if !config.latency.is_zero() {
@@ -218,15 +281,45 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
         }
     }
     let body = reply::completion_json(&reply, &id, created, &request.model);
-    recorder.answered(entry(200, Some(&request)));
+    recorder.answered(Entry { tokens, ..entry(200, Some(&request)) });
     drop(guard);
+    drop(held);
     let mut response = (
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         body,
     )
         .into_response();
     response.headers_mut().insert("x-request-id", x_request_id);
+    rate_headers.apply(response.headers_mut());
     response
+}
+
+/// What the key's limits have left, sent as OpenAI's `x-ratelimit-*` headers.
+#[derive(Debug, Default)]
+struct RateHeaders {
+    requests: Option<Allowance>,
+    tokens: Option<Allowance>,
+}
+
+impl RateHeaders {
+    fn apply(&self, headers: &mut HeaderMap) {
+        for (name, allowance) in [("requests", self.requests), ("tokens", self.tokens)] {
+            let Some(a) = allowance else { continue };
+            let values = [
+                ("limit", a.limit.to_string()),
+                ("remaining", a.remaining.to_string()),
+                ("reset", faults::reset_text(a.reset)),
+            ];
+            for (what, value) in values {
+                if let (Ok(name), Ok(value)) = (
+                    header::HeaderName::try_from(format!("x-ratelimit-{what}-{name}")),
+                    HeaderValue::try_from(value),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
+        }
+    }
 }
 
 /// `GET /v1/models`: the configured models, or [`DEFAULT_MODELS`].

@@ -17,10 +17,12 @@
 mod faults;
 mod handlers;
 mod limits;
+mod queue;
 mod reply;
 mod request;
 mod stats;
 mod stream;
+mod stream_faults;
 #[cfg(test)]
 mod tests;
 
@@ -33,8 +35,9 @@ use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::{parse_failures, parse_stream_fault};
+pub use faults::{parse_fail_models, parse_failures};
 pub use stats::{LoggedRequest, MockStats};
+pub use stream_faults::{parse_stream_faults, StreamFaultKind};
 
 /// How long `shutdown` waits for open requests (e.g. a slow stream) before it stops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -73,9 +76,32 @@ pub struct MockConfig {
     /// Requests per minute the server admits (any key, any model); beyond it, 429
     /// `rate_limit_exceeded` with the exact wait in `retry-after`/`retry-after-ms`. `None` = no limit.
     pub rpm: Option<u32>,
-    /// Probability that a streamed answer stops early: after some content chunks (fewer than
-    /// the reply has) the body ends, with no `finish_reason`, usage chunk or `[DONE]`.
-    pub stream_truncate: f64,
+    /// Streamed answers that break, by kind, with their probabilities (sum <= 1): after some
+    /// content chunks (fewer than the reply has) the stream is cut, dropped, stalled, sent a
+    /// non-JSON line or an error event. See [`StreamFaultKind`].
+    pub stream_faults: Vec<(StreamFaultKind, f64)>,
+    /// How long a `stall` stream fault sends nothing (longer than a client's idle timeout).
+    pub stream_stall: Duration,
+    /// Standard deviation of the reply length around `output_tokens` (normal distribution,
+    /// drawn per prompt, so the same messages still get the same reply). 0 = fixed.
+    pub output_tokens_std: f64,
+    /// Requests handled at once; more wait in a queue server-side (their wait counts in their
+    /// latency and TTFT), to show saturation. `None` = no limit.
+    pub max_concurrency: Option<usize>,
+    /// A server-wide stall: the request after this many stops the server, and every request
+    /// arriving during the next `stall_for` waits until it ends (for coordinated-omission tests).
+    pub stall_after: Option<u64>,
+    pub stall_for: Duration,
+    /// Tokens per minute per key (prompt + completion of each answer); beyond it, 429.
+    pub tpm: Option<u64>,
+    /// Models that always fail with a status, e.g. `[("gpt-4.1", 404)]`.
+    pub fail_models: Vec<(String, u16)>,
+    /// After this many answered requests every request gets 429 `insufficient_quota`.
+    pub quota: Option<u64>,
+    /// Probability that a request is never answered (the client's timeout must end it).
+    pub hang: f64,
+    /// Whether answers carry `x-ratelimit-*` headers when `rpm`/`tpm` are set (default true).
+    pub ratelimit_headers: bool,
 }
 
 impl Default for MockConfig {
@@ -91,24 +117,52 @@ impl Default for MockConfig {
             models: None,
             seed: 0,
             rpm: None,
-            stream_truncate: 0.0,
+            stream_faults: Vec::new(),
+            stream_stall: Duration::from_secs(60),
+            output_tokens_std: 0.0,
+            max_concurrency: None,
+            stall_after: None,
+            stall_for: Duration::ZERO,
+            tpm: None,
+            fail_models: Vec::new(),
+            quota: None,
+            hang: 0.0,
+            ratelimit_headers: true,
         }
     }
 }
 
 impl MockConfig {
     /// Checks the fault list (statuses 100..=599, probabilities 0..=1, sum <= 1), `rpm` (at
-    /// least 1) and `stream_truncate` (0..=1).
+    /// least 1), the stream faults (0..=1, sum <= 1), `output_tokens_std` and `max_concurrency`.
     pub fn validate(&self) -> Result<(), String> {
         faults::validate_failures(&self.failures)?;
         if self.rpm == Some(0) {
             return Err("rpm must be at least 1 (leave it out for no limit)".to_owned());
         }
-        if !(self.stream_truncate.is_finite() && (0.0..=1.0).contains(&self.stream_truncate)) {
+        if self.tpm == Some(0) {
+            return Err("tpm must be at least 1 (leave it out for no limit)".to_owned());
+        }
+        if !(self.hang.is_finite() && (0.0..=1.0).contains(&self.hang)) {
+            return Err(format!("hang probability {} is not in 0..=1", self.hang));
+        }
+        for (model, status) in &self.fail_models {
+            if !(400..=599).contains(status) {
+                return Err(format!("fail-model {model}={status}: the status must be in 400..=599"));
+            }
+        }
+        stream_faults::validate_stream_faults(&self.stream_faults)?;
+        if !(self.output_tokens_std.is_finite() && self.output_tokens_std >= 0.0) {
             return Err(format!(
-                "stream truncation probability {} is not in 0..=1",
-                self.stream_truncate
+                "output tokens standard deviation {} must be 0 or more",
+                self.output_tokens_std
             ));
+        }
+        if self.output_tokens_std > 0.0 && self.output_tokens.is_none() {
+            return Err("output tokens standard deviation needs a mean (output tokens)".to_owned());
+        }
+        if self.max_concurrency == Some(0) {
+            return Err("max_concurrency must be at least 1 (leave it out for no limit)".to_owned());
         }
         Ok(())
     }

@@ -161,6 +161,25 @@ impl Reply {
     }
 }
 
+/// The configured reply length for a prompt: `mean`, or with `std > 0` a normal draw around it
+/// (at least 1), seeded by the prompt so that the same messages always get the same length.
+/// `None` when no length is configured (it is then derived from the prompt).
+pub(crate) fn reply_length(prompt: &Prompt, mean: Option<u32>, std: f64, seed: u64) -> Option<u32> {
+    let mean = mean?;
+    if std <= 0.0 || !std.is_finite() {
+        return Some(mean);
+    }
+    // Box-Muller on two draws from the prompt's own generator; `1 - u` keeps ln's argument > 0.
+    let mut state = mix(prompt.hash ^ seed ^ GOLDEN);
+    let mut uniform = || {
+        state = mix(state.wrapping_add(GOLDEN));
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (u1, u2) = (1.0 - uniform(), uniform());
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    Some((f64::from(mean) + z * std).round().clamp(1.0, f64::from(u32::MAX)) as u32)
+}
+
 /// The words of a reply, generated on the fly (splitmix64 seeded with the prompt hash).
 pub(crate) struct Words {
     state: u64,
@@ -265,6 +284,27 @@ mod tests {
             json!({"role": "assistant", "content": null}),    // 0 + 4
         ];
         assert_eq!(Prompt::of(&messages).tokens, 2 + 4 + 2 + 4 + 4 + 3);
+    }
+
+    #[test]
+    fn reply_length_spreads_around_the_mean_but_is_stable_per_prompt() {
+        let prompts: Vec<Prompt> = (0..2000)
+            .map(|i| Prompt::of(&[json!({"role": "user", "content": format!("prompt {i}")})]))
+            .collect();
+        assert_eq!(reply_length(&prompts[0], None, 5.0, 1), None);
+        assert_eq!(reply_length(&prompts[0], Some(50), 0.0, 1), Some(50));
+        let lengths: Vec<f64> = prompts
+            .iter()
+            .map(|p| f64::from(reply_length(p, Some(100), 10.0, 7).unwrap()))
+            .collect();
+        let mean = lengths.iter().sum::<f64>() / lengths.len() as f64;
+        let var = lengths.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / lengths.len() as f64;
+        assert!((mean - 100.0).abs() < 1.5, "mean {mean}");
+        assert!((var.sqrt() - 10.0).abs() < 1.0, "std {}", var.sqrt());
+        assert_eq!(
+            reply_length(&prompts[3], Some(100), 10.0, 7),
+            reply_length(&prompts[3], Some(100), 10.0, 7)
+        );
     }
 
     #[test]

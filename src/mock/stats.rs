@@ -42,6 +42,9 @@ pub struct LoggedRequest {
     /// Hex fingerprint of the messages (empty when the body had none); equal for retries of one
     /// item.
     pub prompt_hash: String,
+    /// Prompt plus completion tokens of the answer (0 when it was refused).
+    #[serde(default)]
+    pub tokens: u64,
 }
 
 /// A log entry as stored: compact, turned into a [`LoggedRequest`] only for a snapshot.
@@ -53,6 +56,7 @@ pub(crate) struct Entry {
     pub status: u16,
     pub stream: bool,
     pub prompt_hash: Option<u64>,
+    pub tokens: u64,
 }
 
 /// Formats a key fingerprint as it appears in logs.
@@ -140,6 +144,7 @@ impl Recorder {
                     status: e.status,
                     stream: e.stream,
                     prompt_hash: e.prompt_hash.map(prompt_hash_string).unwrap_or_default(),
+                    tokens: e.tokens,
                 })
                 .collect()
         } else {
@@ -181,6 +186,7 @@ mod tests {
                 status: 200,
                 stream: false,
                 prompt_hash: None,
+                tokens: 0,
             });
         }
         let stats = recorder.snapshot(true);

@@ -1,6 +1,6 @@
-//! Streamed answers: OpenAI's `text/event-stream` chunks, one word per content chunk.
+//! Streamed answers: OpenAI's `text/event-stream` chunks, one word per content chunk, with
+//! the injected stream faults of [`StreamFaultKind`].
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -9,9 +9,14 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use rand::rngs::SmallRng;
 
+use super::queue::Held;
 use super::reply::{Reply, Words};
 use super::stats::InFlight;
+use super::stream_faults::StreamFaultKind;
 use super::Latency;
+
+/// Pause before a `disconnect` fault drops the connection, so the events before it leave.
+const DISCONNECT_FLUSH: Duration = Duration::from_millis(10);
 
 /// What a streamed answer needs.
 pub(crate) struct Plan {
@@ -23,11 +28,15 @@ pub(crate) struct Plan {
     pub ttft: Latency,
     pub itl: Latency,
     pub rng: SmallRng,
-    /// Cut the stream after this many content chunks (no finish, usage or `[DONE]`).
-    pub truncate_after: Option<u32>,
+    /// The fault to inject after this many content chunks.
+    pub fault: Option<(StreamFaultKind, u32)>,
+    /// How long a `stall` fault sends nothing.
+    pub stall: Duration,
     /// Keeps the request counted as in flight until the last chunk is sent (or the client
     /// goes away).
     pub guard: InFlight,
+    /// Keeps the request's slot of `max_concurrency` until the stream ends.
+    pub held: Held,
     pub request_id: HeaderValue,
 }
 
@@ -37,6 +46,10 @@ enum Wait {
     None,
     Ttft,
     Itl,
+    /// The `stall` fault: `MockConfig::stream_stall` before the event.
+    Stall,
+    /// The `disconnect` fault: drop the connection instead of sending anything.
+    Disconnect,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +71,7 @@ struct Chunks {
     reply: Reply,
     words: Words,
     sent_words: u32,
-    truncate_after: Option<u32>,
+    fault: Option<(StreamFaultKind, u32)>,
     include_usage: bool,
     phase: Phase,
 }
@@ -77,7 +90,7 @@ impl Chunks {
             reply: plan.reply,
             words: plan.reply.words(),
             sent_words: 0,
-            truncate_after: plan.truncate_after,
+            fault: plan.fault,
             include_usage: plan.include_usage,
             phase: Phase::Role,
         }
@@ -107,9 +120,9 @@ impl Chunks {
                 );
                 Some(Wait::None)
             }
-            Phase::Content if self.truncate_after == Some(self.sent_words) => {
-                self.phase = Phase::End;
-                None
+            Phase::Content if self.fault.is_some_and(|(_, at)| at == self.sent_words) => {
+                let kind = self.fault.take().map(|(kind, _)| kind)?;
+                self.inject(kind, out)
             }
             Phase::Content => match self.words.next() {
                 Some(word) => {
@@ -161,24 +174,64 @@ impl Chunks {
     }
 }
 
+impl Chunks {
+    /// The fault, at the point of the stream where it is due.
+    fn inject(&mut self, kind: StreamFaultKind, out: &mut String) -> Option<Wait> {
+        match kind {
+            StreamFaultKind::Truncate => {
+                self.phase = Phase::End;
+                None
+            }
+            StreamFaultKind::Disconnect => {
+                self.phase = Phase::End;
+                Some(Wait::Disconnect)
+            }
+            StreamFaultKind::Stall => self.next_into(out).map(|_| Wait::Stall),
+            StreamFaultKind::Malformed => {
+                out.push_str("data: ");
+                out.push_str(&self.prefix);
+                out.push_str(r#"{"index":0,"delta":{"content":"#);
+                out.push_str("\n\n");
+                Some(Wait::None)
+            }
+            StreamFaultKind::Error => {
+                self.phase = Phase::End;
+                out.push_str(
+                    r#"data: {"error":{"message":"The server had an error while processing your request. Sorry about that! (Injected by the sheepdog mock server.)","type":"server_error","param":null,"code":null}}"#,
+                );
+                out.push_str("\n\n");
+                Some(Wait::None)
+            }
+        }
+    }
+}
+
 /// State of a stream that has delays to honour.
 struct Live {
     chunks: Chunks,
     ttft: Latency,
     itl: Latency,
     rng: SmallRng,
+    stall: Duration,
     _guard: InFlight,
+    _held: Held,
 }
 
-/// The streamed answer. Without delays the whole event stream goes out as one body; with them,
-/// each event is sent after its delay (`ttft` before the first content chunk, `itl` between
-/// content chunks).
+/// The streamed answer. Without delays (or faults that need time) the whole event stream goes
+/// out as one body; otherwise each event is sent after its delay (`ttft` before the first
+/// content chunk, `itl` between content chunks, `stall` for a stall fault), and a disconnect
+/// fault ends the body with an error, which drops the connection.
 pub(crate) fn response(plan: Plan) -> Response {
     let mut chunks = Chunks::new(&plan);
-    let body = if plan.ttft.is_zero() && plan.itl.is_zero() {
+    let timed_fault = matches!(
+        plan.fault,
+        Some((StreamFaultKind::Stall | StreamFaultKind::Disconnect, _))
+    );
+    let body = if plan.ttft.is_zero() && plan.itl.is_zero() && !timed_fault {
         let mut all = String::with_capacity(256 * (plan.reply.completion_tokens as usize + 4));
         while chunks.next_into(&mut all).is_some() {}
         drop(plan.guard);
+        drop(plan.held);
         Body::from(all)
     } else {
         let live = Live {
@@ -186,7 +239,9 @@ pub(crate) fn response(plan: Plan) -> Response {
             ttft: plan.ttft,
             itl: plan.itl,
             rng: plan.rng,
+            stall: plan.stall,
             _guard: plan.guard,
+            _held: plan.held,
         };
         Body::from_stream(futures::stream::unfold(live, |mut live| async move {
             let mut event = String::with_capacity(live.chunks.prefix.len() + 128);
@@ -195,11 +250,19 @@ pub(crate) fn response(plan: Plan) -> Response {
                 Wait::None => Duration::ZERO,
                 Wait::Ttft => live.ttft.sample(&mut live.rng),
                 Wait::Itl => live.itl.sample(&mut live.rng),
+                Wait::Stall => live.stall,
+                Wait::Disconnect => {
+                    // Let the server flush the events so far, so that the client sees the
+                    // answer begin before its connection drops.
+                    tokio::time::sleep(DISCONNECT_FLUSH).await;
+                    let error = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected disconnect");
+                    return Some((Err(error), live));
+                }
             };
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            Some((Ok::<Bytes, Infallible>(Bytes::from(event)), live))
+            Some((Ok::<Bytes, std::io::Error>(Bytes::from(event)), live))
         }))
     };
     let mut response = Response::new(body);

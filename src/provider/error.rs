@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::StreamFault;
 use crate::record::{ErrorClass, ErrorInfo};
 
 /// Why one HTTP request to a provider failed.
@@ -25,6 +26,9 @@ pub enum RequestError {
     },
     #[error("invalid response: {0}")]
     InvalidResponse(String),
+    /// A streamed answer that broke before its end: never a success, always retryable.
+    #[error("stream interrupted ({kind}): {detail}")]
+    Stream { kind: StreamFault, detail: String },
     #[error("request failed: {0}")]
     Other(String),
 }
@@ -35,6 +39,7 @@ impl RequestError {
             RequestError::Connect { .. } => ErrorClass::Connect,
             RequestError::Timeout(_) => ErrorClass::Timeout,
             RequestError::InvalidResponse(_) => ErrorClass::InvalidResponse,
+            RequestError::Stream { .. } => ErrorClass::StreamInterrupted,
             RequestError::Other(_) => ErrorClass::Connect,
             RequestError::Status { status, code, .. } => classify_status(*status, code.as_deref()),
         }
@@ -58,6 +63,7 @@ impl RequestError {
     pub fn info(&self) -> ErrorInfo {
         let (code, message) = match self {
             RequestError::Status { code, message, .. } => (code.clone(), message.clone()),
+            RequestError::Stream { kind, .. } => (Some(kind.as_str().to_string()), self.to_string()),
             other => (None, other.to_string()),
         };
         ErrorInfo {

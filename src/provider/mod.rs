@@ -6,6 +6,7 @@
 
 mod error;
 pub mod retry_after;
+pub mod stream;
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,9 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
 pub use error::{classify_status, RequestError};
+pub use stream::{StreamFault, StreamSettings};
 
-use crate::record::Usage;
+use crate::record::{StreamTiming, Usage};
 
 /// An API key. Never printed, serialized or logged.
 #[derive(Clone, PartialEq, Eq)]
@@ -22,7 +24,9 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(key: impl Into<String>) -> Self {
-        Secret(key.into())
+        let key = key.into();
+        crate::logging::redact(&key);
+        Secret(key)
     }
 
     pub fn expose(&self) -> &str {
@@ -74,12 +78,18 @@ pub struct Reply {
     pub latency: Duration,
     /// Request sent to first content chunk (streamed requests only).
     pub ttft: Option<Duration>,
+    /// Token timing (streamed requests only).
+    pub stream: Option<StreamTiming>,
+    /// What the provider's `x-ratelimit-*` headers said is left.
+    pub ratelimit: retry_after::RateLimitHeaders,
 }
 
 /// The HTTP client. Cheap to clone; clones share the connection pool.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// `Some`: every chat request is streamed (SSE).
+    stream: Option<StreamSettings>,
 }
 
 impl Client {
@@ -92,11 +102,32 @@ impl Client {
             .user_agent(concat!("sheepdog/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| RequestError::Other(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Client { http })
+        Ok(Client { http, stream: None })
+    }
+
+    /// Streams every chat request (`--stream`): see [`stream`].
+    pub fn streaming(mut self, settings: StreamSettings) -> Client {
+        self.stream = Some(settings);
+        self
+    }
+
+    pub fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Adds what a streamed request needs to a request body (`stream: true` and
+    /// `stream_options.include_usage`); leaves it alone when not streaming.
+    pub fn prepare_body(&self, body: &mut serde_json::Map<String, Value>) {
+        if self.stream.is_some() {
+            stream::prepare_body(body);
+        }
     }
 
     /// Sends one chat-completions request. `body` is the serialized JSON request.
     pub async fn chat(&self, endpoint: &Endpoint, body: Vec<u8>, timeout: Duration) -> Result<Reply, RequestError> {
+        if let Some(settings) = self.stream {
+            return stream::chat(&self.http, endpoint, body, timeout, settings).await;
+        }
         let url = format!("{}/chat/completions", endpoint.base_url);
         let mut request = self
             .http
@@ -124,28 +155,9 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, request_id));
         }
-        let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            RequestError::InvalidResponse(format!(
-                "HTTP {status} body is not JSON ({e}): {}",
-                snippet(&bytes, endpoint)
-            ))
-        })?;
-        if !body.get("choices").map(Value::is_array).unwrap_or(false) {
-            return Err(RequestError::InvalidResponse(format!(
-                "HTTP {status} body has no \"choices\": {}",
-                snippet(&bytes, endpoint)
-            )));
-        }
-        let usage = parse_usage(&body).unwrap_or_default();
-        let request_id = request_id.or_else(|| body.get("id").and_then(Value::as_str).map(str::to_string));
-        Ok(Reply {
-            status,
-            request_id,
-            body,
-            usage,
-            latency,
-            ttft: None,
-        })
+        let mut reply = completion_reply(status, request_id, &bytes, latency, endpoint)?;
+        reply.ratelimit = retry_after::RateLimitHeaders::from_headers(&headers);
+        Ok(reply)
     }
 
     /// `GET {base_url}/models`: the model ids the provider lists.
@@ -199,6 +211,40 @@ pub fn parse_usage(body: &Value) -> Option<Usage> {
         input_tokens: input,
         cached_input_tokens: cached,
         output_tokens: output,
+    })
+}
+
+/// A non-streamed answer's body: a `chat.completion` with `choices`, else `InvalidResponse`.
+fn completion_reply(
+    status: u16,
+    request_id: Option<String>,
+    bytes: &[u8],
+    latency: Duration,
+    endpoint: &Endpoint,
+) -> Result<Reply, RequestError> {
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+        RequestError::InvalidResponse(format!(
+            "HTTP {status} body is not JSON ({e}): {}",
+            snippet(bytes, endpoint)
+        ))
+    })?;
+    if !body.get("choices").map(Value::is_array).unwrap_or(false) {
+        return Err(RequestError::InvalidResponse(format!(
+            "HTTP {status} body has no \"choices\": {}",
+            snippet(bytes, endpoint)
+        )));
+    }
+    let usage = parse_usage(&body).unwrap_or_default();
+    let request_id = request_id.or_else(|| body.get("id").and_then(Value::as_str).map(str::to_string));
+    Ok(Reply {
+        status,
+        request_id,
+        body,
+        usage,
+        latency,
+        ttft: None,
+        stream: None,
+        ratelimit: retry_after::RateLimitHeaders::default(),
     })
 }
 

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{chat_body, loopback, post, start};
-use crate::mock::{MockConfig, MockServer};
+use crate::mock::{MockConfig, MockServer, StreamFaultKind};
 
 #[tokio::test]
 async fn rpm_limit_answers_429_with_the_exact_wait() {
@@ -38,7 +38,7 @@ async fn rpm_limit_answers_429_with_the_exact_wait() {
 #[tokio::test]
 async fn truncated_streams_stop_early_without_done() {
     let server = start(MockConfig {
-        stream_truncate: 1.0,
+        stream_faults: vec![(StreamFaultKind::Truncate, 1.0)],
         ..MockConfig::default()
     })
     .await;
@@ -66,7 +66,7 @@ async fn truncated_streams_stop_early_without_done() {
 
     // With probability 0.5, some streams of 40 are cut and some are not.
     let half = start(MockConfig {
-        stream_truncate: 0.5,
+        stream_faults: vec![(StreamFaultKind::Truncate, 0.5)],
         seed: 3,
         ..MockConfig::default()
     })

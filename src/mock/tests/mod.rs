@@ -2,6 +2,7 @@
 
 mod chat;
 mod limits;
+mod quota;
 mod server;
 mod stats;
 mod stream;

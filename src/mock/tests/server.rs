@@ -6,7 +6,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use super::{chat_body, loopback, post, start};
-use crate::mock::{Latency, MockConfig, MockServer};
+use crate::mock::{Latency, MockConfig, MockServer, StreamFaultKind};
 
 #[tokio::test]
 async fn start_rejects_invalid_faults_and_shutdown_stops_serving() {
@@ -18,11 +18,11 @@ async fn start_rejects_invalid_faults_and_shutdown_stops_serving() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("add up to 1.4"), "{err}");
     let bad = MockConfig {
-        stream_truncate: 1.5,
+        stream_faults: vec![(StreamFaultKind::Truncate, 1.5)],
         ..MockConfig::default()
     };
     let err = MockServer::start(bad, loopback()).await.expect_err("p > 1");
-    assert!(err.to_string().contains("1.5 is not in 0..=1"), "{err}");
+    assert!(err.to_string().contains("1.5 for truncate is not in 0..=1"), "{err}");
 
     let server = start(MockConfig::default()).await;
     assert_eq!(server.addr().ip().to_string(), "127.0.0.1");

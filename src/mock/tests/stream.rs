@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::{chat_body, post, start};
-use crate::mock::{Latency, MockConfig, MockServer};
+use crate::mock::{Latency, MockConfig, MockServer, StreamFaultKind};
 
 /// A streamed answer: the parsed `data:` events before `[DONE]`, and whether `[DONE]` ended it.
 struct Events {
@@ -151,5 +151,124 @@ async fn stream_waits_ttft_then_itl_and_stays_in_flight() {
     assert!(events.done);
     assert_eq!(events.content_chunks().len(), 5);
     assert_eq!(server.stats().in_flight, 0);
+    server.shutdown().await;
+}
+
+/// The raw body of one streamed request, or the error that ended it.
+async fn raw_stream(server: &MockServer, prompt: &str) -> Result<String, String> {
+    let mut body = chat_body(prompt);
+    body["stream"] = json!(true);
+    let mut response = reqwest::Client::new()
+        .post(format!("{}/chat/completions", server.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let mut text = String::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(bytes)) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(None) => return Ok(text),
+            Err(e) => return Err(format!("{e} after {text:?}")),
+        }
+    }
+}
+
+fn faulty(kind: StreamFaultKind) -> MockConfig {
+    MockConfig {
+        stream_faults: vec![(kind, 1.0)],
+        stream_stall: Duration::from_millis(300),
+        output_tokens: Some(8),
+        ..MockConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn each_stream_fault_breaks_the_stream_its_own_way() {
+    let server = start(faulty(StreamFaultKind::Malformed)).await;
+    let text = raw_stream(&server, "m")
+        .await
+        .expect("a malformed stream still ends cleanly");
+    let bad = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter(|d| serde_json::from_str::<Value>(d).is_err())
+        .count();
+    assert_eq!(bad, 1, "one data line is not JSON: {text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "then the stream goes on to its end");
+    server.shutdown().await;
+
+    let server = start(faulty(StreamFaultKind::Error)).await;
+    let text = raw_stream(&server, "e").await.expect("ends cleanly");
+    assert!(text.contains(r#"data: {"error":{"message":"#), "{text}");
+    assert!(!text.contains("[DONE]"));
+    server.shutdown().await;
+
+    let server = start(faulty(StreamFaultKind::Disconnect)).await;
+    let error = raw_stream(&server, "d")
+        .await
+        .expect_err("the connection drops mid-body");
+    assert!(error.contains("assistant"), "the answer had begun: {error}");
+    server.shutdown().await;
+
+    let server = start(faulty(StreamFaultKind::Stall)).await;
+    let started = Instant::now();
+    let text = raw_stream(&server, "s").await.expect("a stalled stream resumes");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "it stopped for stream_stall"
+    );
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_concurrency_queues_requests_server_side() {
+    let server = start(MockConfig {
+        latency: Latency::Fixed(Duration::from_millis(100)),
+        max_concurrency: Some(1),
+        ..MockConfig::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let bodies: Vec<Value> = (0..3).map(|i| chat_body(&format!("q{i}"))).collect();
+    let answers = futures::future::join_all(bodies.iter().map(|body| post(&client, &server, body))).await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300), "one at a time: {took:?}");
+    assert_eq!(
+        server.stats().peak_in_flight,
+        3,
+        "all three were in the server, two queued"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn ttft_and_itl_can_be_drawn_from_a_normal_distribution() {
+    let server = start(MockConfig {
+        ttft: Latency::Normal {
+            mean: Duration::from_millis(30),
+            std: Duration::from_millis(10),
+        },
+        itl: Latency::Normal {
+            mean: Duration::from_millis(2),
+            std: Duration::from_millis(1),
+        },
+        output_tokens: Some(20),
+        output_tokens_std: 5.0,
+        ..MockConfig::default()
+    })
+    .await;
+    let mut lengths = std::collections::BTreeSet::new();
+    for i in 0..8 {
+        let text = raw_stream(&server, &format!("n{i}")).await.expect("stream");
+        let events = parse_sse(&text);
+        assert!(events.done);
+        lengths.insert(events.content_chunks().len());
+    }
+    assert!(lengths.len() > 1, "reply lengths vary around 20: {lengths:?}");
     server.shutdown().await;
 }

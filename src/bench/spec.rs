@@ -1,0 +1,297 @@
+//! What a bench run is asked to do, resolved from the command line into typed values: where
+//! the prompts come from, the steps of the sweep, when a step stops, the warm-up and the SLOs.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::load::{Load, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT};
+
+/// Shortest synthetic prompt: the chat framing alone takes about 8 tokens.
+const MIN_SYNTHETIC_INPUT: u32 = 16;
+
+/// A validated bench plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSpec {
+    pub prompts: PromptSource,
+    /// One step per load, run one after another.
+    pub steps: Vec<Load>,
+    pub stop_at: StopAt,
+    /// Run at the start of every step and left out of its figures.
+    pub warmup: Duration,
+    pub slo: Option<Slo>,
+    /// Open loop: requests in flight at most; beyond it sends wait (and their lag shows it).
+    pub max_in_flight: usize,
+    /// Seeds Poisson arrivals and the synthetic prompts.
+    pub seed: u64,
+    /// Prometheus metrics to feed while running (`--metrics-addr`).
+    pub metrics: Option<crate::metrics::Metrics>,
+}
+
+impl Default for BenchSpec {
+    fn default() -> Self {
+        BenchSpec {
+            prompts: PromptSource::Synthetic(Synthetic::default()),
+            steps: Vec::new(),
+            stop_at: StopAt::Duration(Duration::from_secs(60)),
+            warmup: Duration::ZERO,
+            slo: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            seed: 0,
+            metrics: None,
+        }
+    }
+}
+
+impl BenchSpec {
+    /// Checks what the types cannot: at least one step, a stop that ends, SLOs that can be
+    /// measured (`streaming`: whether answers are streamed). The message names the flag.
+    pub fn validate(&self, streaming: bool) -> Result<(), String> {
+        if self.steps.is_empty() {
+            return Err("give --concurrency N[,N...] or --rate R[,R...]".into());
+        }
+        match self.stop_at {
+            StopAt::Duration(d) if d.is_zero() => return Err("--duration must be longer than 0".into()),
+            StopAt::Requests(0) => return Err("--requests must be at least 1".into()),
+            _ => {}
+        }
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            return Err(format!("--max-in-flight must be between 1 and {MAX_IN_FLIGHT}"));
+        }
+        if let Some(slo) = &self.slo {
+            if !streaming && (slo.ttft.is_some() || slo.itl.is_some() || slo.tpot.is_some()) {
+                return Err("--slo: ttft, itl and tpot are measured on streamed answers: drop --no-stream".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the prompts come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptSource {
+    /// A JSONL input file (the formats `run` reads), cycled.
+    File(PathBuf),
+    /// Generated prompts.
+    Synthetic(Synthetic),
+}
+
+impl PromptSource {
+    pub fn label(&self) -> String {
+        match self {
+            PromptSource::File(path) => path.display().to_string(),
+            PromptSource::Synthetic(s) => format!("synthetic in={},out={}", s.input_tokens, s.output_tokens),
+        }
+    }
+}
+
+/// `--synthetic in=512,out=128`: prompts of about `input_tokens` tokens, `max_tokens` set to
+/// `output_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Synthetic {
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+}
+
+impl Default for Synthetic {
+    fn default() -> Self {
+        Synthetic {
+            input_tokens: 512,
+            output_tokens: 128,
+        }
+    }
+}
+
+impl FromStr for Synthetic {
+    type Err = String;
+
+    /// `in=512,out=128`; a key left out keeps its default (512 in, 128 out).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut synthetic = Synthetic::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}` is not KEY=TOKENS: write e.g. in=512,out=128"))?;
+            let tokens: u32 = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("`{}` in `{part}` is not a number of tokens (1 or more)", value.trim()))?;
+            match key.trim() {
+                "in" | "input" => synthetic.input_tokens = tokens,
+                "out" | "output" => synthetic.output_tokens = tokens,
+                other => return Err(format!("unknown key `{other}` in `{part}`: the keys are in and out")),
+            }
+        }
+        if synthetic.input_tokens < MIN_SYNTHETIC_INPUT {
+            return Err(format!(
+                "in={} is too short: a prompt takes at least {MIN_SYNTHETIC_INPUT} tokens with its framing",
+                synthetic.input_tokens
+            ));
+        }
+        Ok(synthetic)
+    }
+}
+
+/// When a step stops sending (its warm-up not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAt {
+    Duration(Duration),
+    Requests(u64),
+}
+
+impl StopAt {
+    pub fn label(&self) -> String {
+        match self {
+            StopAt::Duration(d) => format!("{} per step", humantime::format_duration(*d)),
+            StopAt::Requests(n) => format!("{n} requests per step"),
+        }
+    }
+}
+
+/// Service-level objectives: a request meets one when its figure is at most the bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Slo {
+    pub ttft: Option<Duration>,
+    pub itl: Option<Duration>,
+    pub tpot: Option<Duration>,
+    pub e2e: Option<Duration>,
+}
+
+/// The metrics an SLO can bound, in report order.
+pub const SLO_METRICS: [&str; 4] = ["ttft", "itl", "tpot", "e2e"];
+
+impl Slo {
+    /// The bound on metric `SLO_METRICS[i]`.
+    pub fn bound(&self, metric: &str) -> Option<Duration> {
+        match metric {
+            "ttft" => self.ttft,
+            "itl" => self.itl,
+            "tpot" => self.tpot,
+            "e2e" => self.e2e,
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Slo {
+    type Err = String;
+
+    /// `ttft=500ms,itl=50ms,tpot=60ms,e2e=5s`: at least one, each once.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut slo = Slo::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}` is not METRIC=DURATION: write e.g. ttft=500ms,e2e=5s"))?;
+            let bound = humantime::parse_duration(value.trim())
+                .map_err(|e| format!("`{}` in `{part}` is not a duration like 500ms or 5s: {e}", value.trim()))?;
+            let slot = match key.trim() {
+                "ttft" => &mut slo.ttft,
+                "itl" => &mut slo.itl,
+                "tpot" => &mut slo.tpot,
+                "e2e" => &mut slo.e2e,
+                other => {
+                    return Err(format!(
+                        "unknown metric `{other}` in `{part}`: the metrics are ttft, itl, tpot and e2e"
+                    ))
+                }
+            };
+            if slot.replace(bound).is_some() {
+                return Err(format!("`{}` is given twice", key.trim()));
+            }
+        }
+        if slo == Slo::default() {
+            return Err("no objective given: write e.g. ttft=500ms,e2e=5s".into());
+        }
+        Ok(slo)
+    }
+}
+
+/// The SLOs as written in `summary.json`, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SloSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_ms: Option<f64>,
+}
+
+impl From<&Slo> for SloSpec {
+    fn from(slo: &Slo) -> Self {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        SloSpec {
+            ttft_ms: ms(slo.ttft),
+            itl_ms: ms(slo.itl),
+            tpot_ms: ms(slo.tpot),
+            e2e_ms: ms(slo.e2e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_reads_in_and_out() {
+        let s: Synthetic = "in=512,out=128".parse().unwrap();
+        assert_eq!((s.input_tokens, s.output_tokens), (512, 128));
+        let s: Synthetic = "out=16".parse().unwrap();
+        assert_eq!((s.input_tokens, s.output_tokens), (512, 16));
+        let err = |t: &str| t.parse::<Synthetic>().unwrap_err();
+        assert!(
+            err("in=x").contains("`x` in `in=x` is not a number of tokens"),
+            "{}",
+            err("in=x")
+        );
+        assert!(err("in=0").contains("not a number of tokens (1 or more)"));
+        assert!(err("size=5").contains("unknown key `size`"));
+        assert!(err("512").contains("is not KEY=TOKENS"));
+        assert!(err("in=4").contains("too short"));
+    }
+
+    #[test]
+    fn slo_reads_each_metric_once() {
+        let slo: Slo = "ttft=500ms, itl=50ms,e2e=5s".parse().unwrap();
+        assert_eq!(slo.ttft, Some(Duration::from_millis(500)));
+        assert_eq!(slo.itl, Some(Duration::from_millis(50)));
+        assert_eq!(slo.tpot, None);
+        assert_eq!(slo.bound("e2e"), Some(Duration::from_secs(5)));
+        let err = |t: &str| t.parse::<Slo>().unwrap_err();
+        assert!(err("ttfb=1s").contains("unknown metric `ttfb`"));
+        assert!(err("ttft=fast").contains("`fast` in `ttft=fast` is not a duration"));
+        assert!(err("ttft=1s,ttft=2s").contains("`ttft` is given twice"));
+        assert!(err("").contains("no objective"));
+        assert_eq!(
+            SloSpec::from(&slo),
+            SloSpec {
+                ttft_ms: Some(500.0),
+                itl_ms: Some(50.0),
+                tpot_ms: None,
+                e2e_ms: Some(5000.0)
+            }
+        );
+    }
+
+    #[test]
+    fn validate_names_the_flag() {
+        let mut spec = BenchSpec::default();
+        assert!(spec.validate(true).unwrap_err().contains("--concurrency"));
+        spec.steps = vec![Load::Closed { concurrency: 1 }];
+        assert_eq!(spec.validate(true), Ok(()));
+        spec.slo = Some("itl=50ms".parse().unwrap());
+        assert!(spec.validate(false).unwrap_err().contains("--no-stream"));
+        spec.slo = Some("e2e=1s".parse().unwrap());
+        assert_eq!(spec.validate(false), Ok(()));
+        spec.stop_at = StopAt::Requests(0);
+        assert!(spec.validate(true).unwrap_err().contains("--requests"));
+    }
+}

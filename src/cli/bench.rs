@@ -1,0 +1,133 @@
+//! `sheepdog bench` arguments, turned into the library's [`BenchSpec`] and config overrides.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args};
+
+use sheepdog::bench::{BenchSpec, PromptSource, StopAt};
+use sheepdog::config::Overrides;
+use sheepdog::load::{parse_concurrencies, parse_rates, Arrivals, DEFAULT_MAX_IN_FLIGHT};
+
+use super::{parse_duration, ConfigArgs};
+
+/// How long each step sends when neither --duration nor --requests is given.
+const DEFAULT_STEP: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("load").required(true).args(["concurrency", "rate"])))]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub target: ConfigArgs,
+    /// Prompts: a JSONL file in the formats `run` reads, sent in a cycle.
+    #[arg(long, conflicts_with = "synthetic")]
+    pub input: Option<PathBuf>,
+    /// Generated prompts of about this many tokens, max_tokens set to out [default: in=512,out=128].
+    #[arg(long, value_name = "in=N,out=N")]
+    pub synthetic: Option<String>,
+    /// Closed loop: N requests always in flight. A list runs a sweep, one step each: 1,4,16,64
+    #[arg(long, value_name = "N[,N...]")]
+    pub concurrency: Option<String>,
+    /// Open loop: R requests started per second, however the server keeps up. A list runs a
+    /// sweep: 5,10,20,40
+    #[arg(long, value_name = "R[,R...]")]
+    pub rate: Option<String>,
+    /// With --rate: Poisson arrivals (random gaps of mean 1/R, seeded by --seed), not even spacing.
+    #[arg(long, requires = "rate")]
+    pub poisson: bool,
+    /// Seed of Poisson arrivals and synthetic prompts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// How long each step sends requests, after its warm-up [default: 30s].
+    #[arg(long, value_parser = parse_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+    /// Requests per step (after its warm-up), instead of --duration.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Warm-up at the start of each step; its requests are left out of the figures [default: 0s].
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Objectives for goodput (requests/s meeting all): ttft=500ms,itl=50ms,tpot=60ms,e2e=5s
+    #[arg(long, value_name = "METRIC=DUR,...")]
+    pub slo: Option<String>,
+    /// Open loop: at most this many requests in flight; beyond it sends wait, and their
+    /// scheduling lag shows it [default: 10000].
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
+    /// Plain requests instead of streamed ones (no TTFT, ITL or TPOT).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// A stream that sends nothing for this long is broken (and retried) [default: 30s].
+    #[arg(long, value_parser = parse_duration)]
+    pub stream_idle_timeout: Option<Duration>,
+    /// Per-request timeout, e.g. 30s, 2m [default: 60s].
+    #[arg(long, env = "SHEEPDOG_TIMEOUT", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Tries per target for retryable failures [default: 3].
+    #[arg(long, env = "SHEEPDOG_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+    /// Run folder [default: reports/bench-<UTC time>].
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// No progress lines and no final table.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub metrics: super::MetricsArgs,
+}
+
+impl BenchArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.target.config.clone(),
+            model: self.target.model.clone(),
+            timeout: self.timeout,
+            max_attempts: self.max_attempts,
+            out: self.out.clone(),
+            stream: Some(!self.no_stream),
+            stream_idle_timeout: self.stream_idle_timeout,
+            ..Overrides::default()
+        }
+    }
+
+    /// The bench plan; the message names the flag that is wrong.
+    pub fn spec(&self) -> Result<BenchSpec, String> {
+        let steps = match (&self.concurrency, &self.rate) {
+            (Some(list), _) => parse_concurrencies(list).map_err(|e| format!("--concurrency: {e}"))?,
+            (None, Some(list)) => {
+                let arrivals = if self.poisson {
+                    Arrivals::Poisson { seed: self.seed }
+                } else {
+                    Arrivals::Even
+                };
+                parse_rates(list, arrivals).map_err(|e| format!("--rate: {e}"))?
+            }
+            (None, None) => Vec::new(),
+        };
+        let prompts = match (&self.input, &self.synthetic) {
+            (Some(path), _) => PromptSource::File(path.clone()),
+            (None, Some(text)) => PromptSource::Synthetic(text.parse().map_err(|e| format!("--synthetic: {e}"))?),
+            (None, None) => PromptSource::Synthetic(Default::default()),
+        };
+        let stop_at = match self.requests {
+            Some(n) => StopAt::Requests(n),
+            None => StopAt::Duration(self.duration.unwrap_or(DEFAULT_STEP)),
+        };
+        let slo = match &self.slo {
+            Some(text) => Some(text.parse().map_err(|e| format!("--slo: {e}"))?),
+            None => None,
+        };
+        let spec = BenchSpec {
+            prompts,
+            steps,
+            stop_at,
+            warmup: self.warmup.unwrap_or_default(),
+            slo,
+            max_in_flight: self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+            seed: self.seed,
+            metrics: None,
+        };
+        spec.validate(!self.no_stream)?;
+        Ok(spec)
+    }
+}

@@ -1,0 +1,290 @@
+//! Puts the chunks of a streamed answer back together into the `chat.completion` object the
+//! same request would have got without streaming, and notes when tokens arrived.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+/// Top-level fields copied from the chunks into the completion, when the server sent them.
+const KEPT_FIELDS: &[&str] = &["id", "created", "model", "service_tier", "system_fingerprint"];
+
+/// One choice as it is being assembled.
+#[derive(Debug, Default)]
+struct Choice {
+    role: Option<String>,
+    content: String,
+    /// `reasoning_content` (DeepSeek, vLLM) or `reasoning` (OpenRouter).
+    reasoning: String,
+    refusal: Option<String>,
+    tool_calls: BTreeMap<u64, ToolCall>,
+    finish_reason: Option<Value>,
+}
+
+#[derive(Debug, Default)]
+struct ToolCall {
+    id: Option<Value>,
+    kind: Option<Value>,
+    name: String,
+    arguments: String,
+}
+
+/// The state of one streamed answer.
+#[derive(Debug, Default)]
+pub struct Assembler {
+    fields: Map<String, Value>,
+    choices: BTreeMap<u64, Choice>,
+    usage: Option<Value>,
+    first_token: Option<Duration>,
+    last_token: Option<Duration>,
+    content_chunks: u32,
+}
+
+impl Assembler {
+    pub fn new() -> Self {
+        Assembler::default()
+    }
+
+    /// Takes one `chat.completion.chunk` that arrived `at` after the request was sent.
+    /// Returns whether it carried tokens (content, reasoning, refusal or tool-call text); a
+    /// role-only chunk with empty content does not.
+    pub fn push(&mut self, chunk: &Value, at: Duration) -> bool {
+        for &name in KEPT_FIELDS {
+            if !self.fields.contains_key(name) {
+                if let Some(value) = chunk.get(name).filter(|v| !v.is_null()) {
+                    self.fields.insert(name.to_string(), value.clone());
+                }
+            }
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(usage.clone());
+        }
+        let mut tokens = false;
+        for choice in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
+            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let slot = self.choices.entry(index).or_default();
+            if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
+                slot.finish_reason = Some(reason.clone());
+            }
+            let Some(delta) = choice.get("delta") else { continue };
+            if let Some(role) = delta.get("role").and_then(Value::as_str) {
+                slot.role = Some(role.to_string());
+            }
+            tokens |= append(&mut slot.content, delta.get("content"));
+            tokens |= append(&mut slot.reasoning, delta.get("reasoning_content"));
+            tokens |= append(&mut slot.reasoning, delta.get("reasoning"));
+            if let Some(refusal) = delta.get("refusal").and_then(Value::as_str) {
+                tokens |= !refusal.is_empty();
+                slot.refusal.get_or_insert_with(String::new).push_str(refusal);
+            }
+            for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+                let number = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let entry = slot.tool_calls.entry(number).or_default();
+                if let Some(id) = call.get("id").filter(|v| !v.is_null()) {
+                    entry.id = Some(id.clone());
+                }
+                if let Some(kind) = call.get("type").filter(|v| !v.is_null()) {
+                    entry.kind = Some(kind.clone());
+                }
+                let function = call.get("function");
+                tokens |= append(&mut entry.name, function.and_then(|f| f.get("name")));
+                tokens |= append(&mut entry.arguments, function.and_then(|f| f.get("arguments")));
+            }
+        }
+        if tokens {
+            self.content_chunks += 1;
+            self.first_token.get_or_insert(at);
+            self.last_token = Some(at);
+        }
+        tokens
+    }
+
+    /// Whether any choice said why it stopped.
+    pub fn finished(&self) -> bool {
+        self.choices.values().any(|c| c.finish_reason.is_some())
+    }
+
+    /// The `usage` object the server sent (with `stream_options.include_usage`), if any.
+    pub fn usage(&self) -> Option<&Value> {
+        self.usage.as_ref()
+    }
+
+    /// When the first and the last token-carrying chunk arrived.
+    pub fn token_times(&self) -> Option<(Duration, Duration)> {
+        Some((self.first_token?, self.last_token?))
+    }
+
+    pub fn content_chunks(&self) -> u32 {
+        self.content_chunks
+    }
+
+    /// All generated text (content, reasoning, refusals, tool calls), for counting tokens when
+    /// the server reported none.
+    pub fn generated_text(&self) -> String {
+        let mut text = String::new();
+        for choice in self.choices.values() {
+            text.push_str(&choice.reasoning);
+            text.push_str(&choice.content);
+            text.push_str(choice.refusal.as_deref().unwrap_or(""));
+            for call in choice.tool_calls.values() {
+                text.push_str(&call.name);
+                text.push_str(&call.arguments);
+            }
+        }
+        text
+    }
+
+    /// The answer as a non-streamed `chat.completion` body. `usage` is the server's, or null
+    /// when it sent none.
+    pub fn completion(&self) -> Value {
+        // The order of a non-streamed answer: id, object, created, model, ...
+        let mut body = Map::new();
+        for name in ["id", "object", "created", "model", "system_fingerprint", "service_tier"] {
+            let value = match name {
+                "object" => Some(json!("chat.completion")),
+                _ => self.fields.get(name).cloned(),
+            };
+            if let Some(value) = value {
+                body.insert(name.to_string(), value);
+            }
+        }
+        let choices: Vec<Value> = self.choices.iter().map(|(&index, c)| choice_json(index, c)).collect();
+        body.insert("choices".into(), Value::Array(choices));
+        body.insert("usage".into(), self.usage.clone().unwrap_or(Value::Null));
+        Value::Object(body)
+    }
+}
+
+/// Appends a string delta; says whether it was non-empty.
+fn append(to: &mut String, value: Option<&Value>) -> bool {
+    match value.and_then(Value::as_str) {
+        Some(text) if !text.is_empty() => {
+            to.push_str(text);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn choice_json(index: u64, c: &Choice) -> Value {
+    let mut message = Map::new();
+    message.insert("role".into(), json!(c.role.as_deref().unwrap_or("assistant")));
+    let content = if c.content.is_empty() && (!c.tool_calls.is_empty() || c.refusal.is_some()) {
+        Value::Null
+    } else {
+        json!(c.content)
+    };
+    message.insert("content".into(), content);
+    if !c.reasoning.is_empty() {
+        message.insert("reasoning_content".into(), json!(c.reasoning));
+    }
+    if let Some(refusal) = &c.refusal {
+        message.insert("refusal".into(), json!(refusal));
+    }
+    if !c.tool_calls.is_empty() {
+        let calls: Vec<Value> = c
+            .tool_calls
+            .values()
+            .map(|t| {
+                json!({
+                    "id": t.id.clone().unwrap_or(Value::Null),
+                    "type": t.kind.clone().unwrap_or_else(|| json!("function")),
+                    "function": {"name": t.name, "arguments": t.arguments},
+                })
+            })
+            .collect();
+        message.insert("tool_calls".into(), Value::Array(calls));
+    }
+    json!({
+        "index": index,
+        "message": message,
+        "logprobs": null,
+        "finish_reason": c.finish_reason.clone().unwrap_or(Value::Null),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn chunk(delta: Value, finish: Value) -> Value {
+        json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m",
+               "system_fingerprint": "fp", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    }
+
+    #[test]
+    fn role_chunk_is_not_a_token_and_content_is_joined() {
+        let mut a = Assembler::new();
+        assert!(!a.push(&chunk(json!({"role": "assistant", "content": ""}), Value::Null), ms(1)));
+        assert!(a.push(&chunk(json!({"content": "Hello"}), Value::Null), ms(10)));
+        assert!(a.push(&chunk(json!({"content": " world"}), Value::Null), ms(30)));
+        assert!(!a.finished());
+        assert!(!a.push(&chunk(json!({}), json!("stop")), ms(31)));
+        assert!(a.finished());
+        let usage = json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7});
+        a.push(&json!({"id": "c1", "choices": [], "usage": usage}), ms(32));
+
+        assert_eq!(a.token_times(), Some((ms(10), ms(30))));
+        assert_eq!(a.content_chunks(), 2);
+        let body = a.completion();
+        assert_eq!(
+            body,
+            json!({"id": "c1", "object": "chat.completion", "created": 7, "model": "m",
+                   "system_fingerprint": "fp",
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello world"},
+                                "logprobs": null, "finish_reason": "stop"}],
+                   "usage": usage})
+        );
+        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(keys[..4], ["id", "object", "created", "model"]);
+    }
+
+    #[test]
+    fn tool_calls_and_reasoning_are_merged_and_usage_may_be_missing() {
+        let mut a = Assembler::new();
+        a.push(&chunk(json!({"reasoning_content": "think"}), Value::Null), ms(5));
+        let call = |args: &str, first: bool| {
+            let mut c = json!({"index": 0, "function": {"arguments": args}});
+            if first {
+                c["id"] = json!("call_1");
+                c["type"] = json!("function");
+                c["function"]["name"] = json!("lookup");
+            }
+            chunk(json!({"tool_calls": [c]}), Value::Null)
+        };
+        a.push(&call("{\"q\":", true), ms(6));
+        a.push(&call("1}", false), ms(7));
+        a.push(&chunk(json!({}), json!("tool_calls")), ms(8));
+        let body = a.completion();
+        let message = &body["choices"][0]["message"];
+        assert_eq!(message["content"], Value::Null);
+        assert_eq!(message["reasoning_content"], "think");
+        assert_eq!(
+            message["tool_calls"],
+            json!([{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":1}"}}])
+        );
+        assert_eq!(body["usage"], Value::Null);
+        assert_eq!(a.usage(), None);
+        assert_eq!(a.generated_text(), "thinklookup{\"q\":1}");
+        assert_eq!(a.content_chunks(), 3);
+    }
+
+    #[test]
+    fn choices_are_kept_apart_by_index() {
+        let mut a = Assembler::new();
+        for (index, text) in [(1, "b"), (0, "a"), (1, "c")] {
+            a.push(
+                &json!({"choices": [{"index": index, "delta": {"content": text}, "finish_reason": null}]}),
+                ms(1),
+            );
+        }
+        let body = a.completion();
+        assert_eq!(body["choices"][0]["message"]["content"], "a");
+        assert_eq!(body["choices"][1]["message"]["content"], "bc");
+        assert_eq!(body["choices"][1]["index"], 1);
+    }
+}

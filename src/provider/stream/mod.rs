@@ -1,0 +1,335 @@
+//! Streamed chat completions: the request asks for `stream: true` with
+//! `stream_options.include_usage`, the Server-Sent Events are decoded by `sse-stream` as they
+//! arrive, and the time of every token-carrying chunk is noted.
+//!
+//! A stream counts as complete only when `[DONE]` arrived and a choice had a `finish_reason`.
+//! Anything else is a [`RequestError::Stream`] with its [`StreamFault`] (class
+//! `stream_interrupted`, retryable): the body ended early (`truncated`), the connection broke
+//! (`disconnect`), no byte came for the idle timeout (`stall`), a chunk was not JSON
+//! (`malformed`), or the server sent an error mid-stream (`error_event`). Partial text is never
+//! returned as an answer.
+
+mod assemble;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{json, Map, Value};
+use sse_stream::SseByteStream;
+
+pub use assemble::Assembler;
+
+use super::retry_after::RateLimitHeaders;
+use super::{completion_reply, header_str, parse_usage, status_error, transport_error, Endpoint, Reply, RequestError};
+use crate::record::{StreamTiming, Usage};
+
+/// `--stream-idle-timeout` when not given.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long to wait, after `[DONE]`, for the body to end so the connection can be reused.
+const DRAIN_GRACE: Duration = Duration::from_millis(50);
+
+/// How streamed requests are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// A stream that sends no byte for this long is broken (`stall`).
+    pub idle_timeout: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// How a stream broke. Recorded as the error's `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamFault {
+    /// The body ended before `[DONE]`, or `[DONE]` came without a `finish_reason`.
+    Truncated,
+    /// The connection broke in the middle of the body.
+    Disconnect,
+    /// No byte arrived for the idle timeout.
+    Stall,
+    /// A chunk was not valid JSON (or not UTF-8, or not SSE).
+    Malformed,
+    /// The server sent an error event in the middle of the stream.
+    ErrorEvent,
+}
+
+impl StreamFault {
+    pub const ALL: [StreamFault; 5] = [
+        StreamFault::Truncated,
+        StreamFault::Disconnect,
+        StreamFault::Stall,
+        StreamFault::Malformed,
+        StreamFault::ErrorEvent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamFault::Truncated => "truncated",
+            StreamFault::Disconnect => "disconnect",
+            StreamFault::Stall => "stall",
+            StreamFault::Malformed => "malformed",
+            StreamFault::ErrorEvent => "error_event",
+        }
+    }
+}
+
+impl std::fmt::Display for StreamFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sets `stream: true` and `stream_options.include_usage: true`, keeping other stream options.
+pub fn prepare_body(body: &mut Map<String, Value>) {
+    body.insert("stream".into(), Value::Bool(true));
+    match body.get_mut("stream_options") {
+        Some(Value::Object(options)) => {
+            options.insert("include_usage".into(), Value::Bool(true));
+        }
+        _ => {
+            body.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+    }
+}
+
+/// Why reading the body stopped, before SSE decoding.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("no data")]
+    Idle,
+    #[error(transparent)]
+    Transport(reqwest::Error),
+}
+
+fn broken(kind: StreamFault, detail: impl Into<String>) -> RequestError {
+    RequestError::Stream {
+        kind,
+        detail: detail.into(),
+    }
+}
+
+/// Sends one streamed request and reads it to its end.
+pub(super) async fn chat(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    body: Vec<u8>,
+    timeout: Duration,
+    settings: StreamSettings,
+) -> Result<Reply, RequestError> {
+    let url = format!("{}/chat/completions", endpoint.base_url);
+    let mut request = http
+        .post(&url)
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "text/event-stream")
+        .timeout(timeout)
+        .body(body.clone());
+    if let Some(key) = &endpoint.api_key {
+        request = request.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
+    }
+    let started = Instant::now();
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let request_id = header_str(&headers, "x-request-id");
+    let is_sse = header_str(&headers, CONTENT_TYPE.as_str())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+    if !(200..300).contains(&status) || !is_sse {
+        // An error, or a server that ignored `stream: true` and answered in one piece.
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
+        if !(200..300).contains(&status) {
+            return Err(status_error(status, &headers, &bytes, endpoint, request_id));
+        }
+        let mut reply = completion_reply(status, request_id, &bytes, started.elapsed(), endpoint)?;
+        reply.ratelimit = RateLimitHeaders::from_headers(&headers);
+        return Ok(reply);
+    }
+
+    let idle = settings.idle_timeout;
+    let bytes = futures::stream::unfold(Some(response.bytes_stream()), move |state| async move {
+        let mut stream = state?;
+        match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(stream))),
+            Ok(Some(Err(e))) => Some((Err(BodyError::Transport(e)), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(BodyError::Idle), None)),
+        }
+    });
+    let mut events = Box::pin(SseByteStream::new(bytes));
+    let mut answer = Assembler::new();
+    let mut ttft = None;
+    let mut latency = None;
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| body_failure(e, endpoint, timeout, idle))?;
+        let at = started.elapsed();
+        let Some(data) = event.data.as_deref().map(str::trim) else {
+            continue;
+        };
+        if event.event.as_deref() == Some("error") {
+            return Err(error_event(data, endpoint));
+        }
+        if data.is_empty() {
+            continue;
+        }
+        if data == "[DONE]" {
+            latency = Some(at);
+            break;
+        }
+        let chunk: Value = serde_json::from_str(data).map_err(|e| {
+            broken(
+                StreamFault::Malformed,
+                format!("a chunk is not JSON ({e}): {}", endpoint.scrub(&cut(data))),
+            )
+        })?;
+        if chunk.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(error_event(data, endpoint));
+        }
+        if answer.push(&chunk, at) && ttft.is_none() {
+            ttft = Some(at);
+        }
+    }
+    let Some(latency) = latency else {
+        return Err(broken(
+            StreamFault::Truncated,
+            format!(
+                "the stream ended before [DONE], after {} content chunks",
+                answer.content_chunks()
+            ),
+        ));
+    };
+    if !answer.finished() {
+        return Err(broken(
+            StreamFault::Truncated,
+            "[DONE] arrived but no choice had a finish_reason",
+        ));
+    }
+    // Let the body end, so that the connection goes back to the pool.
+    let _ = tokio::time::timeout(DRAIN_GRACE, events.next()).await;
+
+    let body_json = answer.completion();
+    let (usage, estimated) = match parse_usage(&body_json) {
+        Some(usage) => (usage, false),
+        None => (estimate_usage(&body, &answer), true),
+    };
+    let request_id = request_id.or_else(|| body_json.get("id").and_then(Value::as_str).map(str::to_string));
+    Ok(Reply {
+        status,
+        request_id,
+        body: body_json,
+        usage,
+        latency,
+        ttft,
+        stream: Some(timing(&answer, usage.output_tokens, ttft, latency, estimated)),
+        ratelimit: RateLimitHeaders::from_headers(&headers),
+    })
+}
+
+/// ITL and TPOT as DESIGN.md defines them; `None` with fewer than 2 output tokens.
+pub fn timing(
+    answer: &Assembler,
+    output_tokens: u64,
+    ttft: Option<Duration>,
+    latency: Duration,
+    estimated: bool,
+) -> StreamTiming {
+    let gaps = output_tokens
+        .checked_sub(1)
+        .filter(|&g| g > 0)
+        .map(|g| u32::try_from(g).unwrap_or(u32::MAX));
+    StreamTiming {
+        itl: gaps.and_then(|g| answer.token_times().map(|(first, last)| last.saturating_sub(first) / g)),
+        tpot: gaps.and_then(|g| ttft.map(|t| latency.saturating_sub(t) / g)),
+        content_chunks: answer.content_chunks(),
+        output_tokens_estimated: estimated,
+    }
+}
+
+/// Token counts made with the tokenizer, for a server that sent no `usage`.
+fn estimate_usage(request: &[u8], answer: &Assembler) -> Usage {
+    let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("");
+    let (encoding, _) = crate::tokens::encoding_for_model(model);
+    Usage {
+        input_tokens: crate::tokens::estimate_prompt_tokens(model, &request),
+        cached_input_tokens: 0,
+        output_tokens: crate::tokens::count_text(encoding, &answer.generated_text()),
+    }
+}
+
+fn body_failure(error: sse_stream::Error, endpoint: &Endpoint, timeout: Duration, idle: Duration) -> RequestError {
+    match error {
+        sse_stream::Error::Body(inner) => match inner.downcast::<BodyError>() {
+            Ok(body) => match *body {
+                BodyError::Idle => broken(
+                    StreamFault::Stall,
+                    format!(
+                        "no data for {} (--stream-idle-timeout)",
+                        humantime::format_duration(idle)
+                    ),
+                ),
+                BodyError::Transport(e) if e.is_timeout() => RequestError::Timeout(timeout),
+                BodyError::Transport(e) => broken(StreamFault::Disconnect, endpoint.scrub(&error_chain(&e))),
+            },
+            Err(other) => broken(StreamFault::Disconnect, endpoint.scrub(&other.to_string())),
+        },
+        other => broken(
+            StreamFault::Malformed,
+            format!("not a valid event stream: {}", endpoint.scrub(&other.to_string())),
+        ),
+    }
+}
+
+/// An error sent inside the stream (`event: error`, or a chunk with an `error` object).
+fn error_event(data: &str, endpoint: &Endpoint) -> RequestError {
+    let value: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+    let error = value.get("error").unwrap_or(&value);
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| cut(data));
+    let code = error
+        .get("code")
+        .filter(|c| !c.is_null())
+        .or_else(|| error.get("type"))
+        .and_then(Value::as_str);
+    let detail = match code {
+        Some(code) => format!("{code}: {message}"),
+        None => message,
+    };
+    broken(StreamFault::ErrorEvent, endpoint.scrub(&detail))
+}
+
+/// The error and its causes on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// At most 200 characters of a chunk, for messages.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! `sheepdog bench` against the mock server: open-loop rates that hold, coordinated omission
+//! made visible, sweeps with their own figures, and usage errors that name the flag.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{job, start_mock, Scratch};
+use serde_json::Value;
+use sheepdog::mock::Latency;
+use sheepdog::{MockConfig, MockServer};
+
+const KEY_ENV: &str = "SHEEPDOG_TEST_KEY";
+
+struct Bench {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    summary: Value,
+    report: String,
+    requests_csv: String,
+}
+
+/// Runs `sheepdog bench ARGS` against `server`.
+async fn bench(server: &MockServer, args: &[&str]) -> Bench {
+    let scratch = Scratch::new();
+    let job_file = scratch.write(
+        "job.toml",
+        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], ""),
+    );
+    let out = scratch.path().join("bench");
+    let mut all = vec![
+        "bench",
+        "--config",
+        job_file.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    all.extend_from_slice(args);
+    let finished = scratch.run(&all, &[(KEY_ENV, "k")]).await;
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    Bench {
+        code: finished.code.unwrap_or(-1),
+        summary: serde_json::from_str(&read("summary.json")).unwrap_or(Value::Null),
+        report: read("report.md"),
+        requests_csv: read("requests.csv"),
+        stdout: finished.stdout,
+        stderr: finished.stderr,
+    }
+}
+
+fn f64_at(v: &Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
+}
+
+#[tokio::test]
+async fn open_loop_sends_rate_times_duration_requests() {
+    let server = start_mock(MockConfig::default()).await;
+    let run = bench(
+        &server,
+        &["--rate", "100", "--duration", "2s", "--synthetic", "in=64,out=8"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let step = &run.summary["steps"][0];
+    let requests = f64_at(step, "/requests");
+    assert!(
+        (194.0..=206.0).contains(&requests),
+        "{requests} requests at 100/s for 2 s"
+    );
+    assert_eq!(server.stats().requests as f64, requests, "each sent once");
+    let lag_p99 = f64_at(step, "/schedule_lag_ms/p99");
+    assert!(lag_p99 < 500.0, "the client kept up: lag p99 {lag_p99} ms");
+    assert_eq!(
+        run.requests_csv.lines().count() as f64,
+        requests + 1.0,
+        "a row per request"
+    );
+    assert!(run.stdout.contains("rate 100/s"), "{}", run.stdout);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn poisson_arrivals_average_the_rate() {
+    let server = start_mock(MockConfig::default()).await;
+    let args = [
+        "--rate",
+        "200",
+        "--poisson",
+        "--seed",
+        "7",
+        "--duration",
+        "2s",
+        "--no-stream",
+    ];
+    let run = bench(&server, &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = f64_at(&run.summary, "/steps/0/requests");
+    // A Poisson count of mean 400 has a standard deviation of 20.
+    assert!((320.0..=480.0).contains(&requests), "{requests}");
+    assert_eq!(run.summary["steps"][0]["load"]["arrivals"], "poisson");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn corrected_latency_shows_a_server_stall_that_uncorrected_latency_hides() {
+    // At 50/s with one request in flight, the 11th request meets a 1 s stall of the server;
+    // the ~50 requests due meanwhile are sent late, after it, and answered at once.
+    let server = start_mock(MockConfig {
+        stall_after: Some(10),
+        stall_for: Duration::from_secs(1),
+        ..MockConfig::default()
+    })
+    .await;
+    let args = [
+        "--rate",
+        "50",
+        "--requests",
+        "100",
+        "--max-in-flight",
+        "1",
+        "--synthetic",
+        "in=32,out=4",
+    ];
+    let run = bench(&server, &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let step = &run.summary["steps"][0];
+    let uncorrected_p90 = f64_at(step, "/summary/latency_ms/p90");
+    let corrected_p90 = f64_at(step, "/latency_from_schedule_ms/p90");
+    let lag_max = f64_at(step, "/schedule_lag_ms/max");
+    assert!(
+        uncorrected_p90 < 150.0,
+        "uncorrected p90 {uncorrected_p90} ms hides the stall"
+    );
+    assert!(corrected_p90 > 500.0, "corrected p90 {corrected_p90} ms shows it");
+    assert!(lag_max > 700.0, "the client fell behind by {lag_max} ms and says so");
+    assert!(
+        f64_at(step, "/summary/latency_ms/max") >= 1000.0,
+        "one request waited the stall out"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_closed_loop_sweep_has_a_step_per_concurrency_and_a_summary_table() {
+    let server = start_mock(MockConfig {
+        ttft: Latency::Fixed(Duration::from_millis(20)),
+        itl: Latency::Fixed(Duration::from_millis(2)),
+        output_tokens: Some(10),
+        ..MockConfig::default()
+    })
+    .await;
+    let args = ["--concurrency", "1,4", "--requests", "24", "--slo", "ttft=10s,e2e=10s"];
+    let run = bench(&server, &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary["kind"], "bench");
+    let steps = run.summary["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2);
+    for (step, concurrency) in steps.iter().zip([1, 4]) {
+        assert_eq!(step["load"]["concurrency"], concurrency);
+        assert_eq!(step["requests"], 24);
+        assert_eq!(step["failed"], 0);
+        let ttft_p50 = f64_at(step, "/summary/ttft_ms/p50");
+        assert!((20.0..=200.0).contains(&ttft_p50), "TTFT p50 {ttft_p50}");
+        assert!(f64_at(step, "/summary/itl_ms/p50") >= 2.0);
+        assert_eq!(f64_at(step, "/slo/met_all"), 1.0, "generous objectives are always met");
+        let goodput = f64_at(step, "/slo/goodput_rps");
+        assert!((goodput - f64_at(step, "/achieved_rps")).abs() < 1e-9);
+        assert!(step.get("schedule_lag_ms").is_none(), "closed loop has no schedule");
+    }
+    assert!(server.stats().peak_in_flight <= 4);
+    assert!(run.report.contains("## Sweep"), "{}", run.report);
+    assert!(run.report.contains("## Step 2: concurrency 4"));
+    assert!(run.report.contains("**Goodput:"));
+    assert_eq!(run.requests_csv.lines().count(), 1 + 48);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn warmup_requests_are_sent_but_left_out_of_the_figures() {
+    let server = start_mock(MockConfig::default()).await;
+    let args = ["--rate", "100", "--warmup", "500ms", "--duration", "1s", "--no-stream"];
+    let run = bench(&server, &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let step = &run.summary["steps"][0];
+    assert_eq!(step["warmup_requests"], 50);
+    assert_eq!(step["requests"], 100);
+    assert_eq!(step["summary"]["totals"]["attempted"], 100);
+    assert_eq!(server.stats().requests, 150);
+    let warm_rows = run.requests_csv.lines().filter(|l| l.contains(",true,")).count();
+    assert_eq!(warm_rows, 50, "warm-up rows are marked");
+    server.shutdown().await;
+}
+
+#[test]
+fn bad_bench_usage_exits_2_naming_the_flag() {
+    let scratch = Scratch::new();
+    let cases: [(&[&str], &str); 6] = [
+        (&["bench", "--requests", "5"], "--concurrency"),
+        (
+            &["bench", "--concurrency", "4,0"],
+            "--concurrency: a concurrency must be at least 1",
+        ),
+        (&["bench", "--rate", "fast"], "--rate: `fast` is not a number"),
+        (
+            &["bench", "--concurrency", "2", "--synthetic", "in=x"],
+            "--synthetic: `x` in `in=x`",
+        ),
+        (
+            &["bench", "--concurrency", "2", "--slo", "ttfb=1s"],
+            "--slo: unknown metric `ttfb`",
+        ),
+        (
+            &["bench", "--concurrency", "2", "--no-stream", "--slo", "itl=1s"],
+            "drop --no-stream",
+        ),
+    ];
+    for (args, message) in cases {
+        let finished = scratch.run_blocking(args, &[]);
+        finished.assert_code(2);
+        assert!(finished.stderr.contains(message), "{args:?}: {}", finished.stderr);
+    }
+}
