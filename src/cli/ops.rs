@@ -1,0 +1,91 @@
+//! Arguments for running beyond one machine and in operations: sharding (`run`), metrics
+//! (`run`, `bench`), logs (every command) and `sheepdog merge`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use sheepdog::config::Overrides;
+use sheepdog::shard::{Shard, ShardLimits, ShardRequest};
+
+/// Which part of the input a run handles.
+#[derive(Debug, Args, Default)]
+pub struct ShardArgs {
+    /// Handle only shard I of N (0-based, e.g. 0/4): the lines whose id hashes to I. Each shard
+    /// writes its own run folder; `sheepdog merge` combines them.
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    pub shard: Option<Shard>,
+    /// Split the input into N shards and take the index from JOB_COMPLETION_INDEX (Kubernetes
+    /// Indexed Jobs).
+    #[arg(long, value_name = "N", env = "SHEEPDOG_SHARDS")]
+    pub shards: Option<u32>,
+    /// In a sharded run: divide rpm, tpm and max_concurrency limits by N (so N shards sharing
+    /// one key stay under its limits), or keep them full [default: divide].
+    #[arg(long, value_name = "divide|full")]
+    pub shard_limits: Option<ShardLimits>,
+}
+
+impl ShardArgs {
+    pub fn apply(&self, o: &mut Overrides) {
+        o.shard = match (self.shard, self.shards) {
+            (Some(shard), _) => Some(ShardRequest::Fixed(shard)),
+            (None, Some(count)) => Some(ShardRequest::FromEnv { count }),
+            (None, None) => None,
+        };
+        o.shard_limits = self.shard_limits;
+    }
+}
+
+/// The Prometheus endpoint of `run` and `bench`.
+#[derive(Debug, Args, Default)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics while running, e.g. 127.0.0.1:9464
+    /// (0.0.0.0:9464 in a container).
+    #[arg(long, value_name = "ADDR", env = "SHEEPDOG_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Structured logs on stderr (every command).
+#[derive(Debug, Args, Default)]
+pub struct LogArgs {
+    /// Log format on stderr. Logs are off unless this or RUST_LOG is given; RUST_LOG picks
+    /// what is logged (default info), e.g. RUST_LOG=sheepdog=debug.
+    #[arg(long, value_name = "text|json", global = true, env = "SHEEPDOG_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl LogArgs {
+    pub fn settings(&self) -> sheepdog::logging::LogSettings {
+        sheepdog::logging::LogSettings {
+            json: self.log_format == Some(LogFormat::Json),
+            requested: self.log_format.is_some(),
+        }
+    }
+}
+
+/// `sheepdog merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Run folders of the shards of one job (`sheepdog run --shard I/N`).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Folder for the merged results, errors, requests.csv and reports.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Merge even if shards are missing (the reports say which).
+    #[arg(long)]
+    pub partial: bool,
+    /// Write results.jsonl and errors.jsonl in input-line order (16 bytes of memory per line).
+    #[arg(long)]
+    pub ordered: bool,
+    /// No final table.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
