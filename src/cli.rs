@@ -8,7 +8,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use sheepdog::config::Overrides;
-use sheepdog::mock::{parse_failures, parse_stream_fault, Latency, MockConfig};
+use sheepdog::mock::{parse_fail_models, parse_failures, parse_stream_faults, Latency, MockConfig};
+
+mod bench;
+mod ops;
+pub use bench::BenchArgs;
+pub use ops::{LogArgs, MergeArgs, MetricsArgs, ShardArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +27,8 @@ use sheepdog::mock::{parse_failures, parse_stream_fault, Latency, MockConfig};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,8 +39,20 @@ pub enum Command {
     Check(ConfigArgs),
     /// List the configured targets and the prices in effect.
     Models(ConfigArgs),
+    /// Load-test an endpoint: TTFT, inter-token latency, throughput and goodput at a fixed
+    /// concurrency or arrival rate, or a sweep of them.
+    Bench(BenchArgs),
     /// Serve the built-in OpenAI-compatible mock server (latency and fault injection).
     Mock(MockArgs),
+    /// What a JSONL workload would cost on each model: tokens counted locally, nothing sent.
+    Estimate(crate::cost_commands::EstimateArgs),
+    /// Runs over the same prompts side by side, the better value of each row marked.
+    Compare(crate::cost_commands::CompareArgs),
+    /// Render a run folder's report again: md, html, json, csv or text.
+    Report(crate::cost_commands::ReportArgs),
+    /// Combine the run folders of a sharded job (`run --shard I/N`) into one: results, errors,
+    /// requests and exactly merged statistics.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -44,6 +63,10 @@ pub struct ConfigArgs {
     /// Model (or target name from the job file) to use instead of the route.
     #[arg(long, short = 'm', env = "SHEEPDOG_MODEL")]
     pub model: Option<String>,
+    /// Extra prices: LiteLLM's model_prices_and_context_window.json, or [prices."model"] TOML
+    /// (the job file's own prices still win).
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -61,15 +84,79 @@ pub struct RunArgs {
     /// Tries per target for retryable failures (429, 5xx, timeouts) [default: 3].
     #[arg(long, env = "SHEEPDOG_MAX_ATTEMPTS")]
     pub max_attempts: Option<u32>,
-    /// Run folder [default: reports/<input name>-<UTC time>].
+    /// Run folder [default: reports/<input name>-<UTC time>]. An existing run folder is
+    /// resumed (same input file and targets required).
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub durable: DurableArgs,
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// No progress display and no final table.
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Validate the config and every line, estimate input tokens, send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Stream answers (SSE) and measure time to first token and inter-token latency; results
+    /// have the same shape as without.
+    #[arg(long)]
+    pub stream: bool,
+    /// With --stream: a stream that sends nothing for this long is broken (and retried)
+    /// [default: 30s].
+    #[arg(long, value_parser = parse_duration)]
+    pub stream_idle_timeout: Option<Duration>,
+}
+
+/// Limits, retries and guards of the dispatch layer (shared by `run` and `bench`).
+#[derive(Debug, Args, Default)]
+pub struct DispatchArgs {
+    /// Requests per minute over the whole run (every provider) [default: no limit].
+    #[arg(long, env = "SHEEPDOG_RPM")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute over the whole run (prompt estimate + max_tokens, corrected from usage).
+    #[arg(long, env = "SHEEPDOG_TPM")]
+    pub tpm: Option<u64>,
+    /// First retry waits up to this long (full jitter, doubling per try) [default: 500ms].
+    #[arg(long, value_parser = parse_duration)]
+    pub retry_base_delay: Option<Duration>,
+    /// Longest wait between tries (a server's Retry-After is still honoured) [default: 30s].
+    #[arg(long, value_parser = parse_duration)]
+    pub retry_max_delay: Option<Duration>,
+    /// Give up on an item after this long, retries and fallbacks included [default: none].
+    #[arg(long, value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Do not slow a target down after 429s (AIMD); still honour Retry-After.
+    #[arg(long)]
+    pub no_adaptive: bool,
+    /// Stop the run when more than this share of the last --error-window items failed, e.g. 5%.
+    #[arg(long, value_parser = parse_share)]
+    pub max_error_rate: Option<f64>,
+    /// Window of the error-rate guard, in finished items [default: 200].
+    #[arg(long)]
+    pub error_window: Option<usize>,
+}
+
+impl DispatchArgs {
+    /// Adds these flags to the overrides.
+    pub fn apply(&self, o: &mut Overrides) {
+        o.rpm = self.rpm;
+        o.tpm = self.tpm;
+        o.base_delay = self.retry_base_delay;
+        o.max_delay = self.retry_max_delay;
+        o.deadline = self.deadline;
+        o.adaptive = self.no_adaptive.then_some(false);
+        o.max_error_rate = self.max_error_rate;
+        o.error_window = self.error_window;
+    }
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    sheepdog::config::file::parse_share(text)
 }
 
 #[derive(Debug, Args)]
@@ -92,12 +179,30 @@ pub struct MockArgs {
     /// Streamed answers: delay before the first token.
     #[arg(long, value_parser = parse_duration)]
     pub ttft: Option<Duration>,
+    /// Standard deviation of --ttft (normal distribution).
+    #[arg(long, value_parser = parse_duration, requires = "ttft")]
+    pub ttft_std: Option<Duration>,
     /// Streamed answers: delay between tokens.
     #[arg(long, value_parser = parse_duration)]
     pub itl: Option<Duration>,
+    /// Standard deviation of --itl (normal distribution).
+    #[arg(long, value_parser = parse_duration, requires = "itl")]
+    pub itl_std: Option<Duration>,
     /// Tokens per answer [default: 16 to 64, derived from the prompt].
     #[arg(long)]
     pub output_tokens: Option<u32>,
+    /// Standard deviation of --output-tokens (normal distribution, drawn per prompt).
+    #[arg(long, requires = "output_tokens")]
+    pub output_tokens_std: Option<f64>,
+    /// Handle at most this many requests at once; more wait in a queue (saturation).
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+    /// Stop the whole server once this many requests arrived (with --stall-for).
+    #[arg(long, requires = "stall_for")]
+    pub stall_after: Option<u64>,
+    /// How long the server-wide stall of --stall-after lasts.
+    #[arg(long, value_parser = parse_duration, requires = "stall_after")]
+    pub stall_for: Option<Duration>,
     /// Inject errors: STATUS=PROBABILITY,... e.g. 429=0.1,500=0.05
     #[arg(long)]
     pub fail: Option<String>,
@@ -110,15 +215,43 @@ pub struct MockArgs {
     /// Only these models exist (others get 404 model_not_found), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub models: Option<Vec<String>>,
-    /// Answer at most this many requests per minute; more get 429 with the exact wait.
+    /// Answer at most this many requests per minute per key; more get 429 with the exact wait.
     #[arg(long)]
     pub rpm: Option<u32>,
-    /// Streamed answers that break: truncate=PROBABILITY (the stream ends without [DONE]).
+    /// Answer at most this many tokens (prompt + completion) per minute per key.
+    #[arg(long)]
+    pub tpm: Option<u64>,
+    /// Models that always fail: MODEL=STATUS,... e.g. gpt-4.1=404
+    #[arg(long)]
+    pub fail_model: Option<String>,
+    /// After this many answers, every request gets 429 insufficient_quota.
+    #[arg(long)]
+    pub quota: Option<u64>,
+    /// Probability that a request is never answered (the client's timeout ends it).
+    #[arg(long)]
+    pub hang: Option<f64>,
+    /// Leave out the x-ratelimit-* headers that --rpm / --tpm otherwise send.
+    #[arg(long)]
+    pub no_ratelimit_headers: bool,
+    /// Streamed answers that break: KIND=PROBABILITY,... with kinds truncate (ends without
+    /// [DONE]), disconnect (connection dropped), stall (silent for --stream-stall), malformed
+    /// (a non-JSON chunk), error (an error event), e.g. truncate=0.02,stall=0.01
     #[arg(long)]
     pub stream_fault: Option<String>,
+    /// How long a stall stream fault sends nothing [default: 60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub stream_stall: Option<Duration>,
     /// Seed of fault injection and latency sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// A fixed delay, or a normal distribution when a standard deviation is given.
+fn latency(mean: Duration, std: Option<Duration>) -> Latency {
+    match std {
+        Some(std) => Latency::Normal { mean, std },
+        None => Latency::Fixed(mean),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -127,14 +260,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 impl RunArgs {
     pub fn overrides(&self) -> Overrides {
-        Overrides {
+        let mut overrides = Overrides {
             config: self.target.config.clone(),
             model: self.target.model.clone(),
             concurrency: self.concurrency,
             timeout: self.timeout,
             max_attempts: self.max_attempts,
             out: self.out.clone(),
-        }
+            stream: self.stream.then_some(true),
+            stream_idle_timeout: self.stream_idle_timeout,
+            ..Overrides::default()
+        };
+        self.dispatch.apply(&mut overrides);
+        self.shard.apply(&mut overrides);
+        overrides
     }
 }
 
@@ -163,12 +302,17 @@ impl TryFrom<&MockArgs> for MockConfig {
             };
         }
         if let Some(ttft) = args.ttft {
-            config.ttft = Latency::Fixed(ttft);
+            config.ttft = latency(ttft, args.ttft_std);
         }
         if let Some(itl) = args.itl {
-            config.itl = Latency::Fixed(itl);
+            config.itl = latency(itl, args.itl_std);
         }
         config.output_tokens = args.output_tokens.or(config.output_tokens);
+        config.output_tokens_std = args.output_tokens_std.unwrap_or(config.output_tokens_std);
+        config.max_concurrency = args.max_concurrency;
+        config.stall_after = args.stall_after;
+        config.stall_for = args.stall_for.unwrap_or(config.stall_for);
+        config.stream_stall = args.stream_stall.unwrap_or(config.stream_stall);
         if let Some(fail) = &args.fail {
             config.failures = parse_failures(fail).map_err(|e| format!("--fail: {e}"))?;
         }
@@ -176,12 +320,88 @@ impl TryFrom<&MockArgs> for MockConfig {
             config.retry_after = retry_after;
         }
         if let Some(fault) = &args.stream_fault {
-            config.stream_truncate = parse_stream_fault(fault).map_err(|e| format!("--stream-fault: {e}"))?;
+            config.stream_faults = parse_stream_faults(fault).map_err(|e| format!("--stream-fault: {e}"))?;
         }
         config.rpm = args.rpm;
+        config.tpm = args.tpm;
+        if let Some(models) = &args.fail_model {
+            config.fail_models = parse_fail_models(models).map_err(|e| format!("--fail-model: {e}"))?;
+        }
+        config.quota = args.quota;
+        config.hang = args.hang.unwrap_or(0.0);
+        config.ratelimit_headers = !args.no_ratelimit_headers;
         config.require_key = args.require_key.clone();
         config.models = args.models.clone();
         config.seed = args.seed;
         Ok(config)
+    }
+}
+
+/// Resume, crash safety, order and cache of `sheepdog run`.
+#[derive(Debug, Args, Default)]
+pub struct DurableArgs {
+    /// Continue the run in this folder: only lines without a result are sent.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// When resuming: send again the items that failed for good, replacing their error lines.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// When result lines are synced to disk: always, interval (about every second) or never
+    /// [default: interval].
+    #[arg(long, value_name = "WHEN")]
+    pub fsync: Option<sheepdog::job::FsyncPolicy>,
+    /// On Ctrl-C or SIGTERM, wait this long for requests in flight [default: 30s].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// Write results.jsonl in input order (a bounded reorder buffer; dispatch waits when full).
+    #[arg(long)]
+    pub ordered: bool,
+    /// With --ordered: finished items held back at most [default: 10000].
+    #[arg(long, value_name = "N", requires = "ordered")]
+    pub reorder_window: Option<usize>,
+    /// Response cache database: identical requests are answered from it (cost 0), new answers
+    /// are added [default: off].
+    #[arg(long, value_name = "PATH")]
+    pub cache: Option<PathBuf>,
+}
+
+impl DurableArgs {
+    pub fn apply(&self, options: &mut sheepdog::RunOptions) {
+        options.resume = self.resume.clone();
+        options.retry_failed = self.retry_failed;
+        options.fsync = self.fsync.unwrap_or_default();
+        options.drain_timeout = self.drain_timeout.unwrap_or(sheepdog::job::DEFAULT_DRAIN_TIMEOUT);
+        options.ordered = self.ordered;
+        options.reorder_window = self.reorder_window.unwrap_or(sheepdog::job::DEFAULT_REORDER_WINDOW);
+        options.cache = self.cache.clone();
+    }
+}
+
+/// The command that continues the run in `dir`: this one's arguments with `--resume DIR`
+/// instead of `--out` / `--resume`, quoted for a POSIX shell.
+pub fn resume_command(dir: &std::path::Path) -> String {
+    let mut words = vec!["sheepdog".to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if matches!(arg.as_str(), "--out" | "-o" | "--resume") {
+            args.next();
+            continue;
+        }
+        if arg.starts_with("--out=") || arg.starts_with("--resume=") || (arg.starts_with("-o") && arg.len() > 2) {
+            continue;
+        }
+        words.push(arg);
+    }
+    words.push("--resume".into());
+    words.push(dir.display().to_string());
+    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }

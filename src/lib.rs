@@ -3,11 +3,19 @@
 //!
 //! The binary is a thin shell around these modules; see `DESIGN.md` for the data flow.
 
+pub mod bench;
+pub mod cache;
 pub mod check;
+pub mod compare;
 pub mod config;
 pub mod dispatch;
+pub mod estimate;
 pub mod input;
 pub mod job;
+pub mod load;
+pub mod logging;
+pub mod merge;
+pub mod metrics;
 pub mod mock;
 pub mod output;
 pub mod pricing;
@@ -15,9 +23,11 @@ pub mod progress;
 pub mod provider;
 pub mod record;
 pub mod report;
+pub mod shard;
 pub mod stats;
 pub mod tokens;
 
+pub use bench::{run_bench, BenchOutput, BenchSpec};
 pub use check::check;
 pub use config::Config;
 pub use job::{dry_run, run_job, RunOptions, RunOutput, RunStatus};

@@ -2,6 +2,8 @@
 //! print what the user needs, and map the result to an exit code.
 
 mod cli;
+mod cost_commands;
+mod ops_commands;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -9,17 +11,27 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use cli::{Cli, Command, ConfigArgs, MockArgs, RunArgs};
+use cli::{BenchArgs, Cli, Command, ConfigArgs, MockArgs, RunArgs};
 use sheepdog::config::{Config, ProcessEnv};
 use sheepdog::progress::ProgressMode;
 use sheepdog::{report, MockConfig, MockServer, RunOptions};
 
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 const EXIT_ABORTED: u8 = 3;
+
+/// mimalloc instead of glibc's malloc: a run allocates and frees small buffers on every worker
+/// thread, and glibc's arena locks showed up as the largest cost in `perf` (see README,
+/// Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     load_dotenv();
     let cli = Cli::parse();
+    if let Err(e) = sheepdog::logging::init(cli.log.settings(), std::env::var("RUST_LOG").ok().as_deref()) {
+        eprintln!("sheepdog: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -32,7 +44,12 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args).await,
             Command::Check(args) => check(args).await,
             Command::Models(args) => models(args),
+            Command::Bench(args) => bench(args).await,
             Command::Mock(args) => mock(args).await,
+            Command::Estimate(args) => cost_commands::estimate(args),
+            Command::Compare(args) => cost_commands::compare(args),
+            Command::Report(args) => cost_commands::report(args),
+            Command::Merge(args) => ops_commands::merge(args),
         }
     });
     ExitCode::from(code)
@@ -55,10 +72,13 @@ fn resolve(overrides: &sheepdog::config::Overrides) -> Result<Config, u8> {
 }
 
 async fn run(args: RunArgs) -> u8 {
-    let config = match resolve(&args.overrides()) {
+    let mut config = match resolve(&args.overrides()) {
         Ok(config) => config,
         Err(code) => return code,
     };
+    if let Err(code) = cost_commands::apply_prices(&mut config, args.target.prices.as_deref()) {
+        return code;
+    }
     if !args.quiet {
         for notice in &config.notices {
             eprintln!("sheepdog: {notice}");
@@ -68,23 +88,53 @@ async fn run(args: RunArgs) -> u8 {
         return dry_run(&config, &args);
     }
 
-    let stop = CancellationToken::new();
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("sheepdog: interrupted: finishing requests in flight (Ctrl-C again to quit at once)");
-            on_signal.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(EXIT_ABORTED));
-            }
-        }
-    });
-
-    let options = RunOptions {
-        input: args.input.clone(),
-        progress: ProgressMode::detect(args.quiet),
+    let mut options = RunOptions::new(args.input.clone());
+    options.progress = ProgressMode::detect(args.quiet);
+    args.durable.apply(&mut options);
+    let metrics_server = match ops_commands::start_metrics(&args.metrics).await {
+        Ok(server) => server,
+        Err(code) => return code,
     };
-    match sheepdog::run_job(&config, &options, stop).await {
+    options.metrics = metrics_server.as_ref().map(|server| server.metrics());
+    let (stop, abandon) = (CancellationToken::new(), CancellationToken::new());
+    let signals = match sheepdog::job::signals::StopSignals::listen() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("sheepdog: cannot listen for Ctrl-C / SIGTERM: {e}");
+            return EXIT_ABORTED;
+        }
+    };
+    tokio::spawn(on_stop_signals(
+        signals,
+        stop.clone(),
+        abandon.clone(),
+        options.drain_timeout,
+    ));
+
+    let ready = match sheepdog::job::preflight(&config, &options).await {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("sheepdog: {e}");
+            return e.exit_code() as u8;
+        }
+    };
+    for notice in &ready.notices {
+        eprintln!("sheepdog: {notice}");
+    }
+    if let (Some(resumed), false) = (&ready.resumed, args.quiet) {
+        eprintln!(
+            "sheepdog: resuming {}: {} of {} lines already done{}",
+            ready.out_dir.display(),
+            resumed.done,
+            ready.manifest.shard.map_or(ready.input.lines, |s| s.lines),
+            match resumed.replaced {
+                0 => String::new(),
+                n => format!(", {n} failed or unfinished item(s) sent again"),
+            }
+        );
+    }
+    let out_dir = ready.out_dir.clone();
+    match sheepdog::job::execute(&config, &options, ready, stop, abandon).await {
         Ok(output) => {
             if !args.quiet {
                 println!("{}", report::terminal::render(&output.summary));
@@ -92,13 +142,40 @@ async fn run(args: RunArgs) -> u8 {
             }
             if let sheepdog::RunStatus::Aborted(reason) = &output.status {
                 eprintln!("sheepdog: stopped early: {reason}");
+                eprintln!("sheepdog: to continue: {}", cli::resume_command(&output.out_dir));
             }
             output.status.exit_code() as u8
         }
         Err(e) => {
             eprintln!("sheepdog: {e}");
+            if e.exit_code() == i32::from(EXIT_ABORTED) {
+                eprintln!("sheepdog: once fixed, continue with: {}", cli::resume_command(&out_dir));
+            }
             e.exit_code() as u8
         }
+    }
+}
+
+/// First Ctrl-C / SIGTERM: stop dispatching and drain. Second: drop requests in flight and
+/// finish at once (the results already written stay valid, so the folder can be resumed).
+async fn on_stop_signals(
+    mut signals: sheepdog::job::signals::StopSignals,
+    stop: CancellationToken,
+    abandon: CancellationToken,
+    drain: std::time::Duration,
+) {
+    let Some(what) = signals.next().await else { return };
+    eprintln!(
+        "sheepdog: {what}: sending nothing new; waiting up to {} for requests in flight (Ctrl-C again to quit at once)",
+        humantime::format_duration(drain)
+    );
+    stop.cancel();
+    if signals.next().await.is_some() {
+        eprintln!("sheepdog: quitting now; the run folder can be resumed");
+        abandon.cancel();
+        // Writing what is already answered takes milliseconds; never hang on it.
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        std::process::exit(i32::from(EXIT_ABORTED));
     }
 }
 
@@ -169,10 +246,13 @@ async fn check(args: ConfigArgs) -> u8 {
 }
 
 fn models(args: ConfigArgs) -> u8 {
-    let config = match resolve(&args.overrides()) {
+    let mut config = match resolve(&args.overrides()) {
         Ok(config) => config,
         Err(code) => return code,
     };
+    if let Err(code) = cost_commands::apply_prices(&mut config, args.prices.as_deref()) {
+        return code;
+    }
     let route: Vec<usize> = config.route.clone();
     println!("Targets (route order):");
     for &t in &route {
@@ -185,29 +265,89 @@ fn models(args: ConfigArgs) -> u8 {
             .and_then(|m| config.prices.get(m))
             .map(|p| {
                 format!(
-                    "${} / ${} / ${} per 1M (in / cached / out), {} {}",
+                    "${} / ${} / ${} per 1M (in / cached / out), {} {} [{}]",
                     p.input,
                     p.cached_input.unwrap_or(p.input),
                     p.output,
                     p.source,
-                    p.date
+                    p.date,
+                    cost_commands::origin_of(&config, p)
                 )
             })
             .unwrap_or_else(|| "no price".into());
         println!("  {} = {} on {}: {}", target.name, model, provider.name, price);
     }
-    println!("\nPrices in effect (USD per 1M tokens: input / cached input / output):");
-    for (model, p) in config.prices.iter() {
-        println!(
-            "  {model:<28} {:>8} {:>8} {:>8}  {} ({})",
-            p.input,
-            p.cached_input.unwrap_or(p.input),
-            p.output,
-            p.source,
-            p.date
-        );
-    }
+    print!("{}", cost_commands::prices_in_effect(&config));
     0
+}
+
+async fn bench(args: BenchArgs) -> u8 {
+    let mut config = match resolve(&args.overrides()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Err(code) = cost_commands::apply_prices(&mut config, args.target.prices.as_deref()) {
+        return code;
+    }
+    let mut spec = match args.spec() {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("sheepdog: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let metrics_server = match ops_commands::start_metrics(&args.metrics).await {
+        Ok(server) => server,
+        Err(code) => return code,
+    };
+    spec.metrics = metrics_server.as_ref().map(|server| server.metrics());
+    if !args.quiet {
+        for notice in &config.notices {
+            eprintln!("sheepdog: {notice}");
+        }
+    }
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("sheepdog: interrupted: finishing requests in flight (Ctrl-C again to quit at once)");
+            on_signal.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(EXIT_ABORTED));
+            }
+        }
+    });
+    let quiet = args.quiet;
+    let mut observe = |event: sheepdog::bench::BenchEvent<'_>| {
+        if quiet {
+            return;
+        }
+        match event {
+            sheepdog::bench::BenchEvent::StepStarted { step, of, load } => {
+                eprintln!("sheepdog: step {step}/{of}: {}", load.label())
+            }
+            sheepdog::bench::BenchEvent::StepFinished(report) => eprintln!(
+                "sheepdog: step {}: {} requests, {:.1} req/s, {} failed",
+                report.step, report.requests, report.achieved_rps, report.failed
+            ),
+        }
+    };
+    match sheepdog::run_bench(&config, &spec, stop, &mut observe).await {
+        Ok(output) => {
+            if !args.quiet {
+                println!("{}", sheepdog::bench::terminal::render(&output.summary));
+                println!("Run folder: {}", output.out_dir.display());
+            }
+            if let sheepdog::RunStatus::Aborted(reason) = &output.status {
+                eprintln!("sheepdog: stopped early: {reason}");
+            }
+            output.status.exit_code() as u8
+        }
+        Err(e) => {
+            eprintln!("sheepdog: {e}");
+            e.exit_code() as u8
+        }
+    }
 }
 
 async fn mock(args: MockArgs) -> u8 {

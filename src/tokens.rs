@@ -18,6 +18,16 @@ pub enum Encoding {
     Cl100kBase,
 }
 
+impl Encoding {
+    /// tiktoken's name for it: `o200k_base`, `cl100k_base`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::O200kBase => "o200k_base",
+            Encoding::Cl100kBase => "cl100k_base",
+        }
+    }
+}
+
 /// Framing tokens of every message (`<|start|>{role}<|message|>...<|end|>`).
 pub const TOKENS_PER_MESSAGE: u64 = 3;
 /// Extra token when a message carries a `name`.
@@ -107,7 +117,11 @@ fn approximate(text: &str) -> u64 {
 /// A short-form body with a `prompt` string and no `messages` counts as one user message.
 /// Missing or odd fields never panic: they count 0; a body without messages counts 0.
 pub fn estimate_prompt_tokens(model: &str, body: &Value) -> u64 {
-    let (encoding, _) = encoding_for_model(model);
+    prompt_tokens(encoding_for_model(model).0, body)
+}
+
+/// [`estimate_prompt_tokens`] with the encoding given instead of found from a model name.
+pub fn prompt_tokens(encoding: Encoding, body: &Value) -> u64 {
     let count = |text: &str| count_text(encoding, text);
 
     let message_tokens: u64 = match (body.get("messages"), body.get("prompt")) {

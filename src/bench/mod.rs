@@ -225,21 +225,7 @@ fn write_reports(dir: &std::path::Path, summary: &BenchSummary) -> Result<(), Jo
 fn out_dir(config: &Config) -> Result<PathBuf, JobError> {
     let dir = match &config.out {
         Some(dir) => dir.clone(),
-        None => {
-            let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
-                .to_string()
-                .chars()
-                .filter(|c| !matches!(c, '-' | ':'))
-                .collect();
-            let base = PathBuf::from("reports").join(format!("bench-{stamp}"));
-            let mut dir = base.clone();
-            let mut n = 2;
-            while dir.exists() {
-                dir = PathBuf::from(format!("{}-{n}", base.display()));
-                n += 1;
-            }
-            dir
-        }
+        None => crate::output::fresh_run_dir("bench"),
     };
     if dir.join(SUMMARY_FILE).exists() {
         return Err(JobError::Setup(format!(

@@ -22,6 +22,7 @@ pub struct JobFile {
     pub retry: Option<RetryEntry>,
     pub run: Option<RunEntry>,
     pub mock: Option<MockEntry>,
+    pub breaker: Option<BreakerEntry>,
     #[serde(default)]
     pub prices: BTreeMap<String, PriceOverride>,
 }
@@ -35,6 +36,16 @@ pub struct ProviderEntry {
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
     pub max_concurrency: Option<usize>,
+    /// How this provider bills, when not in USD at list price: `{ currency = "CNY", per_usd = 1.0 }`.
+    pub billing: Option<BillingEntry>,
+}
+
+/// `per_usd` units of `currency` charged for each USD of list price.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingEntry {
+    pub currency: String,
+    pub per_usd: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +63,8 @@ pub struct TargetEntry {
 #[serde(deny_unknown_fields)]
 pub struct RouteEntry {
     pub targets: Vec<String>,
+    /// Error classes after which an item moves to the next target.
+    pub fallback_on: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +73,52 @@ pub struct RetryEntry {
     pub max_attempts: Option<u32>,
     pub base_delay: Option<Dur>,
     pub max_delay: Option<Dur>,
+    /// Give up on an item after this long, retries and fallbacks included.
+    pub deadline: Option<Dur>,
+}
+
+/// When a target is skipped for a while after failing too often.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerEntry {
+    pub consecutive_failures: Option<u32>,
+    pub failure_rate: Option<Share>,
+    pub window: Option<usize>,
+    pub min_requests: Option<usize>,
+    pub cooldown: Option<Dur>,
+}
+
+/// A share written as `0.05` or `"5%"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Share(pub f64);
+
+impl<'de> Deserialize<'de> for Share {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        let value = match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(n),
+            Raw::Text(text) => parse_share(&text),
+        };
+        value.map(Share).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `0.05` or `5%`, between 0 and 1.
+pub fn parse_share(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let value = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+        None => text.parse::<f64>(),
+    };
+    value
+        .ok()
+        .filter(|v| v.is_finite() && (0.0..=1.0).contains(v))
+        .ok_or_else(|| format!("{text:?} is not a share: write e.g. 0.05 or \"5%\""))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +127,20 @@ pub struct RunEntry {
     pub concurrency: Option<usize>,
     pub timeout: Option<Dur>,
     pub out: Option<String>,
+    /// Run-wide requests and tokens per minute, over every provider.
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    /// AIMD after 429s (default true).
+    pub adaptive: Option<bool>,
+    pub max_error_rate: Option<Share>,
+    pub error_window: Option<usize>,
+    /// Output tokens assumed for the TPM estimate of a request without `max_tokens`.
+    pub expected_output_tokens: Option<u64>,
+    /// Stream every request (SSE) and measure TTFT and inter-token latency.
+    pub stream: Option<bool>,
+    pub stream_idle_timeout: Option<Dur>,
+    /// In a sharded run: "divide" (default) each limit by the shard count, or keep it "full".
+    pub shard_limits: Option<String>,
 }
 
 /// Settings of the in-process mock server started for providers with `base_url = "mock"`.
@@ -78,12 +151,24 @@ pub struct MockEntry {
     pub latency_mean: Option<Dur>,
     pub latency_std: Option<Dur>,
     pub ttft: Option<Dur>,
+    pub ttft_std: Option<Dur>,
     pub itl: Option<Dur>,
+    pub itl_std: Option<Dur>,
     pub output_tokens: Option<u32>,
+    pub output_tokens_std: Option<f64>,
+    pub max_concurrency: Option<usize>,
+    pub stall_after: Option<u64>,
+    pub stall_for: Option<Dur>,
+    pub stream_stall: Option<Dur>,
     pub fail: Option<String>,
     pub retry_after: Option<Dur>,
     pub models: Option<Vec<String>>,
     pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    pub fail_model: Option<String>,
+    pub quota: Option<u64>,
+    pub hang: Option<f64>,
+    pub ratelimit_headers: Option<bool>,
     pub stream_fault: Option<String>,
     pub seed: Option<u64>,
 }

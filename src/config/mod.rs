@@ -2,6 +2,7 @@
 //! validated [`Config`] with typed values. Precedence: CLI flag > environment > job file >
 //! built-in default. The library never sees clap types; `cli.rs` fills [`Overrides`].
 
+pub mod dispatch;
 pub mod file;
 
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use crate::pricing::PriceTable;
 use crate::provider::Secret;
 
 pub const DEFAULT_CONCURRENCY: usize = 16;
+/// More requests in flight than this is a typo, not a plan (and would exhaust sockets).
+pub const MAX_CONCURRENCY: usize = 100_000;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(500);
@@ -57,6 +60,22 @@ pub struct Overrides {
     pub timeout: Option<Duration>,
     pub max_attempts: Option<u32>,
     pub out: Option<PathBuf>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    pub base_delay: Option<Duration>,
+    pub max_delay: Option<Duration>,
+    pub deadline: Option<Duration>,
+    /// `Some(false)`: no AIMD after 429s.
+    pub adaptive: Option<bool>,
+    pub max_error_rate: Option<f64>,
+    pub error_window: Option<usize>,
+    /// `--stream` (`Some(true)`), or `bench --no-stream` (`Some(false)`).
+    pub stream: Option<bool>,
+    pub stream_idle_timeout: Option<Duration>,
+    /// `--shard I/N` or `--shards N` (index from `JOB_COMPLETION_INDEX`).
+    pub shard: Option<crate::shard::ShardRequest>,
+    /// `--shard-limits divide|full`.
+    pub shard_limits: Option<crate::shard::ShardLimits>,
 }
 
 /// Where a provider is reached.
@@ -79,6 +98,8 @@ pub struct Provider {
     pub rpm: Option<u32>,
     pub tpm: Option<u64>,
     pub max_concurrency: Option<usize>,
+    /// How the provider bills, when not in USD at list price (used by `sheepdog estimate`).
+    pub billing: Option<crate::pricing::currency::Billing>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,14 +134,22 @@ pub struct Config {
     /// Indices into `targets`, primary first. Never empty.
     pub route: Vec<usize>,
     pub retry: RetryPolicy,
+    /// Limits, adaptive concurrency, breaker, error-rate guard, fallback classes.
+    pub dispatch: dispatch::DispatchSettings,
     pub concurrency: usize,
     pub timeout: Duration,
+    /// `Some`: every request is streamed (SSE), read with these settings.
+    pub stream: Option<crate::provider::StreamSettings>,
     pub out: Option<PathBuf>,
     /// Settings of the in-process mock server, used by `Endpoint::Mock` providers.
     pub mock: MockConfig,
     pub prices: PriceTable,
     /// Said to the user before the run starts (e.g. that the mock server is used).
     pub notices: Vec<String>,
+    /// The shard of the input this run handles (`None`: all of it).
+    pub shard: Option<crate::shard::Shard>,
+    /// Whether the limits above were divided by the shard count (already applied).
+    pub shard_limits: crate::shard::ShardLimits,
 }
 
 /// Reads the environment the way the OpenAI SDKs do.
@@ -173,6 +202,7 @@ impl Config {
                     "base_url": match &p.endpoint { Endpoint::Mock => "mock", Endpoint::Url(url) => url.as_str() },
                     "api_key_env": p.api_key_env,
                     "rpm": p.rpm, "tpm": p.tpm, "max_concurrency": p.max_concurrency,
+                    "billing": p.billing,
                 })
             })
             .collect();
@@ -186,7 +216,7 @@ impl Config {
                 })
             })
             .collect();
-        serde_json::json!({
+        let mut echo = serde_json::json!({
             "config_file": self.source.as_ref().map(|p| p.display().to_string()),
             "providers": providers,
             "targets": targets,
@@ -198,7 +228,14 @@ impl Config {
             },
             "concurrency": self.concurrency,
             "timeout_ms": self.timeout.as_millis() as u64,
-        })
+            "stream": self.stream.is_some(),
+            "stream_idle_timeout_ms": self.stream.map(|s| s.idle_timeout.as_millis() as u64),
+        });
+        if let (Some(shard), Some(object)) = (self.shard, echo.as_object_mut()) {
+            object.insert("shard".into(), shard.to_string().into());
+            object.insert("shard_limits".into(), self.shard_limits.to_string().into());
+        }
+        echo
     }
 }
 
@@ -221,6 +258,13 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
         let endpoint = parse_endpoint(&p.base_url).map_err(|m| err(&format!("{key}.base_url"), m))?;
         check_limits(p.rpm, p.tpm, p.max_concurrency).map_err(|(k, m)| err(&format!("{key}.{k}"), m))?;
         let api_key = p.api_key_env.as_deref().and_then(|name| env.var(name)).map(Secret::new);
+        let billing = match &p.billing {
+            Some(b) => Some(
+                crate::pricing::currency::Billing::new(&b.currency, b.per_usd)
+                    .map_err(|(k, m)| err(&format!("{key}.billing.{k}"), m))?,
+            ),
+            None => None,
+        };
         providers.push(Provider {
             name: p.name,
             endpoint,
@@ -229,6 +273,7 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
             rpm: p.rpm,
             tpm: p.tpm,
             max_concurrency: p.max_concurrency,
+            billing,
         });
     }
 
@@ -308,6 +353,7 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
                 rpm: None,
                 tpm: None,
                 max_concurrency: None,
+                billing: None,
             });
         } else {
             notices.push(
@@ -322,6 +368,7 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
                 rpm: None,
                 tpm: None,
                 max_concurrency: None,
+                billing: None,
             });
         }
     }
@@ -355,8 +402,11 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
             .max_attempts
             .or(retry_file.max_attempts)
             .unwrap_or(DEFAULT_MAX_ATTEMPTS),
-        base_delay: retry_file.base_delay.map(|d| d.0).unwrap_or(DEFAULT_BASE_DELAY),
-        max_delay: retry_file.max_delay.map(|d| d.0).unwrap_or(DEFAULT_MAX_DELAY),
+        base_delay: o
+            .base_delay
+            .or(retry_file.base_delay.map(|d| d.0))
+            .unwrap_or(DEFAULT_BASE_DELAY),
+        max_delay: o.max_delay.or(retry_file.max_delay.map(|d| d.0)).unwrap_or(DEFAULT_MAX_DELAY),
     };
     if retry.max_attempts == 0 {
         let key = if o.max_attempts.is_some() {
@@ -374,14 +424,17 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
     }
 
     let run = job.run.unwrap_or_default();
+    let dispatch = dispatch::resolve(o, &run, &retry_file, job.route.as_ref(), job.breaker.as_ref())
+        .map_err(|(key, message)| err(&key, message))?;
     let concurrency = o.concurrency.or(run.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
-    if concurrency == 0 {
+    if concurrency == 0 || concurrency > MAX_CONCURRENCY {
         let key = if o.concurrency.is_some() {
             "--concurrency"
         } else {
             "run.concurrency"
         };
-        return Err(err(key, "must be at least 1".into()));
+        let message = if concurrency == 0 { "must be at least 1".to_string() } else { format!("must be at most {MAX_CONCURRENCY}") };
+        return Err(err(key, message));
     }
     let timeout = o.timeout.or(run.timeout.map(|d| d.0)).unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
@@ -393,6 +446,23 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
         return Err(err(key, "must be longer than 0".into()));
     }
     let out = o.out.clone().or(run.out.map(PathBuf::from));
+    let idle_timeout = o
+        .stream_idle_timeout
+        .or(run.stream_idle_timeout.map(|d| d.0))
+        .unwrap_or(crate::provider::stream::DEFAULT_IDLE_TIMEOUT);
+    if idle_timeout.is_zero() {
+        let key = if o.stream_idle_timeout.is_some() {
+            "--stream-idle-timeout"
+        } else {
+            "run.stream_idle_timeout"
+        };
+        return Err(err(key, "must be longer than 0".into()));
+    }
+    let stream = o
+        .stream
+        .or(run.stream)
+        .unwrap_or(false)
+        .then_some(crate::provider::StreamSettings { idle_timeout });
 
     let mock = mock_config(job.mock.unwrap_or_default()).map_err(|(k, m)| err(&format!("mock.{k}"), m))?;
 
@@ -408,19 +478,35 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
         prices.insert(&model, price);
     }
 
-    Ok(Config {
+    let shard = crate::shard::resolve(o.shard, env.var(crate::shard::INDEX_ENV).as_deref())
+        .map_err(|(key, message)| ConfigError::new("", &key, message))?;
+    let shard_limits = match (o.shard_limits, &run.shard_limits) {
+        (Some(limits), _) => limits,
+        (None, Some(text)) => text.parse().map_err(|m| err("run.shard_limits", m))?,
+        (None, None) => crate::shard::ShardLimits::default(),
+    };
+    let mut config = Config {
         source: o.config.clone(),
         providers,
         targets,
         route,
         retry,
+        dispatch,
         concurrency,
         timeout,
+        stream,
         out,
         mock,
         prices,
         notices,
-    })
+        shard,
+        shard_limits,
+    };
+    if let (Some(shard), crate::shard::ShardLimits::Divide) = (shard, shard_limits) {
+        let notice = crate::shard::divide_limits(&mut config, shard.count);
+        config.notices.extend(notice);
+    }
+    Ok(config)
 }
 
 fn plain_target(name: String, provider: usize, model: Option<String>) -> Target {
@@ -468,6 +554,9 @@ fn check_limits(rpm: Option<u32>, tpm: Option<u64>, conc: Option<usize>) -> Resu
             "must be at least 1 (leave it out for no limit)".into(),
         ));
     }
+    if conc.is_some_and(|n| n > MAX_CONCURRENCY) {
+        return Err(("max_concurrency", format!("must be at most {MAX_CONCURRENCY}")));
+    }
     Ok(())
 }
 
@@ -483,13 +572,32 @@ fn mock_config(m: file::MockEntry) -> Result<MockConfig, (&'static str, String)>
         (_, None, Some(_)) => return Err(("latency_std", "needs latency_mean".into())),
         (None, None, None) => config.latency,
     };
-    if let Some(d) = m.ttft {
-        config.ttft = Latency::Fixed(d.0);
+    let spread = |mean: Duration, std: Option<file::Dur>| match std {
+        Some(std) => Latency::Normal { mean, std: std.0 },
+        None => Latency::Fixed(mean),
+    };
+    match (m.ttft, m.ttft_std) {
+        (Some(d), std) => config.ttft = spread(d.0, std),
+        (None, Some(_)) => return Err(("ttft_std", "needs ttft".into())),
+        (None, None) => {}
     }
-    if let Some(d) = m.itl {
-        config.itl = Latency::Fixed(d.0);
+    match (m.itl, m.itl_std) {
+        (Some(d), std) => config.itl = spread(d.0, std),
+        (None, Some(_)) => return Err(("itl_std", "needs itl".into())),
+        (None, None) => {}
     }
     config.output_tokens = m.output_tokens.or(config.output_tokens);
+    if m.output_tokens_std.is_some() && m.output_tokens.is_none() {
+        return Err(("output_tokens_std", "needs output_tokens".into()));
+    }
+    config.output_tokens_std = m.output_tokens_std.unwrap_or(config.output_tokens_std);
+    config.max_concurrency = m.max_concurrency.or(config.max_concurrency);
+    if m.stall_after.is_some() != m.stall_for.is_some() {
+        return Err(("stall_after", "give both stall_after and stall_for".into()));
+    }
+    config.stall_after = m.stall_after.or(config.stall_after);
+    config.stall_for = m.stall_for.map(|d| d.0).unwrap_or(config.stall_for);
+    config.stream_stall = m.stream_stall.map(|d| d.0).unwrap_or(config.stream_stall);
     if let Some(fail) = m.fail {
         config.failures = crate::mock::parse_failures(&fail).map_err(|e| ("fail", e))?;
     }
@@ -498,8 +606,15 @@ fn mock_config(m: file::MockEntry) -> Result<MockConfig, (&'static str, String)>
     }
     config.models = m.models.or(config.models);
     config.rpm = m.rpm.or(config.rpm);
+    config.tpm = m.tpm.or(config.tpm);
+    if let Some(models) = m.fail_model {
+        config.fail_models = crate::mock::parse_fail_models(&models).map_err(|e| ("fail_model", e))?;
+    }
+    config.quota = m.quota.or(config.quota);
+    config.hang = m.hang.unwrap_or(config.hang);
+    config.ratelimit_headers = m.ratelimit_headers.unwrap_or(config.ratelimit_headers);
     if let Some(fault) = m.stream_fault {
-        config.stream_truncate = crate::mock::parse_stream_fault(&fault).map_err(|e| ("stream_fault", e))?;
+        config.stream_faults = crate::mock::parse_stream_faults(&fault).map_err(|e| ("stream_fault", e))?;
     }
     config.seed = m.seed.unwrap_or(config.seed);
     Ok(config)

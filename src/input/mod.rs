@@ -65,6 +65,8 @@ pub struct Reader {
     line: u64,
     buffer: Vec<u8>,
     seen: HashSet<u64>,
+    /// Lines of other shards are skipped unparsed (see [`crate::shard`]).
+    shard: Option<crate::shard::Shard>,
 }
 
 impl Reader {
@@ -86,7 +88,22 @@ impl Reader {
             line: 0,
             buffer: Vec::with_capacity(4096),
             seen: HashSet::new(),
+            shard: None,
         })
+    }
+
+    /// Reads only the lines of `shard` (all of them with `None`); the others are skipped
+    /// silently, their line numbers still counted.
+    pub fn with_shard(mut self, shard: Option<crate::shard::Shard>) -> Reader {
+        self.shard = shard;
+        self
+    }
+
+    /// Sizes the table of ids for `lines` items at once: growing it while reading would hold
+    /// the old and the new table together, near the end of a long file, for nothing.
+    pub fn expecting(mut self, lines: u64) -> Reader {
+        self.seen.reserve(usize::try_from(lines).unwrap_or(0));
+        self
     }
 
     /// Non-blank lines read so far.
@@ -111,6 +128,12 @@ impl Reader {
             }
             self.line += 1;
             if self.buffer.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            if self
+                .shard
+                .is_some_and(|shard| !shard.owns_line(&self.buffer, self.line))
+            {
                 continue;
             }
             let entry = match parse_line(&self.buffer, self.line) {

@@ -20,6 +20,8 @@ const CHAT_PATHS: [&str; 2] = ["/v1/chat/completions", "/chat/completions"];
 pub fn parse_line(bytes: &[u8], line: u64) -> Result<WorkItem, Rejected> {
     let reject = |id: Option<String>, reason: String| Rejected { id, line, reason };
     let text = std::str::from_utf8(bytes).map_err(|e| reject(None, format!("not valid UTF-8 ({e})")))?;
+    // A byte-order mark (files saved by some Windows editors) is not part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let value: Value = serde_json::from_str(text.trim()).map_err(|e| reject(None, format!("not valid JSON: {e}")))?;
     let Value::Object(mut object) = value else {
         return Err(reject(None, "not a JSON object".into()));

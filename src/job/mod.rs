@@ -116,9 +116,9 @@ pub async fn execute(
         earlier,
         ..
     } = ready;
-    let reader = Reader::open(&options.input)?.with_shard(config.shard);
     // Lines of this run's shard (every non-blank line when not sharded).
     let lines = manifest.shard.map_or(input.lines, |s| s.lines);
+    let reader = Reader::open(&options.input)?.with_shard(config.shard).expecting(lines);
     let started = Instant::now();
     let mut client = Client::new(config.concurrency).map_err(|e| JobError::Setup(e.to_string()))?;
     if let Some(settings) = config.stream {
@@ -131,8 +131,9 @@ pub async fn execute(
     if let Some(metrics) = &options.metrics {
         metrics.set_input_lines(lines);
     }
+    let shard = config.shard.map_or_else(|| "none".to_string(), |s| s.to_string());
     tracing::info!(
-        input = %options.input.display(), out_dir = %out_dir.display(), lines, shard = ?config.shard,
+        input = %options.input.display(), out_dir = %out_dir.display(), lines, shard = %shard,
         config = %config.echo(), "run started"
     );
 

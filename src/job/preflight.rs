@@ -228,19 +228,7 @@ fn out_dir(config: &Config, options: &RunOptions) -> Result<PathBuf, JobError> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "run".into());
-    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
-        .to_string()
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect();
-    let base = PathBuf::from("reports").join(format!("{stem}-{stamp}"));
-    let mut dir = base.clone();
-    let mut n = 2;
-    while dir.exists() {
-        dir = PathBuf::from(format!("{}-{n}", base.display()));
-        n += 1;
-    }
-    Ok(dir)
+    Ok(crate::output::fresh_run_dir(&stem))
 }
 
 /// Creates the folder and proves a file can be written, synced and removed in it.

@@ -365,3 +365,20 @@ fn extend(block: &mut Value, more: Value) {
         block.extend(more);
     }
 }
+
+/// A new run folder `reports/<stem>-<UTC timestamp>`, with `-2`, `-3`... when that name is taken.
+pub fn fresh_run_dir(stem: &str) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let base = PathBuf::from("reports").join(format!("{stem}-{stamp}"));
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    dir
+}
