@@ -79,27 +79,45 @@ pub fn resolve(
     };
     let key = |flag: &str, file: &str, from_flag: bool| if from_flag { flag.to_string() } else { file.to_string() };
     if settings.rpm == Some(0) {
-        return Err((key("--rpm", "run.rpm", o.rpm.is_some()), "must be at least 1 (leave it out for no limit)".into()));
+        return Err((
+            key("--rpm", "run.rpm", o.rpm.is_some()),
+            "must be at least 1 (leave it out for no limit)".into(),
+        ));
     }
     if settings.tpm == Some(0) {
-        return Err((key("--tpm", "run.tpm", o.tpm.is_some()), "must be at least 1 (leave it out for no limit)".into()));
+        return Err((
+            key("--tpm", "run.tpm", o.tpm.is_some()),
+            "must be at least 1 (leave it out for no limit)".into(),
+        ));
     }
     if settings.deadline.is_some_and(|d| d.is_zero()) {
-        return Err((key("--deadline", "retry.deadline", o.deadline.is_some()), "must be longer than 0".into()));
+        return Err((
+            key("--deadline", "retry.deadline", o.deadline.is_some()),
+            "must be longer than 0".into(),
+        ));
     }
     if let Some(rate) = o.max_error_rate.or(run.max_error_rate.map(|s| s.0)) {
         let window = o.error_window.or(run.error_window).unwrap_or(DEFAULT_ERROR_WINDOW);
         if window == 0 {
             let from_flag = o.error_window.is_some();
-            return Err((key("--error-window", "run.error_window", from_flag), "must be at least 1".into()));
+            return Err((
+                key("--error-window", "run.error_window", from_flag),
+                "must be at least 1".into(),
+            ));
         }
-        settings.guard = Some(GuardPolicy { max_error_rate: rate, window });
+        settings.guard = Some(GuardPolicy {
+            max_error_rate: rate,
+            window,
+        });
     }
     if let Some(classes) = route.and_then(|r| r.fallback_on.as_ref()) {
         settings.fallback_on = Vec::new();
         for (i, name) in classes.iter().enumerate() {
             let class = parse_class(name).ok_or_else(|| {
-                (format!("route.fallback_on[{i}]"), format!("{name:?} is not an error class: use one of {}", class_names()))
+                (
+                    format!("route.fallback_on[{i}]"),
+                    format!("{name:?} is not an error class: use one of {}", class_names()),
+                )
             })?;
             settings.fallback_on.push(class);
         }

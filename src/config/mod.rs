@@ -406,7 +406,10 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
             .base_delay
             .or(retry_file.base_delay.map(|d| d.0))
             .unwrap_or(DEFAULT_BASE_DELAY),
-        max_delay: o.max_delay.or(retry_file.max_delay.map(|d| d.0)).unwrap_or(DEFAULT_MAX_DELAY),
+        max_delay: o
+            .max_delay
+            .or(retry_file.max_delay.map(|d| d.0))
+            .unwrap_or(DEFAULT_MAX_DELAY),
     };
     if retry.max_attempts == 0 {
         let key = if o.max_attempts.is_some() {
@@ -433,7 +436,11 @@ fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result
         } else {
             "run.concurrency"
         };
-        let message = if concurrency == 0 { "must be at least 1".to_string() } else { format!("must be at most {MAX_CONCURRENCY}") };
+        let message = if concurrency == 0 {
+            "must be at least 1".to_string()
+        } else {
+            format!("must be at most {MAX_CONCURRENCY}")
+        };
         return Err(err(key, message));
     }
     let timeout = o.timeout.or(run.timeout.map(|d| d.0)).unwrap_or(DEFAULT_TIMEOUT);

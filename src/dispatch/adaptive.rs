@@ -13,9 +13,11 @@ use super::rate::Rate;
 /// At most one decrease per this interval: a burst of 429s answering one overload is one signal.
 const DECREASE_EVERY: Duration = Duration::from_millis(500);
 /// Growth per second of the learned rate, as a share of the rate where the last 429 came.
-const RATE_GROWTH: f64 = 0.04;
+const RATE_GROWTH: f64 = 0.025;
 /// The learned rate never goes below this many requests per second.
 const MIN_RATE: f64 = 0.2;
+/// After a 429 the rate drops to this share of what the provider accepted lately.
+const BACKOFF: f64 = 0.7;
 
 #[derive(Debug)]
 pub struct Adaptive {
@@ -104,7 +106,10 @@ impl Adaptive {
                     Some(until) if until > now => Next::Pause(until),
                     _ if (state.in_flight as f64) < state.limit.floor().max(1.0) => {
                         state.in_flight += 1;
-                        Next::Go { learned: state.learned.is_some(), now }
+                        Next::Go {
+                            learned: state.learned.is_some(),
+                            now,
+                        }
                     }
                     _ => Next::Wait,
                 }
@@ -137,7 +142,8 @@ impl Adaptive {
             let elapsed = now.duration_since(raised).as_secs_f64();
             if elapsed >= 0.1 {
                 let current = self.rate.per_second_now();
-                self.rate.set_per_second(current + (at_429 * RATE_GROWTH).max(0.05) * elapsed);
+                self.rate
+                    .set_per_second(current + (at_429 * RATE_GROWTH).max(0.05) * elapsed);
                 state.learned = Some((at_429, now));
             }
         }
@@ -145,8 +151,9 @@ impl Adaptive {
         self.freed.notify_waiters();
     }
 
-    /// The provider said slow down: pause for what it asked, and halve concurrency and rate
-    /// (at most once per `DECREASE_EVERY`). `recent_rate` is what the target sent per second lately.
+    /// The provider said slow down: pause for what it asked, halve concurrency, and drop the
+    /// rate to 70% of what the provider accepted lately (at most once per `DECREASE_EVERY`).
+    /// `recent_rate` is how many requests per second the target answered successfully lately.
     pub fn on_rate_limited(&self, retry_after: Option<Duration>, recent_rate: f64) {
         let now = Instant::now();
         let mut state = self.lock();
@@ -154,7 +161,11 @@ impl Adaptive {
             let until = now + wait;
             state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
         }
-        if !self.enabled || state.last_decrease.is_some_and(|at| now.duration_since(at) < DECREASE_EVERY) {
+        if !self.enabled
+            || state
+                .last_decrease
+                .is_some_and(|at| now.duration_since(at) < DECREASE_EVERY)
+        {
             return;
         }
         state.last_decrease = Some(now);
@@ -164,7 +175,7 @@ impl Adaptive {
             Some(_) => self.rate.per_second_now().min(recent_rate.max(MIN_RATE)),
             None => recent_rate.max(MIN_RATE),
         };
-        let next = (current / 2.0).max(MIN_RATE);
+        let next = (current * BACKOFF).max(MIN_RATE);
         self.rate.set_per_second(next);
         state.learned = Some((current, now));
     }
@@ -186,19 +197,19 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn rate_limits_halve_and_successes_grow_back() {
+    async fn rate_limits_cut_concurrency_and_rate_and_successes_grow_them_back() {
         let target = Adaptive::new(64, true);
         assert_eq!(target.limit(), 64);
         target.on_rate_limited(None, 100.0);
         assert_eq!(target.limit(), 32);
-        assert_eq!(target.learned_rate(), Some(50.0));
+        assert_eq!(target.learned_rate(), Some(70.0), "70% of what was accepted");
         // A second 429 right away is the same overload: no second decrease.
         target.on_rate_limited(None, 100.0);
         assert_eq!(target.limit(), 32);
         tokio::time::advance(DECREASE_EVERY).await;
         target.on_rate_limited(None, 40.0);
         assert_eq!(target.limit(), 16);
-        assert_eq!(target.learned_rate(), Some(20.0));
+        assert_eq!(target.learned_rate(), Some(28.0));
         // Additive growth: 16 successes raise the limit by about one.
         for _ in 0..16 {
             target.on_success();
@@ -209,7 +220,10 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         target.on_success();
         let grown = target.learned_rate().unwrap_or(0.0);
-        assert!(grown > 20.0 && grown < 40.0, "grows by about 4% of 40/s per second: {grown}");
+        assert!(
+            grown > 33.0 && grown < 43.0,
+            "grows by about 2.5% of 40/s per second from 28/s: {grown}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

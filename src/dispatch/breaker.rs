@@ -73,7 +73,12 @@ impl Breaker {
     pub fn new(policy: BreakerPolicy) -> Breaker {
         Breaker {
             policy,
-            state: Mutex::new(State { phase: Phase::Closed, consecutive: 0, recent: VecDeque::new(), openings: 0 }),
+            state: Mutex::new(State {
+                phase: Phase::Closed,
+                consecutive: 0,
+                recent: VecDeque::new(),
+                openings: 0,
+            }),
         }
     }
 
@@ -158,7 +163,9 @@ impl Breaker {
     }
 
     fn open(&self, state: &mut State, now: Instant) {
-        state.phase = Phase::Open { until: now + self.policy.cooldown };
+        state.phase = Phase::Open {
+            until: now + self.policy.cooldown,
+        };
         state.openings += 1;
         state.consecutive = 0;
         state.recent.clear();
@@ -192,7 +199,10 @@ mod tests {
         assert_eq!(breaker.openings(), 1);
         let later = now + Duration::from_secs(5);
         assert_eq!(breaker.admit(later), Admission::Probe);
-        assert!(matches!(breaker.admit(later), Admission::OpenUntil(_)), "one probe at a time");
+        assert!(
+            matches!(breaker.admit(later), Admission::OpenUntil(_)),
+            "one probe at a time"
+        );
         breaker.record(true, later);
         assert_eq!(breaker.admit(later), Admission::Go);
     }
@@ -207,7 +217,10 @@ mod tests {
         let later = now + Duration::from_secs(6);
         assert_eq!(breaker.admit(later), Admission::Probe);
         breaker.record(false, later);
-        assert_eq!(breaker.admit(later), Admission::OpenUntil(later + Duration::from_secs(5)));
+        assert_eq!(
+            breaker.admit(later),
+            Admission::OpenUntil(later + Duration::from_secs(5))
+        );
         assert_eq!(breaker.openings(), 2);
     }
 
@@ -230,7 +243,10 @@ mod tests {
         assert!(breaker.kill());
         assert!(!breaker.kill());
         breaker.record(true, Instant::now());
-        assert_eq!(breaker.admit(Instant::now() + Duration::from_secs(3600)), Admission::Dead);
+        assert_eq!(
+            breaker.admit(Instant::now() + Duration::from_secs(3600)),
+            Admission::Dead
+        );
         assert!(breaker.is_dead());
     }
 }

@@ -20,7 +20,10 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(policy: GuardPolicy) -> Guard {
-        Guard { policy, recent: Mutex::new((VecDeque::with_capacity(policy.window), 0)) }
+        Guard {
+            policy,
+            recent: Mutex::new((VecDeque::with_capacity(policy.window), 0)),
+        }
     }
 
     /// Records one finished item; returns why the run must stop when the window is full and
@@ -58,7 +61,10 @@ mod tests {
 
     #[test]
     fn fires_only_on_a_full_window_over_the_limit() {
-        let guard = Guard::new(GuardPolicy { max_error_rate: 0.1, window: 10 });
+        let guard = Guard::new(GuardPolicy {
+            max_error_rate: 0.1,
+            window: 10,
+        });
         for _ in 0..5 {
             assert_eq!(guard.record(false), None, "window not full yet");
         }
@@ -66,12 +72,17 @@ mod tests {
             assert_eq!(guard.record(true), None);
         }
         let reason = guard.record(true);
-        assert!(reason.as_deref().is_some_and(|r| r.contains("5 of the last 10") && r.contains("limit 10.0%")));
+        assert!(reason
+            .as_deref()
+            .is_some_and(|r| r.contains("5 of the last 10") && r.contains("limit 10.0%")));
     }
 
     #[test]
     fn old_failures_slide_out() {
-        let guard = Guard::new(GuardPolicy { max_error_rate: 0.2, window: 5 });
+        let guard = Guard::new(GuardPolicy {
+            max_error_rate: 0.2,
+            window: 5,
+        });
         guard.record(false);
         guard.record(false);
         guard.record(true);

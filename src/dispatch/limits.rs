@@ -22,7 +22,12 @@ pub struct Limits {
 
 impl Limits {
     /// `None` when no limit is set at this level.
-    pub fn new(scope: String, max_concurrency: Option<usize>, rpm: Option<u32>, tpm: Option<u64>) -> Option<Arc<Limits>> {
+    pub fn new(
+        scope: String,
+        max_concurrency: Option<usize>,
+        rpm: Option<u32>,
+        tpm: Option<u64>,
+    ) -> Option<Arc<Limits>> {
         if max_concurrency.is_none() && rpm.is_none() && tpm.is_none() {
             return None;
         }
@@ -130,7 +135,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn token_estimates_are_corrected_by_usage() {
-        let levels: Vec<Arc<Limits>> = Limits::new("run".into(), None, None, Some(60_000)).into_iter().collect();
+        let levels: Vec<Arc<Limits>> = Limits::new("run".into(), None, None, Some(60_000))
+            .into_iter()
+            .collect();
         assert!(levels[0].counts_tokens());
         let start = Instant::now();
         // 1,000 tokens per second: a 2,000-token estimate pushes the next request out ~1.9 s...

@@ -81,7 +81,12 @@ enum Leave {
 }
 
 impl Dispatcher {
-    pub fn new(client: Client, route: Vec<RouteTarget>, options: DispatchOptions, stop: CancellationToken) -> Arc<Self> {
+    pub fn new(
+        client: Client,
+        route: Vec<RouteTarget>,
+        options: DispatchOptions,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
         let mut route = route;
         for target in &mut route {
             let settings = &options.settings;
@@ -131,7 +136,11 @@ impl Dispatcher {
     /// The model an item is sent with at a target: the target's, else the line's own, else
     /// the target's default.
     pub fn model_for<'a>(target: &'a RouteTarget, item: &'a WorkItem) -> Option<&'a str> {
-        target.model.as_deref().or_else(|| item.model()).or(target.default_model.as_deref())
+        target
+            .model
+            .as_deref()
+            .or_else(|| item.model())
+            .or(target.default_model.as_deref())
     }
 
     /// Sends the item until it succeeds, fails for good, or the route is exhausted. An item
@@ -141,7 +150,13 @@ impl Dispatcher {
             Ok(outcome) => outcome,
             Err(item) => {
                 let error = invalid_input("not sent: the run stopped before this item's first request".into());
-                Outcome { id: item.id, line: item.line, metadata: item.metadata, attempts: Vec::new(), result: Err(error) }
+                Outcome {
+                    id: item.id,
+                    line: item.line,
+                    metadata: item.metadata,
+                    attempts: Vec::new(),
+                    result: Err(error),
+                }
             }
         }
     }
@@ -174,7 +189,16 @@ impl Dispatcher {
             let tokens = self.token_estimate(target, model, &body, bytes.len());
             let later_usable = self.route[index + 1..].iter().any(|t| !t.is_dead());
             let leave = self
-                .at_target(target, model, &bytes, tokens, later_usable, began, &mut attempts, &mut last_error)
+                .at_target(
+                    target,
+                    model,
+                    &bytes,
+                    tokens,
+                    later_usable,
+                    began,
+                    &mut attempts,
+                    &mut last_error,
+                )
                 .await;
             if let Some(success) = leave.0 {
                 return Ok(self.finish(item, attempts, Ok(success)));
@@ -269,6 +293,7 @@ impl Dispatcher {
                     held.settle(Some(reply.usage.input_tokens + reply.usage.output_tokens));
                     target.breaker.record(true, Instant::now());
                     target.adaptive.on_success();
+                    target.note_success();
                     if let Some(wait) = reply.ratelimit.exhausted_for() {
                         target.adaptive.pause_until(Instant::now() + wait);
                     }
@@ -356,7 +381,9 @@ impl Dispatcher {
         let now = Instant::now();
         match error.class() {
             ErrorClass::RateLimited => {
-                target.adaptive.on_rate_limited(error.retry_after(), target.recent_rate());
+                target
+                    .adaptive
+                    .on_rate_limited(error.retry_after(), target.accepted_rate());
                 if probe {
                     target.breaker.release_probe();
                 }
@@ -401,7 +428,10 @@ impl Dispatcher {
     }
 
     fn past_deadline(&self, began: Instant, at: Instant) -> bool {
-        self.options.settings.deadline.is_some_and(|deadline| at.duration_since(began) >= deadline)
+        self.options
+            .settings
+            .deadline
+            .is_some_and(|deadline| at.duration_since(began) >= deadline)
     }
 
     fn finish(&self, item: WorkItem, attempts: Vec<Attempt>, result: Result<Success, ErrorInfo>) -> Outcome {
@@ -410,7 +440,13 @@ impl Dispatcher {
                 self.abort(reason);
             }
         }
-        Outcome { id: item.id, line: item.line, metadata: item.metadata, attempts, result }
+        Outcome {
+            id: item.id,
+            line: item.line,
+            metadata: item.metadata,
+            attempts,
+            result,
+        }
     }
 
     fn abort(&self, reason: String) {
@@ -431,7 +467,10 @@ impl Dispatcher {
             (_, Some(env)) => format!("check the key in {env}"),
             (_, None) => "set api_key_env for this provider in the job file".to_string(),
         };
-        let reason = format!("provider {:?} (target {:?}) refused: {error}; {fix}", target.endpoint.provider, target.name);
+        let reason = format!(
+            "provider {:?} (target {:?}) refused: {error}; {fix}",
+            target.endpoint.provider, target.name
+        );
         tracing::warn!(target_name = %target.name, reason = %reason, "target refused for good: its breaker stays open");
         if self.route.iter().all(RouteTarget::is_dead) {
             self.abort(reason);
@@ -440,12 +479,22 @@ impl Dispatcher {
 }
 
 fn invalid_input(message: String) -> ErrorInfo {
-    ErrorInfo { class: ErrorClass::InvalidInput, status: None, message, code: None }
+    ErrorInfo {
+        class: ErrorClass::InvalidInput,
+        status: None,
+        message,
+        code: None,
+    }
 }
 
 fn deadline_error(deadline: Option<Duration>, last: &Option<ErrorInfo>) -> ErrorInfo {
-    let shown = deadline.map(|d| humantime::format_duration(d).to_string()).unwrap_or_default();
-    let last = last.as_ref().map(|e| format!(" (last error: {})", e.message)).unwrap_or_default();
+    let shown = deadline
+        .map(|d| humantime::format_duration(d).to_string())
+        .unwrap_or_default();
+    let last = last
+        .as_ref()
+        .map(|e| format!(" (last error: {})", e.message))
+        .unwrap_or_default();
     ErrorInfo {
         class: ErrorClass::Timeout,
         status: None,

@@ -29,7 +29,12 @@ struct State {
 impl Rate {
     /// `per_second` units per second (must be > 0).
     pub fn per_second(per_second: f64) -> Rate {
-        Rate { state: Mutex::new(State { interval: 1.0 / per_second.max(1e-9), tat: Instant::now() }) }
+        Rate {
+            state: Mutex::new(State {
+                interval: 1.0 / per_second.max(1e-9),
+                tat: Instant::now(),
+            }),
+        }
     }
 
     pub fn per_minute(per_minute: f64) -> Rate {
@@ -64,7 +69,10 @@ impl Rate {
         let mut state = self.lock();
         let span = Duration::from_secs_f64((cost.max(0.0) * state.interval).min(1e9));
         let tolerance = BURST.max(Duration::from_secs_f64(state.interval.min(1e9)));
-        let go = state.tat.checked_sub(tolerance).map_or(now, |earliest| earliest.max(now));
+        let go = state
+            .tat
+            .checked_sub(tolerance)
+            .map_or(now, |earliest| earliest.max(now));
         state.tat = state.tat.max(go) + span;
         go
     }
@@ -77,7 +85,10 @@ impl Rate {
             state.tat + shift
         } else {
             // Giving back never creates more than a full allowance.
-            state.tat.checked_sub(shift).map_or(now, |t| t.max(now.checked_sub(BURST).unwrap_or(now)))
+            state
+                .tat
+                .checked_sub(shift)
+                .map_or(now, |t| t.max(now.checked_sub(BURST).unwrap_or(now)))
         };
     }
 }
@@ -90,8 +101,9 @@ mod tests {
     async fn reservations_space_requests_at_the_rate_after_a_small_burst() {
         let rate = Rate::per_second(10.0);
         let start = Instant::now();
-        let times: Vec<f64> =
-            (0..21).map(|_| rate.reserve(1.0, start).duration_since(start).as_secs_f64()).collect();
+        let times: Vec<f64> = (0..21)
+            .map(|_| rate.reserve(1.0, start).duration_since(start).as_secs_f64())
+            .collect();
         // A tenth of a second's worth (1 request at 10/s) goes at once, then one every 100 ms.
         assert_eq!(times[0], 0.0);
         assert_eq!(times[1], 0.0);
@@ -115,7 +127,11 @@ mod tests {
         // The first request really used 100 tokens: 400 given back, the third may go at once... nearly.
         rate.adjust(-400.0, start);
         let third = rate.reserve(10.0, start);
-        assert!(third.duration_since(start) <= Duration::from_millis(11), "{:?}", third.duration_since(start));
+        assert!(
+            third.duration_since(start) <= Duration::from_millis(11),
+            "{:?}",
+            third.duration_since(start)
+        );
     }
 
     #[tokio::test(start_paused = true)]

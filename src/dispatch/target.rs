@@ -25,6 +25,7 @@ pub struct RouteTarget {
     pub breaker: Breaker,
     pub adaptive: Adaptive,
     recent: Mutex<RecentRate>,
+    accepted: Mutex<RecentRate>,
 }
 
 impl RouteTarget {
@@ -39,6 +40,7 @@ impl RouteTarget {
             breaker: Breaker::new(BreakerPolicy::default()),
             adaptive: Adaptive::new(usize::MAX >> 1, true),
             recent: Mutex::new(RecentRate::default()),
+            accepted: Mutex::new(RecentRate::default()),
         }
     }
 
@@ -59,9 +61,27 @@ impl RouteTarget {
         }
     }
 
+    /// Counts one successful answer now.
+    pub fn note_success(&self) {
+        if let Ok(mut accepted) = self.accepted.lock() {
+            accepted.add(Instant::now());
+        }
+    }
+
+    /// Successful answers per second lately: about what the provider admits.
+    pub fn accepted_rate(&self) -> f64 {
+        self.accepted
+            .lock()
+            .map(|mut accepted| accepted.per_second(Instant::now()))
+            .unwrap_or(0.0)
+    }
+
     /// Requests sent per second lately (sliding one-second window).
     pub fn recent_rate(&self) -> f64 {
-        self.recent.lock().map(|mut recent| recent.per_second(Instant::now())).unwrap_or(0.0)
+        self.recent
+            .lock()
+            .map(|mut recent| recent.per_second(Instant::now()))
+            .unwrap_or(0.0)
     }
 }
 

@@ -254,7 +254,7 @@ fn row(
         (i, o) => Some(usd(i.unwrap_or(p.input), 0.0, o.unwrap_or(p.output), 0.0)),
     });
     let per_request = list_usd.filter(|_| requests > 0).map(|c| c / requests as f64);
-    let money = |usd: Option<f64>| usd.map(|v| v * per_usd);
+    let money = |usd: Option<f64>| usd.map(|v| twelve_digits(v * per_usd));
     Ok(Row {
         label: spec.label.clone(),
         model: spec.model.clone(),
@@ -274,6 +274,19 @@ fn row(
         per_1k_requests: money(per_request.map(|c| c * 1000.0)),
         per_month: money(per_request.and_then(|c| options.per_month.map(|n| c * n as f64))),
     })
+}
+
+/// `v` to 12 significant digits: no float noise (31.919999999999998) in the output, and still
+/// exact for the smallest costs.
+fn twelve_digits(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(12 - v.abs().log10().ceil() as i32);
+    if !scale.is_finite() {
+        return v;
+    }
+    (v * scale).round() / scale
 }
 
 /// A sensible number of counting threads for this machine.

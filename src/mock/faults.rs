@@ -292,7 +292,12 @@ pub fn parse_fail_models(s: &str) -> Result<Vec<(String, u16)>, String> {
             .parse()
             .ok()
             .filter(|code| (400..=599).contains(code))
-            .ok_or_else(|| format!("`{}` in `{part}` is not an HTTP error status (400..=599)", status.trim()))?;
+            .ok_or_else(|| {
+                format!(
+                    "`{}` in `{part}` is not an HTTP error status (400..=599)",
+                    status.trim()
+                )
+            })?;
         models.push((model.trim().to_string(), status));
     }
     Ok(models)
@@ -311,7 +316,9 @@ impl ApiError {
 
     /// 429 for the tokens-per-minute limit, asking the client to wait `wait`.
     pub fn tokens_limited(model: &str, limit: u64, wait: Duration) -> Self {
-        let shown = humantime::format_duration(Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)));
+        let shown = humantime::format_duration(Duration::from_millis(
+            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        ));
         let message = format!(
             "Rate limit reached for {model} in organization org-mock on tokens per min (TPM): Limit {limit}. \
              Please try again in {shown}."

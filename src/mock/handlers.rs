@@ -153,7 +153,9 @@ impl Shared {
         let key = limits.of(key_id);
         let now = self.recorder.elapsed_ns();
         if let Some(requests) = &key.requests {
-            let allowance = requests.take(1, now).map_err(|wait| ApiError::rate_limited(model, self.config.rpm, wait))?;
+            let allowance = requests
+                .take(1, now)
+                .map_err(|wait| ApiError::rate_limited(model, self.config.rpm, wait))?;
             headers.requests = Some(allowance);
         }
         if let Some(tokens_limit) = &key.tokens {
@@ -254,7 +256,10 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
     let id = format!("chatcmpl-mock-{number}");
     let created = unix_now();
     if request.stream {
-        recorder.answered(Entry { tokens, ..entry(200, Some(&request)) });
+        recorder.answered(Entry {
+            tokens,
+            ..entry(200, Some(&request))
+        });
         let mut response = stream::response(stream::Plan {
             id,
             created,
@@ -281,7 +286,10 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
         }
     }
     let body = reply::completion_json(&reply, &id, created, &request.model);
-    recorder.answered(Entry { tokens, ..entry(200, Some(&request)) });
+    recorder.answered(Entry {
+        tokens,
+        ..entry(200, Some(&request))
+    });
     drop(guard);
     drop(held);
     let mut response = (

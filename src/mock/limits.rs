@@ -32,7 +32,11 @@ impl Gcra {
     /// `per_minute` must be at least 1 (checked by config validation; 0 is treated as 1).
     pub fn per_minute(per_minute: u64) -> Self {
         let per_minute = per_minute.max(1);
-        Gcra { per_minute, interval_ns: (MINUTE_NS / per_minute).max(1), tat_ns: AtomicU64::new(0) }
+        Gcra {
+            per_minute,
+            interval_ns: (MINUTE_NS / per_minute).max(1),
+            tat_ns: AtomicU64::new(0),
+        }
     }
 
     /// Takes `cost` units at `now_ns`, or says how long to wait before they would be admitted.
@@ -47,11 +51,18 @@ impl Gcra {
             if ahead > MINUTE_NS && start > now_ns {
                 return Err(Duration::from_nanos((ahead - MINUTE_NS).min(start - now_ns)));
             }
-            match self.tat_ns.compare_exchange_weak(tat, end, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .tat_ns
+                .compare_exchange_weak(tat, end, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => {
                     let remaining = MINUTE_NS.saturating_sub(ahead) / self.interval_ns;
                     let reset = Duration::from_nanos(ahead);
-                    return Ok(Allowance { limit: self.per_minute, remaining, reset });
+                    return Ok(Allowance {
+                        limit: self.per_minute,
+                        remaining,
+                        reset,
+                    });
                 }
                 Err(current) => tat = current,
             }
@@ -76,7 +87,11 @@ pub(crate) struct Limits {
 
 impl Limits {
     pub fn new(rpm: Option<u32>, tpm: Option<u64>) -> Option<Limits> {
-        (rpm.is_some() || tpm.is_some()).then(|| Limits { rpm, tpm, keys: Mutex::new(HashMap::new()) })
+        (rpm.is_some() || tpm.is_some()).then(|| Limits {
+            rpm,
+            tpm,
+            keys: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The limits of a key (by its fingerprint).
@@ -118,7 +133,14 @@ mod tests {
     fn tokens_cost_their_count_and_reset_says_when_the_allowance_is_full() {
         let limit = Gcra::per_minute(6_000); // 100 tokens per second
         let first = limit.take(1_000, 0);
-        assert_eq!(first, Ok(Allowance { limit: 6_000, remaining: 5_000, reset: Duration::from_secs(10) }));
+        assert_eq!(
+            first,
+            Ok(Allowance {
+                limit: 6_000,
+                remaining: 5_000,
+                reset: Duration::from_secs(10)
+            })
+        );
         assert!(limit.take(5_000, 0).is_ok());
         assert_eq!(limit.take(200, 0), Err(Duration::from_secs(2)));
         // A request larger than the whole minute goes once the allowance is full again.
@@ -128,7 +150,9 @@ mod tests {
     #[test]
     fn each_key_has_its_own_allowance() {
         let limits = Limits::new(Some(1), None).map(|l| (l.of(Some(1)), l.of(Some(2)), l.of(Some(1))));
-        let Some((a, b, a_again)) = limits else { panic!("limits expected") };
+        let Some((a, b, a_again)) = limits else {
+            panic!("limits expected")
+        };
         let take = |k: &KeyLimits| k.requests.as_ref().map(|r| r.take(1, 0).is_ok());
         assert_eq!(take(&a), Some(true));
         assert_eq!(take(&b), Some(true));

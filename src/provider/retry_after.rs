@@ -79,8 +79,12 @@ impl RateLimitHeaders {
 
     /// How long the target must pause because an allowance is used up, if one is.
     pub fn exhausted_for(&self) -> Option<Duration> {
-        let requests = (self.remaining_requests == Some(0)).then_some(self.reset_requests).flatten();
-        let tokens = (self.remaining_tokens == Some(0)).then_some(self.reset_tokens).flatten();
+        let requests = (self.remaining_requests == Some(0))
+            .then_some(self.reset_requests)
+            .flatten();
+        let tokens = (self.remaining_tokens == Some(0))
+            .then_some(self.reset_tokens)
+            .flatten();
         requests.max(tokens)
     }
 }

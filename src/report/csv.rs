@@ -52,8 +52,10 @@ pub struct RequestRow {
     pub cost_usd: Option<f64>,
 }
 
+/// Whole microseconds (truncated, as the histograms record them) in milliseconds, so a summary
+/// rebuilt from this file has the very same percentiles.
 fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
+    d.as_micros() as f64 / 1e3
 }
 
 /// Milliseconds with at most 3 decimals, never in exponent notation.

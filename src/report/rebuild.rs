@@ -55,7 +55,7 @@ pub fn rebuild(dir: &Path) -> io::Result<Summary> {
     let mut end = Duration::ZERO;
     for (i, row) in reader.deserialize::<RequestRow>().enumerate() {
         let row = row.map_err(|e| invalid(&csv_path, i + 2, e))?;
-        let ms = |v: Option<f64>| Duration::from_secs_f64(v.unwrap_or(0.0).max(0.0) / 1000.0);
+        let ms = |v: Option<f64>| Duration::from_micros((v.unwrap_or(0.0).max(0.0) * 1000.0).round() as u64);
         end = end.max(ms(row.sent_at_ms) + ms(row.latency_ms));
         if pending
             .last()
@@ -101,7 +101,7 @@ pub fn rebuild(dir: &Path) -> io::Result<Summary> {
 
 /// One item's requests (its rows, in order) as the outcome the run would have recorded.
 fn outcome(rows: Vec<RequestRow>) -> Outcome {
-    let ms = |v: Option<f64>| Duration::from_secs_f64(v.unwrap_or(0.0).max(0.0) / 1000.0);
+    let ms = |v: Option<f64>| Duration::from_micros((v.unwrap_or(0.0).max(0.0) * 1000.0).round() as u64);
     let attempts: Vec<Attempt> = rows
         .iter()
         .map(|r| Attempt {

@@ -28,7 +28,9 @@ pub async fn mock(config: MockConfig) -> MockServer {
 pub fn job(base_url: &str, models: &[&str], extra: &str) -> String {
     let mut text = format!("[[providers]]\nname = \"p\"\nbase_url = \"{base_url}\"\n\n");
     for model in models {
-        text.push_str(&format!("[[targets]]\nname = \"{model}\"\nprovider = \"p\"\nmodel = \"{model}\"\n\n"));
+        text.push_str(&format!(
+            "[[targets]]\nname = \"{model}\"\nprovider = \"p\"\nmodel = \"{model}\"\n\n"
+        ));
     }
     text.push_str(extra);
     text
@@ -36,7 +38,9 @@ pub fn job(base_url: &str, models: &[&str], extra: &str) -> String {
 
 /// `n` short-form lines with distinct prompts.
 pub fn prompts(n: usize) -> String {
-    (0..n).map(|i| format!("{{\"id\":\"i{i}\",\"prompt\":\"Question number {i}: say something.\"}}\n")).collect()
+    (0..n)
+        .map(|i| format!("{{\"id\":\"i{i}\",\"prompt\":\"Question number {i}: say something.\"}}\n"))
+        .collect()
 }
 
 pub struct Ran {
@@ -68,14 +72,22 @@ pub async fn run(job_toml: &str, input: &str, mut overrides: Overrides) -> Ran {
             .collect()
     };
     let (results, errors) = (read("results.jsonl"), read("errors.jsonl"));
-    Ran { output, results, errors, _dir: dir }
+    Ran {
+        output,
+        results,
+        errors,
+        _dir: dir,
+    }
 }
 
 /// The server's log grouped by prompt: the requests of each item in arrival order.
 pub fn by_prompt(log: &[LoggedRequest]) -> BTreeMap<String, Vec<LoggedRequest>> {
     let mut groups: BTreeMap<String, Vec<LoggedRequest>> = BTreeMap::new();
     for request in log {
-        groups.entry(request.prompt_hash.clone()).or_default().push(request.clone());
+        groups
+            .entry(request.prompt_hash.clone())
+            .or_default()
+            .push(request.clone());
     }
     for requests in groups.values_mut() {
         requests.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));

@@ -14,7 +14,11 @@ fn with_key(client: &reqwest::Client, server: &crate::mock::MockServer, key: &st
 
 #[tokio::test]
 async fn rpm_is_per_key_and_answers_carry_ratelimit_headers() {
-    let server = start(MockConfig { rpm: Some(2), ..MockConfig::default() }).await;
+    let server = start(MockConfig {
+        rpm: Some(2),
+        ..MockConfig::default()
+    })
+    .await;
     let client = reqwest::Client::new();
     let first = send(with_key(&client, &server, "key-a")).await;
     assert_eq!(first.status, 200);
@@ -32,7 +36,12 @@ async fn rpm_is_per_key_and_answers_carry_ratelimit_headers() {
 
 #[tokio::test]
 async fn tpm_counts_prompt_and_completion_tokens() {
-    let server = start(MockConfig { tpm: Some(100), output_tokens: Some(30), ..MockConfig::default() }).await;
+    let server = start(MockConfig {
+        tpm: Some(100),
+        output_tokens: Some(30),
+        ..MockConfig::default()
+    })
+    .await;
     let client = reqwest::Client::new();
     let first = post(&client, &server, &chat_body("one")).await;
     assert_eq!(first.status, 200);
@@ -45,13 +54,21 @@ async fn tpm_counts_prompt_and_completion_tokens() {
     assert!(message.contains("TPM"), "{message}");
     assert!(third.header("retry-after-ms").parse::<u64>().is_ok());
     let log = server.stats().log;
-    assert_eq!(log.iter().map(|r| r.tokens).sum::<u64>(), 2 * used, "refused requests count no tokens");
+    assert_eq!(
+        log.iter().map(|r| r.tokens).sum::<u64>(),
+        2 * used,
+        "refused requests count no tokens"
+    );
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn quota_turns_into_insufficient_quota_after_n_requests() {
-    let server = start(MockConfig { quota: Some(3), ..MockConfig::default() }).await;
+    let server = start(MockConfig {
+        quota: Some(3),
+        ..MockConfig::default()
+    })
+    .await;
     let client = reqwest::Client::new();
     for i in 0..3 {
         assert_eq!(post(&client, &server, &chat_body(&format!("p{i}"))).await.status, 200);
@@ -67,13 +84,22 @@ async fn quota_turns_into_insufficient_quota_after_n_requests() {
 #[tokio::test]
 async fn failing_models_answer_their_status() {
     let fail_models = parse_fail_models("gpt-4.1=404, deepseek-chat=503").expect("valid");
-    assert_eq!(fail_models, vec![("gpt-4.1".to_string(), 404), ("deepseek-chat".to_string(), 503)]);
+    assert_eq!(
+        fail_models,
+        vec![("gpt-4.1".to_string(), 404), ("deepseek-chat".to_string(), 503)]
+    );
     assert!(parse_fail_models("gpt-4.1").is_err());
     assert!(parse_fail_models("gpt-4.1=200").unwrap_err().contains("400..=599"));
-    let server = start(MockConfig { fail_models, ..MockConfig::default() }).await;
+    let server = start(MockConfig {
+        fail_models,
+        ..MockConfig::default()
+    })
+    .await;
     let client = reqwest::Client::new();
     let body = |model: &str| serde_json::json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
-    post(&client, &server, &body("gpt-4.1")).await.assert_error(404, "invalid_request_error", Some("model_not_found"));
+    post(&client, &server, &body("gpt-4.1"))
+        .await
+        .assert_error(404, "invalid_request_error", Some("model_not_found"));
     assert_eq!(post(&client, &server, &body("deepseek-chat")).await.status, 503);
     assert_eq!(post(&client, &server, &body("gpt-4.1-mini")).await.status, 200);
     server.shutdown().await;
@@ -81,8 +107,15 @@ async fn failing_models_answer_their_status() {
 
 #[tokio::test]
 async fn hanging_requests_are_ended_by_the_client_timeout() {
-    let server = start(MockConfig { hang: 1.0, ..MockConfig::default() }).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().expect("client");
+    let server = start(MockConfig {
+        hang: 1.0,
+        ..MockConfig::default()
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
     let url = format!("{}/chat/completions", server.base_url());
     let result = client.post(url).json(&chat_body("never")).send().await;
     assert!(result.is_err_and(|e| e.is_timeout()));
