@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::mock::Latency;
 
 const FILE: &str = "job.toml";
 

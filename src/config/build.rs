@@ -1,0 +1,396 @@
+//! Resolution of the job file, the environment and the flags into a validated [`Config`].
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::mock::{Latency, MockConfig};
+use crate::pricing::PriceTable;
+use crate::provider::Secret;
+
+pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result<Config, ConfigError> {
+    let err = |key: &str, message: String| ConfigError::new(file, key, message);
+    let mut notices = Vec::new();
+
+    let mut providers = Vec::new();
+    for (i, p) in job.providers.into_iter().enumerate() {
+        let key = format!("providers[{i}]");
+        if p.name.trim().is_empty() {
+            return Err(err(&format!("{key}.name"), "must not be empty".into()));
+        }
+        if providers.iter().any(|q: &Provider| q.name == p.name) {
+            return Err(err(
+                &format!("{key}.name"),
+                format!("a provider named {:?} is already defined", p.name),
+            ));
+        }
+        let endpoint = parse_endpoint(&p.base_url).map_err(|m| err(&format!("{key}.base_url"), m))?;
+        check_limits(p.rpm, p.tpm, p.max_concurrency).map_err(|(k, m)| err(&format!("{key}.{k}"), m))?;
+        let api_key = p.api_key_env.as_deref().and_then(|name| env.var(name)).map(Secret::new);
+        let billing = match &p.billing {
+            Some(b) => Some(
+                crate::pricing::currency::Billing::new(&b.currency, b.per_usd)
+                    .map_err(|(k, m)| err(&format!("{key}.billing.{k}"), m))?,
+            ),
+            None => None,
+        };
+        providers.push(Provider {
+            name: p.name,
+            endpoint,
+            api_key,
+            api_key_env: p.api_key_env,
+            rpm: p.rpm,
+            tpm: p.tpm,
+            max_concurrency: p.max_concurrency,
+            billing,
+        });
+    }
+
+    let mut targets: Vec<Target> = Vec::new();
+    for (i, t) in job.targets.into_iter().enumerate() {
+        let key = format!("targets[{i}]");
+        if t.name.trim().is_empty() {
+            return Err(err(&format!("{key}.name"), "must not be empty".into()));
+        }
+        if targets.iter().any(|u| u.name == t.name) {
+            return Err(err(
+                &format!("{key}.name"),
+                format!("a target named {:?} is already defined", t.name),
+            ));
+        }
+        let provider = providers.iter().position(|p| p.name == t.provider).ok_or_else(|| {
+            err(
+                &format!("{key}.provider"),
+                format!(
+                    "no provider named {:?}{}",
+                    t.provider,
+                    known(providers.iter().map(|p| &p.name))
+                ),
+            )
+        })?;
+        if t.model.trim().is_empty() {
+            return Err(err(&format!("{key}.model"), "must not be empty".into()));
+        }
+        check_limits(t.rpm, t.tpm, t.max_concurrency).map_err(|(k, m)| err(&format!("{key}.{k}"), m))?;
+        targets.push(Target {
+            name: t.name,
+            provider,
+            model: Some(t.model),
+            default_model: None,
+            rpm: t.rpm,
+            tpm: t.tpm,
+            max_concurrency: t.max_concurrency,
+        });
+    }
+
+    let mut route = Vec::new();
+    if let Some(r) = &job.route {
+        if r.targets.is_empty() {
+            return Err(err("route.targets", "must name at least one target".into()));
+        }
+        for (i, name) in r.targets.iter().enumerate() {
+            let index = targets.iter().position(|t| &t.name == name).ok_or_else(|| {
+                err(
+                    &format!("route.targets[{i}]"),
+                    format!("no target named {name:?}{}", known(targets.iter().map(|t| &t.name))),
+                )
+            })?;
+            if route.contains(&index) {
+                return Err(err(
+                    &format!("route.targets[{i}]"),
+                    format!("target {name:?} is listed twice"),
+                ));
+            }
+            route.push(index);
+        }
+    } else {
+        route = (0..targets.len()).collect();
+    }
+
+    // No provider in the file: the OpenAI SDK convention, or the built-in mock server.
+    if providers.is_empty() {
+        let base_url = env.var("OPENAI_BASE_URL");
+        if base_url.is_some() || env.var("OPENAI_API_KEY").is_some() {
+            let url = base_url.unwrap_or_else(|| OPENAI_BASE_URL.to_string());
+            let endpoint = parse_endpoint(&url).map_err(|m| ConfigError::new("", "OPENAI_BASE_URL", m))?;
+            let api_key = env.var("OPENAI_API_KEY").map(Secret::new);
+            providers.push(Provider {
+                name: "openai".into(),
+                endpoint,
+                api_key_env: api_key.as_ref().map(|_| "OPENAI_API_KEY".to_string()),
+                api_key,
+                rpm: None,
+                tpm: None,
+                max_concurrency: None,
+                billing: None,
+            });
+        } else {
+            notices.push(
+                "no provider configured (no --config, OPENAI_BASE_URL or OPENAI_API_KEY): using the built-in mock server"
+                    .to_string(),
+            );
+            providers.push(Provider {
+                name: "mock".into(),
+                endpoint: Endpoint::Mock,
+                api_key_env: None,
+                api_key: None,
+                rpm: None,
+                tpm: None,
+                max_concurrency: None,
+                billing: None,
+            });
+        }
+    }
+
+    // --model: a target name picks that target; any other name is a model on the primary's provider.
+    if let Some(model) = &o.model {
+        if let Some(index) = targets.iter().position(|t| &t.name == model) {
+            route = vec![index];
+        } else {
+            let provider = route.first().map(|&t| targets[t].provider).unwrap_or(0);
+            targets.push(plain_target(model.clone(), provider, Some(model.clone())));
+            route = vec![targets.len() - 1];
+        }
+    }
+    if route.is_empty() {
+        // Each item's own `model` decides; the mock answers for a priced model when none is named.
+        let mut target = plain_target(providers[0].name.clone(), 0, None);
+        if providers[0].endpoint == Endpoint::Mock {
+            target.default_model = Some(MOCK_DEFAULT_MODEL.to_string());
+            notices.push(format!(
+                "lines without a model are sent as {MOCK_DEFAULT_MODEL:?} and priced at its list price"
+            ));
+        }
+        targets.push(target);
+        route = vec![targets.len() - 1];
+    }
+
+    let retry_file = job.retry.unwrap_or_default();
+    let retry = RetryPolicy {
+        max_attempts: o
+            .max_attempts
+            .or(retry_file.max_attempts)
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        base_delay: o
+            .base_delay
+            .or(retry_file.base_delay.map(|d| d.0))
+            .unwrap_or(DEFAULT_BASE_DELAY),
+        max_delay: o
+            .max_delay
+            .or(retry_file.max_delay.map(|d| d.0))
+            .unwrap_or(DEFAULT_MAX_DELAY),
+    };
+    if retry.max_attempts == 0 {
+        let key = if o.max_attempts.is_some() {
+            "--max-attempts"
+        } else {
+            "retry.max_attempts"
+        };
+        return Err(err(key, "must be at least 1".into()));
+    }
+    if retry.base_delay > retry.max_delay {
+        return Err(err(
+            "retry.base_delay",
+            "must not be larger than retry.max_delay".into(),
+        ));
+    }
+
+    let run = job.run.unwrap_or_default();
+    let dispatch = dispatch::resolve(o, &run, &retry_file, job.route.as_ref(), job.breaker.as_ref())
+        .map_err(|(key, message)| err(&key, message))?;
+    let concurrency = o.concurrency.or(run.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
+    if concurrency == 0 || concurrency > MAX_CONCURRENCY {
+        let key = if o.concurrency.is_some() {
+            "--concurrency"
+        } else {
+            "run.concurrency"
+        };
+        let message = if concurrency == 0 {
+            "must be at least 1".to_string()
+        } else {
+            format!("must be at most {MAX_CONCURRENCY}")
+        };
+        return Err(err(key, message));
+    }
+    let timeout = o.timeout.or(run.timeout.map(|d| d.0)).unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        let key = if o.timeout.is_some() {
+            "--timeout"
+        } else {
+            "run.timeout"
+        };
+        return Err(err(key, "must be longer than 0".into()));
+    }
+    let out = o.out.clone().or(run.out.map(PathBuf::from));
+    let idle_timeout = o
+        .stream_idle_timeout
+        .or(run.stream_idle_timeout.map(|d| d.0))
+        .unwrap_or(crate::provider::stream::DEFAULT_IDLE_TIMEOUT);
+    if idle_timeout.is_zero() {
+        let key = if o.stream_idle_timeout.is_some() {
+            "--stream-idle-timeout"
+        } else {
+            "run.stream_idle_timeout"
+        };
+        return Err(err(key, "must be longer than 0".into()));
+    }
+    let stream = o
+        .stream
+        .or(run.stream)
+        .unwrap_or(false)
+        .then_some(crate::provider::StreamSettings { idle_timeout });
+
+    let mock = mock_config(job.mock.unwrap_or_default()).map_err(|(k, m)| err(&format!("mock.{k}"), m))?;
+
+    let mut prices = PriceTable::builtin().map_err(|e| ConfigError::new("built-in price table", "", e.to_string()))?;
+    for (model, entry) in job.prices {
+        let origin = if file.is_empty() {
+            "job config".to_string()
+        } else {
+            file.to_string()
+        };
+        let price = entry.into_price(&origin);
+        price.validate().map_err(|m| err(&format!("prices.{model:?}"), m))?;
+        prices.insert(&model, price);
+    }
+
+    let shard = crate::shard::resolve(o.shard, env.var(crate::shard::INDEX_ENV).as_deref())
+        .map_err(|(key, message)| ConfigError::new("", &key, message))?;
+    let shard_limits = match (o.shard_limits, &run.shard_limits) {
+        (Some(limits), _) => limits,
+        (None, Some(text)) => text.parse().map_err(|m| err("run.shard_limits", m))?,
+        (None, None) => crate::shard::ShardLimits::default(),
+    };
+    let mut config = Config {
+        source: o.config.clone(),
+        providers,
+        targets,
+        route,
+        retry,
+        dispatch,
+        concurrency,
+        timeout,
+        stream,
+        out,
+        mock,
+        prices,
+        notices,
+        shard,
+        shard_limits,
+    };
+    if let (Some(shard), crate::shard::ShardLimits::Divide) = (shard, shard_limits) {
+        let notice = crate::shard::divide_limits(&mut config, shard.count);
+        config.notices.extend(notice);
+    }
+    Ok(config)
+}
+
+fn plain_target(name: String, provider: usize, model: Option<String>) -> Target {
+    Target {
+        name,
+        provider,
+        model,
+        default_model: None,
+        rpm: None,
+        tpm: None,
+        max_concurrency: None,
+    }
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<String> = names.map(|n| format!("{n:?}")).collect();
+    if names.is_empty() {
+        " (none is defined)".to_string()
+    } else {
+        format!(" (defined: {})", names.join(", "))
+    }
+}
+
+fn parse_endpoint(base_url: &str) -> Result<Endpoint, String> {
+    let url = base_url.trim();
+    if url == "mock" {
+        return Ok(Endpoint::Mock);
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
+        return Err(format!("{base_url:?} is not a URL: write e.g. \"https://api.openai.com/v1\", or \"mock\" for the built-in mock server"));
+    }
+    Ok(Endpoint::Url(url.trim_end_matches('/').to_string()))
+}
+
+fn check_limits(rpm: Option<u32>, tpm: Option<u64>, conc: Option<usize>) -> Result<(), (&'static str, String)> {
+    if rpm == Some(0) {
+        return Err(("rpm", "must be at least 1 (leave it out for no limit)".into()));
+    }
+    if tpm == Some(0) {
+        return Err(("tpm", "must be at least 1 (leave it out for no limit)".into()));
+    }
+    if conc == Some(0) {
+        return Err((
+            "max_concurrency",
+            "must be at least 1 (leave it out for no limit)".into(),
+        ));
+    }
+    if conc.is_some_and(|n| n > MAX_CONCURRENCY) {
+        return Err(("max_concurrency", format!("must be at most {MAX_CONCURRENCY}")));
+    }
+    Ok(())
+}
+
+fn mock_config(m: file::MockEntry) -> Result<MockConfig, (&'static str, String)> {
+    let mut config = MockConfig::default();
+    config.latency = match (m.latency, m.latency_mean, m.latency_std) {
+        (Some(_), Some(_), _) => return Err(("latency", "give either latency or latency_mean, not both".into())),
+        (Some(d), None, None) => Latency::Fixed(d.0),
+        (None, Some(mean), std) => Latency::Normal {
+            mean: mean.0,
+            std: std.map(|s| s.0).unwrap_or_default(),
+        },
+        (_, None, Some(_)) => return Err(("latency_std", "needs latency_mean".into())),
+        (None, None, None) => config.latency,
+    };
+    let spread = |mean: Duration, std: Option<file::Dur>| match std {
+        Some(std) => Latency::Normal { mean, std: std.0 },
+        None => Latency::Fixed(mean),
+    };
+    match (m.ttft, m.ttft_std) {
+        (Some(d), std) => config.ttft = spread(d.0, std),
+        (None, Some(_)) => return Err(("ttft_std", "needs ttft".into())),
+        (None, None) => {}
+    }
+    match (m.itl, m.itl_std) {
+        (Some(d), std) => config.itl = spread(d.0, std),
+        (None, Some(_)) => return Err(("itl_std", "needs itl".into())),
+        (None, None) => {}
+    }
+    config.output_tokens = m.output_tokens.or(config.output_tokens);
+    if m.output_tokens_std.is_some() && m.output_tokens.is_none() {
+        return Err(("output_tokens_std", "needs output_tokens".into()));
+    }
+    config.output_tokens_std = m.output_tokens_std.unwrap_or(config.output_tokens_std);
+    config.max_concurrency = m.max_concurrency.or(config.max_concurrency);
+    if m.stall_after.is_some() != m.stall_for.is_some() {
+        return Err(("stall_after", "give both stall_after and stall_for".into()));
+    }
+    config.stall_after = m.stall_after.or(config.stall_after);
+    config.stall_for = m.stall_for.map(|d| d.0).unwrap_or(config.stall_for);
+    config.stream_stall = m.stream_stall.map(|d| d.0).unwrap_or(config.stream_stall);
+    if let Some(fail) = m.fail {
+        config.failures = crate::mock::parse_failures(&fail).map_err(|e| ("fail", e))?;
+    }
+    if let Some(d) = m.retry_after {
+        config.retry_after = d.0;
+    }
+    config.models = m.models.or(config.models);
+    config.rpm = m.rpm.or(config.rpm);
+    config.tpm = m.tpm.or(config.tpm);
+    if let Some(models) = m.fail_model {
+        config.fail_models = crate::mock::parse_fail_models(&models).map_err(|e| ("fail_model", e))?;
+    }
+    config.quota = m.quota.or(config.quota);
+    config.hang = m.hang.unwrap_or(config.hang);
+    config.ratelimit_headers = m.ratelimit_headers.unwrap_or(config.ratelimit_headers);
+    if let Some(fault) = m.stream_fault {
+        config.stream_faults = crate::mock::parse_stream_faults(&fault).map_err(|e| ("stream_fault", e))?;
+    }
+    config.seed = m.seed.unwrap_or(config.seed);
+    Ok(config)
+}

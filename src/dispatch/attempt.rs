@@ -1,0 +1,245 @@
+//! One target's part of an item: waiting for its breaker and limits, sending, retrying with
+//! backoff, and telling the breaker and the adaptive limits what happened.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{backoff, limits, Admission, Dispatcher, Leave, Limits, RouteTarget};
+use crate::provider::RequestError;
+use crate::record::{Attempt, ErrorClass, ErrorInfo, Success};
+
+impl Dispatcher {
+    /// Tries one target until it answers or gives up.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn at_target(
+        &self,
+        target: &RouteTarget,
+        model: &str,
+        bytes: &[u8],
+        tokens: f64,
+        later_usable: bool,
+        began: Instant,
+        attempts: &mut Vec<Attempt>,
+        last_error: &mut Option<ErrorInfo>,
+    ) -> (Option<Success>, Leave) {
+        let retry = &self.options.retry;
+        for number in 1..=retry.max_attempts {
+            if self.stop.is_cancelled() {
+                return (None, Leave::Done);
+            }
+            // The breaker: skip an open target when a later one can take the item, else wait.
+            let probe = loop {
+                match target.breaker.admit(Instant::now()) {
+                    Admission::Go => break false,
+                    Admission::Probe => break true,
+                    Admission::Dead => return (None, Leave::Next),
+                    Admission::OpenUntil(_) if later_usable => return (None, Leave::Next),
+                    Admission::OpenUntil(until) => {
+                        if self.past_deadline(began, until) {
+                            *last_error = Some(deadline_error(self.options.settings.deadline, last_error));
+                            return (None, Leave::Done);
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(until) => {}
+                            _ = self.stop.cancelled() => return (None, Leave::Done),
+                        }
+                    }
+                }
+            };
+            let mut levels: Vec<Arc<Limits>> = self.options.run_limits.iter().cloned().collect();
+            levels.extend(target.limits.iter().cloned());
+            let admitted = async {
+                let slot = target.adaptive.acquire().await;
+                let held = limits::acquire(&levels, tokens).await;
+                (slot, held)
+            };
+            let waiting = Instant::now();
+            let (slot, held) = tokio::select! {
+                admitted = admitted => admitted,
+                _ = self.stop.cancelled() => {
+                    if probe { target.breaker.release_probe(); }
+                    return (None, Leave::Done);
+                }
+            };
+            let timeout = match self.options.settings.deadline {
+                Some(deadline) => self.options.timeout.min(deadline.saturating_sub(began.elapsed())),
+                None => self.options.timeout,
+            };
+            let concurrency_limit = Some(target.adaptive.limit());
+            target.note_sent();
+            let sent_at = self.started.elapsed();
+            let in_flight = self.options.metrics.as_ref().map(|m| {
+                m.limiter_waited(&target.name, waiting.elapsed());
+                m.in_flight(&target.name)
+            });
+            let result = self.client.chat(&target.endpoint, bytes.to_vec(), timeout).await;
+            drop((slot, in_flight));
+            tracing::trace!(
+                target_name = %target.name, model, attempt = number, status = ?result.as_ref().map_or_else(|e| e.status(), |r| Some(r.status)),
+                latency_ms = (self.started.elapsed() - sent_at).as_secs_f64() * 1e3, "request"
+            );
+            match result {
+                Ok(reply) => {
+                    held.settle(Some(reply.usage.input_tokens + reply.usage.output_tokens));
+                    target.breaker.record(true, Instant::now());
+                    target.adaptive.on_success();
+                    target.note_success();
+                    if let Some(wait) = reply.ratelimit.exhausted_for() {
+                        target.adaptive.pause_until(Instant::now() + wait);
+                    }
+                    let cost_usd = self.options.prices.get(model).map(|p| p.cost_usd(&reply.usage));
+                    attempts.push(Attempt {
+                        target: target.name.clone(),
+                        model: model.to_string(),
+                        number,
+                        sent_at,
+                        latency: reply.latency,
+                        ttft: reply.ttft,
+                        stream: reply.stream,
+                        status: Some(reply.status),
+                        usage: Some(reply.usage),
+                        cost_usd,
+                        error: None,
+                        concurrency_limit,
+                    });
+                    let success = Success {
+                        target: target.name.clone(),
+                        model: model.to_string(),
+                        status: reply.status,
+                        request_id: reply.request_id,
+                        body: reply.body,
+                        usage: reply.usage,
+                        latency: reply.latency,
+                        ttft: reply.ttft,
+                        stream: reply.stream,
+                        cost_usd,
+                        cache_hit: None,
+                    };
+                    return (Some(success), Leave::Done);
+                }
+                Err(error) => {
+                    held.settle(None);
+                    let class = error.class();
+                    let info = error.info();
+                    attempts.push(Attempt {
+                        target: target.name.clone(),
+                        model: model.to_string(),
+                        number,
+                        sent_at,
+                        latency: self.started.elapsed().saturating_sub(sent_at),
+                        ttft: None,
+                        stream: None,
+                        status: error.status(),
+                        usage: None,
+                        cost_usd: None,
+                        error: Some(info.clone()),
+                        concurrency_limit,
+                    });
+                    *last_error = Some(info);
+                    self.observe(target, &error, probe);
+                    if class.is_fatal() {
+                        self.kill(target, &error);
+                    }
+                    let falls_back = self.options.settings.fallback_on.contains(&class);
+                    if !class.is_retryable() || class.is_fatal() {
+                        return (None, if falls_back { Leave::Next } else { Leave::Done });
+                    }
+                    if number == retry.max_attempts {
+                        return (None, if falls_back { Leave::Next } else { Leave::Done });
+                    }
+                    let delay = backoff::delay(retry, number, error.retry_after());
+                    tracing::debug!(
+                        target_name = %target.name, attempt = number, class = %class, status = ?error.status(),
+                        delay_ms = delay.as_millis() as u64, "retrying"
+                    );
+                    if self.past_deadline(began, Instant::now() + delay) {
+                        *last_error = Some(deadline_error(self.options.settings.deadline, last_error));
+                        return (None, Leave::Done);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.stop.cancelled() => return (None, Leave::Done),
+                    }
+                }
+            }
+        }
+        (None, Leave::Next)
+    }
+
+    /// Feeds a failure to the target's breaker and adaptive limits.
+    pub(super) fn observe(&self, target: &RouteTarget, error: &RequestError, probe: bool) {
+        let now = Instant::now();
+        match error.class() {
+            ErrorClass::RateLimited => {
+                target
+                    .adaptive
+                    .on_rate_limited(error.retry_after(), target.accepted_rate());
+                if probe {
+                    target.breaker.release_probe();
+                }
+            }
+            ErrorClass::Connect
+            | ErrorClass::Timeout
+            | ErrorClass::ServerError
+            | ErrorClass::Conflict
+            | ErrorClass::InvalidResponse
+            | ErrorClass::StreamInterrupted => {
+                let openings = target.breaker.openings();
+                target.breaker.record(false, now);
+                if target.breaker.openings() > openings {
+                    tracing::warn!(target_name = %target.name, class = %error.class(), "circuit breaker opened");
+                }
+            }
+            _ if probe => target.breaker.release_probe(),
+            _ => {}
+        }
+    }
+
+    /// Prompt tokens plus the output asked for, when a tokens-per-minute limit applies. While
+    /// every token limit is idle (far from binding) a quarter of the body's bytes stands in for
+    /// the prompt (cheap, and on the high side); under pressure the model's own tokenizer
+    /// counts it. Either way the reservation is corrected from `usage` afterwards.
+    pub(super) fn token_estimate(&self, target: &RouteTarget, model: &str, body: &Value, body_bytes: usize) -> f64 {
+        let mut levels = self.options.run_limits.iter().chain(&target.limits);
+        if !levels.clone().any(|l| l.counts_tokens()) {
+            return 0.0;
+        }
+        let output = ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|key| body.get(*key).and_then(Value::as_u64))
+            .unwrap_or(self.options.settings.expected_output_tokens);
+        let now = Instant::now();
+        let prompt = if levels.all(|l| l.tokens_idle(now)) {
+            body_bytes as u64 / 4
+        } else {
+            crate::tokens::estimate_prompt_tokens(model, body)
+        };
+        (prompt + output) as f64
+    }
+
+    pub(super) fn past_deadline(&self, began: Instant, at: Instant) -> bool {
+        self.options
+            .settings
+            .deadline
+            .is_some_and(|deadline| at.duration_since(began) >= deadline)
+    }
+}
+
+fn deadline_error(deadline: Option<Duration>, last: &Option<ErrorInfo>) -> ErrorInfo {
+    let shown = deadline
+        .map(|d| humantime::format_duration(d).to_string())
+        .unwrap_or_default();
+    let last = last
+        .as_ref()
+        .map(|e| format!(" (last error: {})", e.message))
+        .unwrap_or_default();
+    ErrorInfo {
+        class: ErrorClass::Timeout,
+        status: None,
+        message: format!("deadline of {shown} for this item reached{last}"),
+        code: Some("deadline_exceeded".into()),
+    }
+}
