@@ -368,6 +368,22 @@ fn targets(out: &mut String, s: &Summary) {
         );
     }
     table_end(out);
+    table_start(
+        out,
+        1,
+        &[
+            "target",
+            "fallbacks in",
+            "fallbacks out",
+            "breaker openings",
+            "slowdowns after 429",
+        ],
+    );
+    for t in &s.targets {
+        let cells = [t.fallbacks_in, t.fallbacks_out, t.breaker_openings, t.slowdowns].map(fmt::int);
+        row(out, &[vec![t.name.clone()], cells.to_vec()].concat());
+    }
+    table_end(out);
     out.push_str("</section>\n");
 }
 
