@@ -26,29 +26,12 @@ async fn finished_run(scratch: &Scratch) -> std::path::PathBuf {
     let lines: String = (0..30)
         .map(|i| format!("{{\"id\":\"q{i}\",\"prompt\":\"Question number {i}?\"}}\n"))
         .collect();
-    let input = scratch.write("prompts.jsonl", &lines);
     let retry = "[retry]\nbase_delay = \"1ms\"\nmax_delay = \"5ms\"\nmax_attempts = 5\n";
-    let job_file = scratch.write(
-        "job.toml",
-        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], retry),
-    );
-    let out = scratch.path().join("run");
-    let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
-    scratch
-        .run(
-            &[
-                "run",
-                &path(&input),
-                "--config",
-                &path(&job_file),
-                "--out",
-                &path(&out),
-                "--quiet",
-            ],
-            &[(KEY_ENV, "k")],
-        )
-        .await
-        .assert_code(0);
+    let job_text = job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], retry);
+    let (out, finished) = scratch
+        .run_job(&lines, &job_text, &["--quiet"], &[(KEY_ENV, "k")])
+        .await;
+    finished.assert_code(0);
     out
 }
 

@@ -115,30 +115,12 @@ async fn report_html_renders_every_chart_in_headless_chromium() {
     let lines: String = (0..60)
         .map(|i| format!("{{\"id\":\"s{i}\",\"prompt\":\"Tell me about item {i}.\"}}\n"))
         .collect();
-    let input = scratch.write("prompts.jsonl", &lines);
     let retry = "[retry]\nbase_delay = \"1ms\"\nmax_delay = \"5ms\"\nmax_attempts = 6\n";
-    let job_file = scratch.write(
-        "job.toml",
-        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], retry),
-    );
-    let out = scratch.path().join("run");
-    let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
-    scratch
-        .run(
-            &[
-                "run",
-                &path(&input),
-                "--config",
-                &path(&job_file),
-                "--out",
-                &path(&out),
-                "--stream",
-                "--quiet",
-            ],
-            &[(KEY_ENV, "k")],
-        )
-        .await
-        .assert_code(0);
+    let job_text = job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], retry);
+    let (out, finished) = scratch
+        .run_job(&lines, &job_text, &["--stream", "--quiet"], &[(KEY_ENV, "k")])
+        .await;
+    finished.assert_code(0);
     let page = out.join("report.html");
     let (dom, log) = tokio::task::spawn_blocking({
         let profile = scratch.path().join("chromium-profile");

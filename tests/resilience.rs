@@ -152,21 +152,11 @@ async fn refused_key_aborts_with_exit_3_without_sending_the_whole_file() {
     };
     let scratch = Scratch::new();
     let (text, _) = generated_input(1_000, 0);
-    let input = scratch.write("input.jsonl", &text);
-    let job_file = scratch.write("job.toml", &provider_job(&server.base_url()));
-    let out = scratch.path().join("run");
-
-    let finished = scratch
-        .run(
-            &[
-                "run",
-                input.to_str().expect("utf-8 path"),
-                "--config",
-                job_file.to_str().expect("utf-8 path"),
-                "--out",
-                out.to_str().expect("utf-8 path"),
-                "--quiet",
-            ],
+    let (out, finished) = scratch
+        .run_job(
+            &text,
+            &provider_job(&server.base_url()),
+            &["--quiet"],
             &[(KEY_ENV, "wrong-key")],
         )
         .await;

@@ -19,26 +19,9 @@ async fn run_with_canary(required: &str) -> (Scratch, Finished, u64) {
     let server = start_mock(config).await;
     let scratch = Scratch::new();
     let (text, _) = common::generated_input(40, 9);
-    let input = scratch.write("input.jsonl", &text);
-    let job_file = scratch.write(
-        "job.toml",
-        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], ""),
-    );
-    let out = scratch.path().join("run");
+    let job_text = job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], "");
     // Not quiet: the final table and any progress output are checked too.
-    let finished = scratch
-        .run(
-            &[
-                "run",
-                input.to_str().expect("utf-8 path"),
-                "--config",
-                job_file.to_str().expect("utf-8 path"),
-                "--out",
-                out.to_str().expect("utf-8 path"),
-            ],
-            &[(KEY_ENV, CANARY)],
-        )
-        .await;
+    let (_, finished) = scratch.run_job(&text, &job_text, &[], &[(KEY_ENV, CANARY)]).await;
     (scratch, finished, server.stats().requests)
 }
 

@@ -90,6 +90,27 @@ impl Scratch {
         Finished::from_output(output.expect("sheepdog could not be run"))
     }
 
+    /// Writes `input.jsonl` and `job.toml` here and runs `sheepdog run` on them into the run
+    /// folder `run/`, with `extra` flags; returns the run folder and how the run ended.
+    pub async fn run_job(&self, input: &str, job: &str, extra: &[&str], envs: &[(&str, &str)]) -> (PathBuf, Finished) {
+        let input = self.write("input.jsonl", input);
+        let job = self.write("job.toml", job);
+        let out = self.path().join("run");
+        let text = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+        let (input, job, out_text) = (text(&input), text(&job), text(&out));
+        let mut args = vec![
+            "run",
+            input.as_str(),
+            "--config",
+            job.as_str(),
+            "--out",
+            out_text.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let finished = self.run(&args, envs).await;
+        (out, finished)
+    }
+
     /// Same as [`Scratch::run`] for tests that need no mock server (no runtime around them).
     pub fn run_blocking(&self, args: &[&str], envs: &[(&str, &str)]) -> Finished {
         Finished::from_output(self.command(args, envs).output().expect("sheepdog could not be run"))
