@@ -2,12 +2,12 @@
 //! headless Chromium: every chart is in the rendered page as an `<svg>` with drawn elements, and
 //! the page logs no error.
 //!
-//! Skipped, with a message on stderr, where Chromium is not installed (`.ci/run` installs
-//! Debian's `chromium`); set `SHEEPDOG_CHROMIUM` to use another binary.
+//! Needs Chromium (`.ci/run` installs Debian's `chromium`; set `SHEEPDOG_CHROMIUM` to use another
+//! binary). Without it the test fails under CI and is skipped, saying so, elsewhere.
 
 mod common;
+mod tools;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,11 +39,6 @@ fn chromium() -> Option<PathBuf> {
     std::env::split_paths(&path)
         .flat_map(|dir| ["chromium", "chromium-browser", "google-chrome"].map(|name| dir.join(name)))
         .find(|candidate| candidate.is_file())
-}
-
-/// Said on the real stderr, which the test harness does not capture, so a skip is seen.
-fn say(message: &str) {
-    let _ = writeln!(std::io::stderr(), "{message}");
 }
 
 /// The DOM Chromium builds from the page, and its log.
@@ -98,7 +93,10 @@ fn drawn_elements(dom: &str, id: &str) -> Result<usize, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_html_renders_every_chart_in_headless_chromium() {
     let Some(chromium) = chromium() else {
-        say("SKIPPED report_html_renders_every_chart_in_headless_chromium: chromium is not installed (apt-get install chromium, or set SHEEPDOG_CHROMIUM)");
+        tools::missing(
+            "report_html_renders_every_chart_in_headless_chromium",
+            "chromium is not installed (apt-get install chromium, or set SHEEPDOG_CHROMIUM)",
+        );
         return;
     };
     let server = start_mock(MockConfig {
