@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
+use super::spec::SloMetric;
 use super::summary::{BenchSummary, StepReport};
-use crate::report::fmt;
+use crate::report::fmt::{self, md_cell};
 use crate::stats::summary::Percentiles;
 
 /// Renders the Markdown report.
@@ -14,28 +15,28 @@ pub fn render(s: &BenchSummary) -> String {
     let _ = writeln!(
         out,
         "# sheepdog bench: {} → {} ({})\n",
-        cell(&b.prompts),
-        cell(&b.target),
-        cell(&b.model)
+        md_cell(&b.prompts),
+        md_cell(&b.target),
+        md_cell(&b.model)
     );
     let _ = writeln!(
         out,
         "{} → {} ({}) · {} · {} · warm-up {} s per step · prompts of ~{} tokens · run folder `{}` · sheepdog {}\n",
-        cell(&b.started_at),
-        cell(&b.finished_at),
+        md_cell(&b.started_at),
+        md_cell(&b.finished_at),
         fmt::duration_s(b.duration_s),
         if b.streamed { "streamed" } else { "not streamed" },
-        cell(&b.stop),
+        md_cell(&b.stop),
         b.warmup_s,
         b.prompt_tokens,
-        cell(&b.out_dir),
-        cell(&s.sheepdog_version),
+        md_cell(&b.out_dir),
+        md_cell(&s.sheepdog_version),
     );
     if let Some(slo) = &b.slo {
         let _ = writeln!(out, "Objectives: {}\n", objectives(slo));
     }
     if let Some(reason) = &b.aborted {
-        let _ = writeln!(out, "> **Aborted:** {}\n", cell(reason));
+        let _ = writeln!(out, "> **Aborted:** {}\n", md_cell(reason));
     }
     out.push_str("## Sweep\n\n");
     let (header, rows) = sweep_table(s);
@@ -76,22 +77,11 @@ inter-token gap and meets ITL and TPOT.
 
 /// `ttft ≤ 500ms · e2e ≤ 5.00s`.
 pub fn objectives(slo: &super::spec::SloSpec) -> String {
-    let bounds = [
-        ("ttft", slo.ttft_ms),
-        ("itl", slo.itl_ms),
-        ("tpot", slo.tpot_ms),
-        ("e2e", slo.e2e_ms),
-    ];
-    let parts: Vec<String> = bounds
-        .iter()
-        .filter_map(|(name, bound)| bound.map(|b| format!("{name} ≤ {}", fmt::ms_short(b))))
+    let parts: Vec<String> = SloMetric::ALL
+        .into_iter()
+        .filter_map(|metric| slo.bound_ms(metric).map(|b| format!("{metric} ≤ {}", fmt::ms_short(b))))
         .collect();
     parts.join(" · ")
-}
-
-/// Escapes text for a table cell or a single line.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 fn ms(p: Option<&Percentiles>, pick: fn(&Percentiles) -> f64) -> String {
@@ -132,7 +122,7 @@ pub fn sweep_table(s: &BenchSummary) -> (Vec<&'static str>, Vec<Vec<String>>) {
             let sum = &st.summary;
             let mut row = vec![
                 st.step.to_string(),
-                cell(&st.load.label),
+                md_cell(&st.load.label),
                 fmt::int(st.requests),
                 fmt::per_s(st.achieved_rps),
                 fmt::per_s(st.output_tokens_per_s),
@@ -158,7 +148,7 @@ pub fn sweep_table(s: &BenchSummary) -> (Vec<&'static str>, Vec<Vec<String>>) {
 }
 
 fn step_section(out: &mut String, st: &StepReport) {
-    let _ = writeln!(out, "## Step {}: {}\n", st.step, cell(&st.load.label));
+    let _ = writeln!(out, "## Step {}: {}\n", st.step, md_cell(&st.load.label));
     let estimated = st.summary.output_tokens_estimated;
     let _ = writeln!(
         out,
@@ -212,7 +202,7 @@ fn step_section(out: &mut String, st: &StepReport) {
     }
     if let Some(slo) = &st.slo {
         out.push_str("| objective | met |\n|---|---:|\n");
-        for metric in super::spec::SLO_METRICS {
+        for metric in SloMetric::ALL {
             if let Some(share) = slo.share(metric) {
                 let _ = writeln!(out, "| {metric} | {} |", fmt::pct(share));
             }

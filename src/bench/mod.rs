@@ -34,7 +34,7 @@ use crate::stats::summary::JobInfo;
 use crate::stats::TargetInfo;
 
 pub use prompts::PromptInfo;
-pub use spec::{BenchSpec, PromptSource, Slo, SloSpec, StopAt, Synthetic};
+pub use spec::{BenchSpec, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
 pub use summary::{BenchInfo, BenchSummary, StepReport, BENCH_SCHEMA_VERSION};
 
 /// The tokenizer that sizes synthetic prompts when the route names no model.

@@ -161,18 +161,69 @@ pub struct Slo {
     pub e2e: Option<Duration>,
 }
 
-/// The metrics an SLO can bound, in report order.
-pub const SLO_METRICS: [&str; 4] = ["ttft", "itl", "tpot", "e2e"];
+/// A per-request latency figure an objective can bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SloMetric {
+    Ttft,
+    Itl,
+    Tpot,
+    E2e,
+}
+
+impl SloMetric {
+    /// Every metric, in report order.
+    pub const ALL: [SloMetric; 4] = [SloMetric::Ttft, SloMetric::Itl, SloMetric::Tpot, SloMetric::E2e];
+
+    /// The name users write (`--slo ttft=500ms`) and reports print.
+    pub fn name(self) -> &'static str {
+        match self {
+            SloMetric::Ttft => "ttft",
+            SloMetric::Itl => "itl",
+            SloMetric::Tpot => "tpot",
+            SloMetric::E2e => "e2e",
+        }
+    }
+
+    /// Position in [`SloMetric::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for SloMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SloMetric {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        SloMetric::ALL
+            .into_iter()
+            .find(|metric| metric.name() == text)
+            .ok_or_else(|| format!("unknown metric `{text}`: the metrics are ttft, itl, tpot and e2e"))
+    }
+}
 
 impl Slo {
-    /// The bound on metric `SLO_METRICS[i]`.
-    pub fn bound(&self, metric: &str) -> Option<Duration> {
+    /// The bound on `metric`, when one was given.
+    pub fn bound(&self, metric: SloMetric) -> Option<Duration> {
         match metric {
-            "ttft" => self.ttft,
-            "itl" => self.itl,
-            "tpot" => self.tpot,
-            "e2e" => self.e2e,
-            _ => None,
+            SloMetric::Ttft => self.ttft,
+            SloMetric::Itl => self.itl,
+            SloMetric::Tpot => self.tpot,
+            SloMetric::E2e => self.e2e,
+        }
+    }
+
+    fn bound_mut(&mut self, metric: SloMetric) -> &mut Option<Duration> {
+        match metric {
+            SloMetric::Ttft => &mut self.ttft,
+            SloMetric::Itl => &mut self.itl,
+            SloMetric::Tpot => &mut self.tpot,
+            SloMetric::E2e => &mut self.e2e,
         }
     }
 }
@@ -189,18 +240,8 @@ impl FromStr for Slo {
                 .ok_or_else(|| format!("`{part}` is not METRIC=DURATION: write e.g. ttft=500ms,e2e=5s"))?;
             let bound = humantime::parse_duration(value.trim())
                 .map_err(|e| format!("`{}` in `{part}` is not a duration like 500ms or 5s: {e}", value.trim()))?;
-            let slot = match key.trim() {
-                "ttft" => &mut slo.ttft,
-                "itl" => &mut slo.itl,
-                "tpot" => &mut slo.tpot,
-                "e2e" => &mut slo.e2e,
-                other => {
-                    return Err(format!(
-                        "unknown metric `{other}` in `{part}`: the metrics are ttft, itl, tpot and e2e"
-                    ))
-                }
-            };
-            if slot.replace(bound).is_some() {
+            let metric: SloMetric = key.trim().parse().map_err(|e| format!("{e} (in `{part}`)"))?;
+            if slo.bound_mut(metric).replace(bound).is_some() {
                 return Err(format!("`{}` is given twice", key.trim()));
             }
         }
@@ -222,6 +263,18 @@ pub struct SloSpec {
     pub tpot_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_ms: Option<f64>,
+}
+
+impl SloSpec {
+    /// The bound on `metric` in milliseconds, when one was given.
+    pub fn bound_ms(&self, metric: SloMetric) -> Option<f64> {
+        match metric {
+            SloMetric::Ttft => self.ttft_ms,
+            SloMetric::Itl => self.itl_ms,
+            SloMetric::Tpot => self.tpot_ms,
+            SloMetric::E2e => self.e2e_ms,
+        }
+    }
 }
 
 impl From<&Slo> for SloSpec {
@@ -264,7 +317,7 @@ mod tests {
         assert_eq!(slo.ttft, Some(Duration::from_millis(500)));
         assert_eq!(slo.itl, Some(Duration::from_millis(50)));
         assert_eq!(slo.tpot, None);
-        assert_eq!(slo.bound("e2e"), Some(Duration::from_secs(5)));
+        assert_eq!(slo.bound(SloMetric::E2e), Some(Duration::from_secs(5)));
         let err = |t: &str| t.parse::<Slo>().unwrap_err();
         assert!(err("ttfb=1s").contains("unknown metric `ttfb`"));
         assert!(err("ttft=fast").contains("`fast` in `ttft=fast` is not a duration"));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
-use super::spec::{Slo, SLO_METRICS};
+use super::spec::{Slo, SloMetric};
 use super::summary::{ClassCount, LoadInfo, SloReport, StepReport};
 use crate::load::{Arrivals, Load};
 use crate::record::{ErrorClass, Outcome};
@@ -42,16 +42,15 @@ pub(crate) struct Measured {
 impl Measured {
     /// Whether the request meets the objective on `metric`. A failed request meets none; an
     /// answer of fewer than 2 tokens has no gap between tokens, so it meets ITL and TPOT.
-    pub fn meets(&self, metric: &str, bound: Duration) -> bool {
+    pub fn meets(&self, metric: SloMetric, bound: Duration) -> bool {
         if !self.ok {
             return false;
         }
         match metric {
-            "ttft" => self.ttft.is_some_and(|t| t <= bound),
-            "itl" => self.itl.is_none_or(|t| t <= bound),
-            "tpot" => self.tpot.is_none_or(|t| t <= bound),
-            "e2e" => self.e2e <= bound,
-            _ => false,
+            SloMetric::Ttft => self.ttft.is_some_and(|t| t <= bound),
+            SloMetric::Itl => self.itl.is_none_or(|t| t <= bound),
+            SloMetric::Tpot => self.tpot.is_none_or(|t| t <= bound),
+            SloMetric::E2e => self.e2e <= bound,
         }
     }
 }
@@ -61,7 +60,8 @@ impl Measured {
 pub(crate) struct SloCounter {
     slo: Slo,
     requests: u64,
-    met: [u64; 4],
+    /// Requests meeting each objective, indexed by [`SloMetric::index`].
+    met: [u64; SloMetric::ALL.len()],
     met_all: u64,
 }
 
@@ -76,10 +76,10 @@ impl SloCounter {
     pub fn record(&mut self, m: &Measured) {
         self.requests += 1;
         let mut all = true;
-        for (i, metric) in SLO_METRICS.iter().enumerate() {
+        for metric in SloMetric::ALL {
             if let Some(bound) = self.slo.bound(metric) {
                 let met = m.meets(metric, bound);
-                self.met[i] += u64::from(met);
+                self.met[metric.index()] += u64::from(met);
                 all &= met;
             }
         }
@@ -95,14 +95,14 @@ impl SloCounter {
                 n as f64 / self.requests as f64
             }
         };
-        let of = |i: usize| self.slo.bound(SLO_METRICS[i]).map(|_| share(self.met[i]));
+        let of = |metric: SloMetric| self.slo.bound(metric).map(|_| share(self.met[metric.index()]));
         SloReport {
             goodput_rps: achieved_rps * share(self.met_all),
             met_all: share(self.met_all),
-            ttft: of(0),
-            itl: of(1),
-            tpot: of(2),
-            e2e: of(3),
+            ttft: of(SloMetric::Ttft),
+            itl: of(SloMetric::Itl),
+            tpot: of(SloMetric::Tpot),
+            e2e: of(SloMetric::E2e),
         }
     }
 }
@@ -344,8 +344,8 @@ mod tests {
             e2e: ms(10),
             ..Measured::default()
         };
-        assert!(!m.meets("ttft", ms(1000)));
-        assert!(m.meets("e2e", ms(10)));
-        assert!(!m.meets("e2e", ms(9)));
+        assert!(!m.meets(SloMetric::Ttft, ms(1000)));
+        assert!(m.meets(SloMetric::E2e, ms(10)));
+        assert!(!m.meets(SloMetric::E2e, ms(9)));
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::SloSpec;
+use super::spec::{SloMetric, SloSpec};
 use crate::record::ErrorClass;
 use crate::stats::summary::{Percentiles, Summary};
 
@@ -131,14 +131,13 @@ pub struct SloReport {
 }
 
 impl SloReport {
-    /// The share meeting `metric` (`ttft`, `itl`, `tpot`, `e2e`), when it had an objective.
-    pub fn share(&self, metric: &str) -> Option<f64> {
+    /// The share meeting `metric`, when it had an objective.
+    pub fn share(&self, metric: SloMetric) -> Option<f64> {
         match metric {
-            "ttft" => self.ttft,
-            "itl" => self.itl,
-            "tpot" => self.tpot,
-            "e2e" => self.e2e,
-            _ => None,
+            SloMetric::Ttft => self.ttft,
+            SloMetric::Itl => self.itl,
+            SloMetric::Tpot => self.tpot,
+            SloMetric::E2e => self.e2e,
         }
     }
 }

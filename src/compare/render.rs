@@ -4,14 +4,9 @@
 use std::fmt::Write as _;
 
 use super::{Comparison, Row};
+use crate::report::fmt::{aligned, md_cell};
 
-/// Which rendering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Markdown,
-    Json,
-}
+pub use crate::report::TableFormat as Format;
 
 pub fn render(c: &Comparison, format: Format) -> String {
     match format {
@@ -73,34 +68,6 @@ fn marked(row: &Row, best: impl Fn(&str) -> String, other: impl Fn(&str) -> Stri
         .enumerate()
         .map(|(i, v)| if row.best.contains(&i) { best(v) } else { other(v) })
         .collect()
-}
-
-fn aligned(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; columns];
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, (c, &w)) in row.iter().zip(&widths).enumerate() {
-            let pad = " ".repeat(w - c.chars().count());
-            if i == 0 {
-                let _ = write!(line, "  {c}{pad}");
-            } else {
-                let _ = write!(line, "  {pad}{c}");
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
-}
-
-fn md_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 fn markdown(c: &Comparison) -> String {

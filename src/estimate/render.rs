@@ -4,14 +4,9 @@ use std::fmt::Write as _;
 
 use super::{Estimate, Row};
 use crate::pricing::currency::Money;
+use crate::report::fmt::{aligned, md_cell};
 
-/// Which rendering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Markdown,
-    Json,
-}
+pub use crate::report::TableFormat as Format;
 
 pub fn render(e: &Estimate, format: Format) -> String {
     match format {
@@ -197,31 +192,6 @@ fn token_cells(r: &Row) -> Vec<String> {
 
 const TOKEN_HEADERS: [&str; 5] = ["model", "tokenizer", "requests", "input tokens", "output tokens"];
 
-/// Aligned columns: the first left-aligned, the others right-aligned.
-fn aligned(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; columns];
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::from(" ");
-        for (i, (c, &w)) in row.iter().zip(&widths).enumerate() {
-            let pad = " ".repeat(w - c.chars().count());
-            if i == 0 {
-                let _ = write!(line, " {c}{pad}");
-            } else {
-                let _ = write!(line, "  {pad}{c}");
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
-}
-
 fn text(e: &Estimate) -> String {
     let mut out = format!("sheepdog estimate  {}\n", e.input);
     for note in notes(e) {
@@ -255,10 +225,6 @@ fn rejected(out: &mut String, e: &Estimate, heading: &str, indent: &str) {
     if more > 0 {
         let _ = writeln!(out, "{indent}... and {} more", int(more));
     }
-}
-
-fn md_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 fn md_table(out: &mut String, headers: &[String], rows: &[Vec<String>]) {

@@ -1,5 +1,6 @@
-//! Number formatting shared by the human-readable reports.
+//! Number formatting and table helpers shared by the human-readable reports.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::stats::summary::{Cost, ErrorCount, ErrorScope};
@@ -217,4 +218,42 @@ mod tests {
         t.cost_usd = Some(0.0025);
         assert_eq!(target_cost(&t), "$0.002500");
     }
+}
+
+/// Which rendering of a table-shaped report (`estimate`, `compare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// Terminal columns: the first left-aligned, the others right-aligned, two spaces apart.
+pub(crate) fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; columns];
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, (c, &w)) in row.iter().zip(&widths).enumerate() {
+            let pad = " ".repeat(w - c.chars().count());
+            if i == 0 {
+                let _ = write!(line, "  {c}{pad}");
+            } else {
+                let _ = write!(line, "  {pad}{c}");
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
+
+/// Text made safe for one Markdown table cell or one line: pipes escaped, line breaks as spaces.
+pub(crate) fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }

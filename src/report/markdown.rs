@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::fmt;
+use super::fmt::{self, md_cell};
 use crate::stats::summary::{ErrorScope, Percentiles, Summary};
 
 /// Renders the Markdown report.
@@ -36,25 +36,20 @@ price are reported as \"no price\", never as $0.
 - Percentiles come from HdrHistograms (3 significant figures, so within 0.1%).
 ";
 
-/// Escapes text for a table cell or a single line.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
 fn title(out: &mut String, s: &Summary) {
     let job = &s.job;
-    let _ = writeln!(out, "# sheepdog report: {}\n", cell(&job.input));
+    let _ = writeln!(out, "# sheepdog report: {}\n", md_cell(&job.input));
     let _ = writeln!(
         out,
         "{} → {} ({}) · run folder `{}` · sheepdog {}\n",
-        cell(&job.started_at),
-        cell(&job.finished_at),
+        md_cell(&job.started_at),
+        md_cell(&job.finished_at),
         fmt::duration_s(job.duration_s),
-        cell(&job.out_dir),
-        cell(&s.sheepdog_version),
+        md_cell(&job.out_dir),
+        md_cell(&s.sheepdog_version),
     );
     if let Some(reason) = &job.aborted {
-        let _ = writeln!(out, "> **Aborted:** {}\n", cell(reason));
+        let _ = writeln!(out, "> **Aborted:** {}\n", md_cell(reason));
     }
 }
 
@@ -160,7 +155,7 @@ fn tokens_and_cost(out: &mut String, s: &Summary) {
         let models = c
             .unpriced_models
             .iter()
-            .map(|m| format!("`{}`", cell(m)))
+            .map(|m| format!("`{}`", md_cell(m)))
             .collect::<Vec<_>>()
             .join(", ");
         let _ = writeln!(out, "| Models with no price | {models} |");
@@ -182,7 +177,7 @@ fn targets(out: &mut String, s: &Summary) {
         let provider = if t.provider.is_empty() {
             "-".to_string()
         } else {
-            cell(&t.provider)
+            md_cell(&t.provider)
         };
         let (p50, p99) = if t.latency_ms.count == 0 {
             ("-".to_string(), "-".to_string())
@@ -192,8 +187,8 @@ fn targets(out: &mut String, s: &Summary) {
         let _ = writeln!(
             out,
             "| {} | {provider} | {} | {} | {} | {} | {} | {} | {p50} | {p99} | {} | {} | {} |",
-            cell(&t.name),
-            cell(&t.model),
+            md_cell(&t.name),
+            md_cell(&t.model),
             fmt::int(t.requests),
             fmt::int(t.succeeded),
             fmt::int(t.failed_requests),
@@ -213,7 +208,7 @@ fn targets(out: &mut String, s: &Summary) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
-            cell(&t.name),
+            md_cell(&t.name),
             fmt::int(t.fallbacks_in),
             fmt::int(t.fallbacks_out),
             fmt::int(t.breaker_openings),

@@ -21,6 +21,8 @@ use std::path::Path;
 
 use crate::stats::summary::Summary;
 
+pub use fmt::TableFormat;
+
 /// File name of the machine-readable summary in a run folder.
 pub const SUMMARY_FILE: &str = "summary.json";
 /// File name of the Markdown report in a run folder.
