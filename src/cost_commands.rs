@@ -253,7 +253,7 @@ fn render_report(dir: &Path, format: ReportFormat) -> Result<Vec<u8>, String> {
     if let Some(bench) = bench_summary(dir)? {
         return Ok(match format {
             ReportFormat::Md => sheepdog::bench::markdown::render(&bench).into_bytes(),
-            ReportFormat::Html => report::bench_html::render(&bench).into_bytes(),
+            ReportFormat::Html => sheepdog::bench::html::render(&bench).into_bytes(),
             ReportFormat::Text => sheepdog::bench::terminal::render(&bench).into_bytes(),
             ReportFormat::Json | ReportFormat::Csv => {
                 let mut json = serde_json::to_vec_pretty(&bench).map_err(|e| e.to_string())?;

@@ -8,6 +8,7 @@
 //! After each step `summary.json` ([`BenchSummary`]), `report.md` and `report.html` are
 //! rewritten, so a long sweep that is stopped still leaves the steps it finished.
 
+pub mod html;
 pub mod markdown;
 mod prompts;
 pub mod requests;
@@ -216,7 +217,7 @@ fn write_reports(dir: &std::path::Path, summary: &BenchSummary) -> Result<(), Jo
     json.push(b'\n');
     write_atomic(dir, SUMMARY_FILE, &json).map_err(fail)?;
     write_atomic(dir, MARKDOWN_FILE, markdown::render(summary).as_bytes()).map_err(fail)?;
-    let html = crate::report::bench_html::render(summary);
+    let html = html::render(summary);
     write_atomic(dir, crate::report::HTML_FILE, html.as_bytes()).map_err(fail)
 }
 

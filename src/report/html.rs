@@ -36,7 +36,7 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
-pub(super) const STYLE: &str = "
+pub(crate) const STYLE: &str = "
 :root { color-scheme: light; --ink: #1d2733; --muted: #5b6776; --line: #dde3ea; --bg: #f6f8fa; --good: #1a7f37; --bad: #c62828; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 1180px; padding: 24px; color: var(--ink); background: #fff;
@@ -122,7 +122,7 @@ fn header(out: &mut String, s: &Summary) {
     }
 }
 
-pub(super) fn card(out: &mut String, class: &str, label: &str, value: &str, sub: &str) {
+pub(crate) fn card(out: &mut String, class: &str, label: &str, value: &str, sub: &str) {
     let _ = writeln!(
         out,
         "<div class=\"{}\"><div class=\"label\">{}</div><div class=\"value\">{}</div>\
@@ -236,7 +236,7 @@ fn cards(out: &mut String, s: &Summary) {
     out.push_str("</section>\n");
 }
 
-pub(super) fn charts(out: &mut String, figures: &[Figure]) {
+pub(crate) fn charts(out: &mut String, figures: &[Figure]) {
     if figures.is_empty() {
         out.push_str("<section id=\"charts\"><h2>Charts</h2><p class=\"note\">Nothing to draw: no request was answered.</p></section>\n");
         return;
@@ -261,7 +261,7 @@ pub(super) fn charts(out: &mut String, figures: &[Figure]) {
 }
 
 /// A table whose first `text_columns` columns are left-aligned text, the others numbers.
-pub(super) fn table_start(out: &mut String, text_columns: usize, headers: &[&str]) {
+pub(crate) fn table_start(out: &mut String, text_columns: usize, headers: &[&str]) {
     let _ = write!(
         out,
         "<div class=\"scroll\"><table class=\"text{text_columns}\">\n<thead><tr>"
@@ -272,7 +272,7 @@ pub(super) fn table_start(out: &mut String, text_columns: usize, headers: &[&str
     out.push_str("</tr></thead>\n<tbody>\n");
 }
 
-pub(super) fn row(out: &mut String, cells: &[String]) {
+pub(crate) fn row(out: &mut String, cells: &[String]) {
     out.push_str("<tr>");
     for c in cells {
         let _ = write!(out, "<td>{}</td>", esc(c));
@@ -280,7 +280,7 @@ pub(super) fn row(out: &mut String, cells: &[String]) {
     out.push_str("</tr>\n");
 }
 
-pub(super) fn table_end(out: &mut String) {
+pub(crate) fn table_end(out: &mut String) {
     out.push_str("</tbody>\n</table></div>\n");
 }
 

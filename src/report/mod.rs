@@ -4,10 +4,9 @@
 //! [`write_all`] writes the files of a run folder, each atomically (temporary file in the same
 //! folder, then rename), so a crash never leaves half a report.
 
-pub mod bench_html;
 pub mod charts;
 pub mod csv;
-mod figures;
+pub(crate) mod figures;
 pub(crate) mod fmt;
 pub mod html;
 pub mod json;

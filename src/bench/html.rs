@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
-use super::charts::{self, Line, FAILURE, PALETTE};
-use super::figures::{cdf, figures, Figure};
-use super::fmt;
-use super::html::{card, charts as chart_section, esc, row, table_end, table_start, STYLE};
-use crate::bench::{BenchSummary, StepReport};
+use super::{BenchSummary, StepReport};
+use crate::report::charts::{self, Line, FAILURE, PALETTE};
+use crate::report::figures::{cdf, figures, Figure};
+use crate::report::fmt;
+use crate::report::html::{card, charts as chart_section, esc, row, table_end, table_start, STYLE};
 use crate::stats::decode_histogram;
 use crate::stats::summary::Percentiles;
 
@@ -49,7 +49,7 @@ pub fn render(s: &BenchSummary) -> String {
     }
     chart_section(&mut out, &figs);
     out.push_str("<section id=\"steps\">\n<h2>Steps</h2>\n");
-    let (headers, rows) = crate::bench::markdown::sweep_table(s);
+    let (headers, rows) = super::markdown::sweep_table(s);
     table_start(&mut out, 2, &headers);
     for cells in rows {
         let cells: Vec<String> = cells.iter().map(|c| c.replace("\\|", "|")).collect();
