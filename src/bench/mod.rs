@@ -36,7 +36,7 @@ use crate::stats::TargetInfo;
 
 pub use prompts::PromptInfo;
 pub use spec::{BenchSpec, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
-pub use summary::{BenchInfo, BenchSummary, StepReport, BENCH_SCHEMA_VERSION};
+pub use summary::{BenchInfo, BenchSummary, FolderKind, StepReport, BENCH_SCHEMA_VERSION};
 
 /// The tokenizer that sizes synthetic prompts when the route names no model.
 const FALLBACK_TOKENIZER_MODEL: &str = "gpt-4.1-mini";
@@ -121,7 +121,7 @@ pub async fn run_bench(
     };
     let mut summary = BenchSummary {
         schema_version: BENCH_SCHEMA_VERSION,
-        kind: "bench".into(),
+        kind: FolderKind::Bench,
         sheepdog_version: env!("CARGO_PKG_VERSION").to_string(),
         bench: info.clone(),
         steps: Vec::new(),

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use super::spec::{Slo, SloMetric};
-use super::summary::{ClassCount, LoadInfo, SloReport, StepReport};
+use super::summary::{ArrivalKind, ClassCount, LoadInfo, LoadMode, SloReport, StepReport};
 use crate::load::{Arrivals, Load};
 use crate::record::{ErrorClass, Outcome};
 use crate::stats::summary::JobInfo;
@@ -271,23 +271,20 @@ impl StepCollector {
 pub(crate) fn load_info(load: &Load) -> LoadInfo {
     match *load {
         Load::Closed { concurrency } => LoadInfo {
-            mode: "closed".into(),
+            mode: LoadMode::Closed,
             concurrency: Some(concurrency),
             rate: None,
             arrivals: None,
             label: load.label(),
         },
         Load::Open { rate, arrivals } => LoadInfo {
-            mode: "open".into(),
+            mode: LoadMode::Open,
             concurrency: None,
             rate: Some(rate),
-            arrivals: Some(
-                match arrivals {
-                    Arrivals::Even => "even",
-                    Arrivals::Poisson { .. } => "poisson",
-                }
-                .into(),
-            ),
+            arrivals: Some(match arrivals {
+                Arrivals::Even => ArrivalKind::Even,
+                Arrivals::Poisson { .. } => ArrivalKind::Poisson,
+            }),
             label: load.label(),
         },
     }

@@ -15,11 +15,34 @@ pub const BENCH_SCHEMA_VERSION: u32 = 1;
 pub struct BenchSummary {
     pub schema_version: u32,
     /// Always `"bench"`: tells a bench folder from a run folder.
-    pub kind: String,
+    pub kind: FolderKind,
     pub sheepdog_version: String,
     pub bench: BenchInfo,
     /// One entry per step of the sweep, in the order they ran.
     pub steps: Vec<StepReport>,
+}
+
+/// What wrote a folder's `summary.json`; only a bench's says so (`"kind": "bench"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FolderKind {
+    Bench,
+}
+
+/// Closed loop (a fixed number in flight) or open loop (requests start at a rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadMode {
+    Closed,
+    Open,
+}
+
+/// How an open loop's requests are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArrivalKind {
+    Even,
+    Poisson,
 }
 
 /// How the bench was run.
@@ -91,15 +114,14 @@ pub struct StepReport {
 /// The load of a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadInfo {
-    /// `closed` or `open`.
-    pub mode: String,
+    pub mode: LoadMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
-    /// Open loop: `even` or `poisson`.
+    /// Open loop: how requests are spaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arrivals: Option<String>,
+    pub arrivals: Option<ArrivalKind>,
     /// `concurrency 16`, `rate 10/s poisson`.
     pub label: String,
 }
