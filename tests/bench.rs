@@ -66,8 +66,9 @@ async fn open_loop_sends_rate_times_duration_requests() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let step = &run.summary["steps"][0];
     let requests = f64_at(step, "/requests");
+    // 200 are due; a loaded 2-core machine may start the last few after the window closes.
     assert!(
-        (194.0..=206.0).contains(&requests),
+        (180.0..=206.0).contains(&requests),
         "{requests} requests at 100/s for 2 s"
     );
     assert_eq!(server.stats().requests as f64, requests, "each sent once");
@@ -130,11 +131,17 @@ async fn corrected_latency_shows_a_server_stall_that_uncorrected_latency_hides()
     let uncorrected_p90 = f64_at(step, "/summary/latency_ms/p90");
     let corrected_p90 = f64_at(step, "/latency_from_schedule_ms/p90");
     let lag_max = f64_at(step, "/schedule_lag_ms/max");
+    // Bounds with room for a loaded machine: the stall adds ~800 ms to the corrected p90 and
+    // nothing to the uncorrected one.
     assert!(
-        uncorrected_p90 < 150.0,
+        uncorrected_p90 < 300.0,
         "uncorrected p90 {uncorrected_p90} ms hides the stall"
     );
     assert!(corrected_p90 > 500.0, "corrected p90 {corrected_p90} ms shows it");
+    assert!(
+        corrected_p90 - uncorrected_p90 > 400.0,
+        "corrected p90 {corrected_p90} ms vs uncorrected {uncorrected_p90} ms"
+    );
     assert!(lag_max > 700.0, "the client fell behind by {lag_max} ms and says so");
     assert!(
         f64_at(step, "/summary/latency_ms/max") >= 1000.0,

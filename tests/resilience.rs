@@ -23,20 +23,9 @@ async fn run(
 ) -> (Scratch, i32, String) {
     let scratch = Scratch::new();
     let (text, _) = generated_input(lines, 0);
-    let input = scratch.write("input.jsonl", &text);
-    let job_file = scratch.write("job.toml", &job(&server.base_url(), KEY_ENV, targets, FAST_RETRY));
-    let out = scratch.path().join("run");
-    let mut all = vec![
-        "run",
-        input.to_str().expect("utf-8 path"),
-        "--config",
-        job_file.to_str().expect("utf-8 path"),
-        "--out",
-        out.to_str().expect("utf-8 path"),
-        "--quiet",
-    ];
-    all.extend_from_slice(args);
-    let finished = scratch.run(&all, &[(KEY_ENV, key)]).await;
+    let job_text = job(&server.base_url(), KEY_ENV, targets, FAST_RETRY);
+    let all = [&["--quiet"], args].concat();
+    let (_, finished) = scratch.run_job(&text, &job_text, &all, &[(KEY_ENV, key)]).await;
     let code = finished
         .code
         .unwrap_or_else(|| panic!("killed by a signal: {}", finished.stderr));
@@ -282,23 +271,16 @@ async fn refused_key_at_one_provider_falls_back_to_the_next_provider() {
         refusing.base_url(),
         working.base_url()
     );
-    let job_file = scratch.write("job.toml", &toml);
     let (text, _) = generated_input(300, 0);
-    let input = scratch.write("input.jsonl", &text);
-    let out = scratch.path().join("run");
-    let args = [
-        "run",
-        input.to_str().expect("utf-8 path"),
-        "--config",
-        job_file.to_str().expect("utf-8 path"),
-        "--out",
-        out.to_str().expect("utf-8 path"),
-        "--quiet",
-        "--concurrency",
-        "4",
-    ];
 
-    let finished = scratch.run(&args, &[("KEY_A", "wrong-key"), ("KEY_B", "b-key")]).await;
+    let (out, finished) = scratch
+        .run_job(
+            &text,
+            &toml,
+            &["--quiet", "--concurrency", "4"],
+            &[("KEY_A", "wrong-key"), ("KEY_B", "b-key")],
+        )
+        .await;
 
     finished.assert_code(0);
     let folder = RunFolder::read(&out);

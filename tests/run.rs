@@ -17,23 +17,11 @@ const FAST_RETRY: &str = "[retry]\nbase_delay = \"2ms\"\nmax_delay = \"20ms\"\n"
 async fn run_input(config: MockConfig, input_text: &str, extra_args: &[&str]) -> (i32, RunFolder) {
     let server = start_mock(config).await;
     let scratch = Scratch::new();
-    let input = scratch.write("input.jsonl", input_text);
-    let job_file = scratch.write(
-        "job.toml",
-        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], FAST_RETRY),
-    );
-    let out = scratch.path().join("run");
-    let mut args = vec![
-        "run",
-        input.to_str().expect("utf-8 path"),
-        "--config",
-        job_file.to_str().expect("utf-8 path"),
-        "--out",
-        out.to_str().expect("utf-8 path"),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra_args);
-    let finished = scratch.run(&args, &[(KEY_ENV, "any-key")]).await;
+    let job_text = job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], FAST_RETRY);
+    let args = [&["--quiet"], extra_args].concat();
+    let (out, finished) = scratch
+        .run_job(input_text, &job_text, &args, &[(KEY_ENV, "any-key")])
+        .await;
     let code = finished
         .code
         .unwrap_or_else(|| panic!("killed by a signal: {}", finished.stderr));

@@ -24,21 +24,9 @@ fn prompts(n: usize) -> String {
 async fn run(config: MockConfig, input: &str, extra_toml: &str, args: &[&str]) -> (i32, RunFolder) {
     let server = start_mock(config).await;
     let scratch = Scratch::new();
-    let input = scratch.write("input.jsonl", input);
     let toml = job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], extra_toml);
-    let job_file = scratch.write("job.toml", &toml);
-    let out = scratch.path().join("run");
-    let mut all = vec![
-        "run",
-        input.to_str().expect("utf-8 path"),
-        "--config",
-        job_file.to_str().expect("utf-8 path"),
-        "--out",
-        out.to_str().expect("utf-8 path"),
-        "--quiet",
-    ];
-    all.extend_from_slice(args);
-    let finished = scratch.run(&all, &[(KEY_ENV, "k")]).await;
+    let all = [&["--quiet"], args].concat();
+    let (out, finished) = scratch.run_job(input, &toml, &all, &[(KEY_ENV, "k")]).await;
     let code = finished.code.unwrap_or_else(|| panic!("killed: {}", finished.stderr));
     server.shutdown().await;
     (code, RunFolder::read(&out))
