@@ -209,6 +209,10 @@ impl Chunks {
 /// State of a stream that has delays to honour.
 struct Live {
     chunks: Chunks,
+    /// When the event being prepared is due. Each delay moves this deadline on from the last
+    /// one, not from when the previous event happened to leave, so timer granularity and a busy
+    /// task never add up: token k leaves at start + ttft + k × itl.
+    due: tokio::time::Instant,
     ttft: Latency,
     itl: Latency,
     rng: SmallRng,
@@ -236,6 +240,7 @@ pub(crate) fn response(plan: Plan) -> Response {
     } else {
         let live = Live {
             chunks,
+            due: tokio::time::Instant::now(),
             ttft: plan.ttft,
             itl: plan.itl,
             rng: plan.rng,
@@ -260,7 +265,8 @@ pub(crate) fn response(plan: Plan) -> Response {
                 }
             };
             if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+                live.due += delay;
+                tokio::time::sleep_until(live.due).await;
             }
             Some((Ok::<Bytes, std::io::Error>(Bytes::from(event)), live))
         }))
@@ -275,4 +281,65 @@ pub(crate) fn response(plan: Plan) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-request-id", plan.request_id);
     response
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use std::sync::Arc;
+
+    use futures::StreamExt as _;
+    use rand::SeedableRng as _;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::mock::queue::Queue;
+    use crate::mock::reply::Prompt;
+    use crate::mock::stats::Recorder;
+    use crate::mock::MockConfig;
+
+    /// When each content chunk of a streamed answer leaves, read by a consumer that spends
+    /// `busy` on every chunk (on tokio's paused clock, so the times are exact).
+    async fn content_times(ttft: Duration, itl: Duration, tokens: u32, busy: Duration) -> Vec<Duration> {
+        let recorder = Arc::new(Recorder::new());
+        let (_, guard) = recorder.arrive();
+        let held = Queue::new(&MockConfig::default()).enter(1).await;
+        let prompt = Prompt { hash: 7, tokens: 10 };
+        let plan = Plan {
+            id: "chatcmpl-test".into(),
+            created: 0,
+            model: "gpt-4.1-mini".into(),
+            reply: Reply::new(prompt, Some(tokens), None),
+            include_usage: false,
+            ttft: Latency::Fixed(ttft),
+            itl: Latency::Fixed(itl),
+            rng: SmallRng::seed_from_u64(1),
+            fault: None,
+            stall: Duration::ZERO,
+            guard,
+            held,
+            request_id: HeaderValue::from_static("req-test"),
+        };
+        let start = Instant::now();
+        let mut body = response(plan).into_body().into_data_stream();
+        let mut times = Vec::new();
+        while let Some(Ok(bytes)) = body.next().await {
+            if std::str::from_utf8(&bytes).is_ok_and(|t| t.contains(r#"{"content":""#)) {
+                times.push(start.elapsed());
+            }
+            tokio::time::sleep(busy).await;
+        }
+        times
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_keep_an_absolute_schedule_even_when_the_sender_is_late() {
+        let (ttft, itl) = (Duration::from_millis(50), Duration::from_millis(5));
+        // Each chunk takes 2 ms to hand over: with a sleep of `itl` after each one the gaps would
+        // be 7 ms and token 20 would leave 40 ms late.
+        let times = content_times(ttft, itl, 21, Duration::from_millis(2)).await;
+        assert_eq!(times.len(), 21);
+        for (k, at) in times.iter().enumerate() {
+            assert_eq!(*at, ttft + itl * k as u32, "token {k}");
+        }
+    }
 }
