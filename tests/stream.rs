@@ -52,16 +52,18 @@ async fn measured_ttft_and_itl_match_what_the_mock_paces() {
     for line in &folder.results {
         let (ttft, itl, tpot) = (ms(line, "ttft_ms"), ms(line, "itl_ms"), ms(line, "tpot_ms"));
         // The mock never answers early; a busy machine may make it late, never by this much.
+        // Its tokens keep an absolute schedule, so a first token read late shortens the mean
+        // gap a little (by the delay / 49).
         assert!((200.0..=400.0).contains(&ttft), "TTFT {ttft} ms");
-        assert!((19.5..=40.0).contains(&itl), "ITL {itl} ms");
-        assert!((19.5..=45.0).contains(&tpot), "TPOT {tpot} ms");
+        assert!((18.0..=40.0).contains(&itl), "ITL {itl} ms");
+        assert!((18.0..=45.0).contains(&tpot), "TPOT {tpot} ms");
         assert_eq!(line["sheepdog"]["output_tokens"], 50);
         assert_eq!(line["sheepdog"]["output_tokens_estimated"], false);
         let latency = ms(line, "latency_ms");
         assert!(latency >= 200.0 + 49.0 * 20.0, "e2e {latency} ms");
     }
     let itl_p50 = folder.summary["itl_ms"]["p50"].as_f64().expect("summary.itl_ms");
-    assert!((19.5..=40.0).contains(&itl_p50), "summary ITL p50 {itl_p50}");
+    assert!((18.0..=40.0).contains(&itl_p50), "summary ITL p50 {itl_p50}");
     assert!(folder.summary["ttft_ms"]["p50"].as_f64().expect("summary.ttft_ms") >= 200.0);
     assert!(folder.summary["tpot_ms"]["count"].as_u64() == Some(4));
 }

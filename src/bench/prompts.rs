@@ -218,7 +218,7 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("no valid request"), "{err}");
-        assert_eq!(err.exit_code(), 2);
+        assert_eq!(err.exit(), crate::Exit::Usage);
         let missing = Prompts::load(&PromptSource::File(dir.path().join("nope.jsonl")), "m", 0)
             .err()
             .unwrap();

@@ -1,15 +1,16 @@
-//! `sheepdog bench` arguments, turned into the library's [`BenchSpec`] and config overrides.
+//! `sheepdog bench`: its arguments, turned into the library's [`BenchSpec`] and config
+//! overrides, and the run of the sweep with its step-by-step progress on stderr.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
-use sheepdog::bench::{BenchSpec, PromptSource, StopAt};
+use sheepdog::bench::{BenchEvent, BenchSpec, PromptSource, StopAt};
 use sheepdog::config::Overrides;
 use sheepdog::load::{parse_concurrencies, parse_rates, Arrivals, DEFAULT_MAX_IN_FLIGHT};
 
-use super::{parse_duration, ConfigArgs};
+use super::{cost, ops, parse_duration, resolve, say_notices, signals, ConfigArgs, Failure, Outcome};
 
 /// How long each step sends when neither --duration nor --requests is given.
 const DEFAULT_STEP: Duration = Duration::from_secs(30);
@@ -130,4 +131,38 @@ impl BenchArgs {
         spec.validate(!self.no_stream)?;
         Ok(spec)
     }
+}
+
+pub async fn bench(args: BenchArgs) -> Outcome {
+    let mut config = resolve(&args.overrides())?;
+    cost::apply_prices(&mut config, args.target.prices.as_deref())?;
+    let mut spec = args.spec().map_err(Failure::usage)?;
+    let metrics_server = ops::start_metrics(&args.metrics).await?;
+    spec.metrics = metrics_server.as_ref().map(|server| server.metrics());
+    say_notices(&config.notices, args.quiet);
+    let stop = signals::watch(sheepdog::job::DEFAULT_DRAIN_TIMEOUT)?;
+    let quiet = args.quiet;
+    let mut observe = |event: BenchEvent<'_>| {
+        if quiet {
+            return;
+        }
+        match event {
+            BenchEvent::StepStarted { step, of, load } => {
+                eprintln!("sheepdog: step {step}/{of}: {}", load.label())
+            }
+            BenchEvent::StepFinished(report) => eprintln!(
+                "sheepdog: step {}: {} requests, {:.1} req/s, {} failed",
+                report.step, report.requests, report.achieved_rps, report.failed
+            ),
+        }
+    };
+    let output = sheepdog::run_bench(&config, &spec, stop.stop, &mut observe).await?;
+    if !args.quiet {
+        println!("{}", sheepdog::bench::terminal::render(&output.summary));
+        println!("Run folder: {}", output.out_dir.display());
+    }
+    if let sheepdog::RunStatus::Aborted(reason) = &output.status {
+        eprintln!("sheepdog: stopped early: {reason}");
+    }
+    Ok(output.status.exit())
 }

@@ -1,5 +1,6 @@
 //! Arguments for running beyond one machine and in operations: sharding (`run`), metrics
-//! (`run`, `bench`), logs (every command) and `sheepdog merge`.
+//! (`run`, `bench`), logs (every command) and `sheepdog merge`, with what merge and the metrics
+//! endpoint do at the edge.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,11 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use sheepdog::config::Overrides;
+use sheepdog::merge::MergeOptions;
+use sheepdog::metrics::{Metrics, MetricsServer};
 use sheepdog::shard::{Shard, ShardLimits, ShardRequest};
+
+use super::{Failure, Outcome};
 
 /// Which part of the input a run handles.
 #[derive(Debug, Args, Default)]
@@ -88,4 +93,34 @@ pub struct MergeArgs {
     /// No final table.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// Starts the `/metrics` endpoint when `--metrics-addr` is given, and says where it is.
+pub async fn start_metrics(args: &MetricsArgs) -> Result<Option<MetricsServer>, Failure> {
+    let Some(addr) = args.metrics_addr else {
+        return Ok(None);
+    };
+    let server = MetricsServer::start(Metrics::new(), addr)
+        .await
+        .map_err(|e| Failure::usage(format!("--metrics-addr {addr}: cannot listen: {e}")))?;
+    eprintln!("sheepdog: metrics at {}", server.url());
+    Ok(Some(server))
+}
+
+pub fn merge(args: MergeArgs) -> Outcome {
+    let options = MergeOptions {
+        dirs: args.dirs,
+        out: args.out,
+        partial: args.partial,
+        ordered: args.ordered,
+    };
+    let output = sheepdog::merge::merge(&options)?;
+    for line in sheepdog::merge::render::shard_lines(&output) {
+        eprintln!("sheepdog: {line}");
+    }
+    if !args.quiet {
+        println!("{}", sheepdog::report::terminal::render(&output.summary));
+        println!("Merged folder: {}", output.out_dir.display());
+    }
+    Ok(output.status.exit())
 }

@@ -293,3 +293,40 @@ fn twelve_digits(v: f64) -> f64 {
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).min(8)
 }
+
+/// What `--models` names (a target of the job file, or a model) stand for, else the job file's
+/// route; `None` prices each line on the model it names.
+pub fn model_specs(config: &crate::config::Config, names: Option<&[String]>) -> Option<Vec<ModelSpec>> {
+    let target_spec = |index: usize| {
+        let target = &config.targets[index];
+        let provider = config.provider_of(target);
+        target.model.as_ref().map(|model| ModelSpec {
+            label: target.name.clone(),
+            model: model.clone(),
+            provider: Some(provider.name.clone()),
+            billing: provider.billing.clone(),
+        })
+    };
+    match names {
+        Some(names) => Some(
+            names
+                .iter()
+                .filter(|n| !n.trim().is_empty())
+                .map(|name| {
+                    let configured = config.source.is_some();
+                    config
+                        .targets
+                        .iter()
+                        .position(|t| configured && &t.name == name)
+                        .and_then(target_spec)
+                        .unwrap_or_else(|| ModelSpec::model(name.trim()))
+                })
+                .collect(),
+        ),
+        None if config.source.is_some() => {
+            let specs: Vec<ModelSpec> = config.route.iter().filter_map(|&t| target_spec(t)).collect();
+            (!specs.is_empty()).then_some(specs)
+        }
+        None => None,
+    }
+}

@@ -73,3 +73,47 @@ pub fn dry_run(config: &Config, input: &Path) -> Result<DryRun, JobError> {
     }
     Ok(report)
 }
+
+/// The dry run as the terminal shows it: route, counts, estimated input tokens and list-price
+/// cost per model, and the first invalid lines.
+pub fn render(config: &Config, input: &Path, report: &DryRun) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let route: Vec<&str> = config.route.iter().map(|&t| config.targets[t].name.as_str()).collect();
+    let _ = writeln!(out, "Dry run of {} (nothing sent)", input.display());
+    let _ = writeln!(out, "  route:              {}", route.join(" -> "));
+    let _ = writeln!(out, "  lines:              {}", report.lines);
+    let _ = writeln!(out, "  valid items:        {}", report.items);
+    let _ = writeln!(out, "  invalid lines:      {}", report.rejected);
+    let approx = if report.approximate {
+        " (approximate: not the model's own tokenizer)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "  input tokens (est): {}{approx}", report.input_tokens);
+    for (model, (items, tokens)) in &report.per_model {
+        let cost = config
+            .prices
+            .get(model)
+            .map(|p| {
+                let usage = crate::record::Usage {
+                    input_tokens: *tokens,
+                    ..Default::default()
+                };
+                format!("${:.4} input at list price", p.cost_usd(&usage))
+            })
+            .unwrap_or_else(|| "no price".into());
+        let _ = writeln!(out, "    {model}: {items} items, {tokens} tokens, {cost}");
+    }
+    for rejected in &report.rejected_shown {
+        let _ = writeln!(out, "  line {}: {}", rejected.line, rejected.reason);
+    }
+    if report.rejected > report.rejected_shown.len() as u64 {
+        let _ = writeln!(
+            out,
+            "  ... and {} more invalid lines",
+            report.rejected - report.rejected_shown.len() as u64
+        );
+    }
+    out
+}

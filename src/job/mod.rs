@@ -9,7 +9,7 @@
 //! fatal provider error, failed write) ends dispatching; requests in flight get
 //! `drain_timeout` to finish, then are dropped and left for a resume.
 
-mod dry_run;
+pub mod dry_run;
 mod options;
 mod owner;
 mod preflight;
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::dispatch::{DispatchOptions, Dispatcher};
+use crate::exit::Exit;
 use crate::input::{Entry, InputError, Reader};
 use crate::output::{WriteError, ERRORS_FILE, RESULTS_FILE};
 use crate::progress::Progress;
@@ -53,11 +54,11 @@ pub enum JobError {
 }
 
 impl JobError {
-    /// Exit code per DESIGN.md: 2 for bad usage, config or input; 3 for a run that had to stop.
-    pub fn exit_code(&self) -> i32 {
+    /// Bad usage, config or input; or a run that had to stop.
+    pub fn exit(&self) -> Exit {
         match self {
-            JobError::Config(_) | JobError::Input(_) | JobError::Setup(_) => 2,
-            JobError::Write(_) => 3,
+            JobError::Config(_) | JobError::Input(_) | JobError::Setup(_) => Exit::Usage,
+            JobError::Write(_) => Exit::Aborted,
         }
     }
 }
@@ -71,11 +72,11 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit(&self) -> Exit {
         match self {
-            RunStatus::AllSucceeded => 0,
-            RunStatus::SomeFailed => 1,
-            RunStatus::Aborted(_) => 3,
+            RunStatus::AllSucceeded => Exit::Success,
+            RunStatus::SomeFailed => Exit::Failed,
+            RunStatus::Aborted(_) => Exit::Aborted,
         }
     }
 }

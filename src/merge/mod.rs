@@ -8,6 +8,7 @@
 //! ([`files`]), and the reports written from the merged summary.
 
 mod files;
+pub mod render;
 pub mod summary;
 pub mod timeline;
 
@@ -48,11 +49,11 @@ pub enum MergeError {
 }
 
 impl MergeError {
-    /// 2 for folders that cannot be merged, 3 for a failed write.
-    pub fn exit_code(&self) -> i32 {
+    /// Folders that cannot be merged are a usage error; a failed write aborts.
+    pub fn exit(&self) -> crate::Exit {
         match self {
-            MergeError::Refused(_) => 2,
-            MergeError::Write { .. } => 3,
+            MergeError::Refused(_) => crate::Exit::Usage,
+            MergeError::Write { .. } => crate::Exit::Aborted,
         }
     }
 }

@@ -1,19 +1,108 @@
-//! Command-line types (clap derive). The only module that knows clap: arguments are turned
-//! into library types (`config::Overrides`, `mock::MockConfig`) here and nowhere else.
+//! The command line: clap types and the glue of each command, one file per command group. The
+//! only place that knows clap: arguments become library types (`config::Overrides`,
+//! `mock::MockConfig`, `bench::BenchSpec`) here, library results become what the user reads on
+//! stdout/stderr, and every command ends in one [`Exit`].
 
+use std::fmt::Display;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use sheepdog::config::Overrides;
+use sheepdog::config::{Config, Overrides, ProcessEnv};
 use sheepdog::mock::{parse_fail_models, parse_failures, parse_stream_faults, Latency, MockConfig};
+use sheepdog::Exit;
 
 mod bench;
+mod cost;
+mod mock;
 mod ops;
+mod run;
+mod signals;
+mod targets;
 pub use bench::BenchArgs;
 pub use ops::{LogArgs, MergeArgs, MetricsArgs, ShardArgs};
+
+/// Why a command could not finish: said once on stderr by [`execute`], then its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+    exit: Exit,
+    /// A second line: what to do next (e.g. the command that resumes the run).
+    hint: Option<String>,
+}
+
+impl Failure {
+    pub fn new(message: impl Display, exit: Exit) -> Failure {
+        Failure {
+            message: message.to_string(),
+            exit,
+            hint: None,
+        }
+    }
+
+    /// Bad usage, job file or input: exit 2.
+    pub fn usage(message: impl Display) -> Failure {
+        Failure::new(message, Exit::Usage)
+    }
+
+    fn with_hint(mut self, hint: String) -> Failure {
+        self.hint = Some(hint);
+        self
+    }
+}
+
+impl From<sheepdog::job::JobError> for Failure {
+    fn from(e: sheepdog::job::JobError) -> Failure {
+        Failure::new(&e, e.exit())
+    }
+}
+
+impl From<sheepdog::merge::MergeError> for Failure {
+    fn from(e: sheepdog::merge::MergeError) -> Failure {
+        Failure::new(&e, e.exit())
+    }
+}
+
+/// How a command ended: its exit, or why it could not finish.
+pub type Outcome = Result<Exit, Failure>;
+
+/// Runs the command and says any failure; the exit is the process's.
+pub async fn execute(command: Command) -> Exit {
+    let outcome = match command {
+        Command::Run(args) => run::run(args).await,
+        Command::Check(args) => targets::check(args).await,
+        Command::Models(args) => targets::models(args),
+        Command::Bench(args) => bench::bench(args).await,
+        Command::Mock(args) => mock::serve(args).await,
+        Command::Estimate(args) => cost::estimate(args),
+        Command::Compare(args) => cost::compare(args),
+        Command::Report(args) => cost::report(args),
+        Command::Merge(args) => ops::merge(args),
+    };
+    outcome.unwrap_or_else(|failure| {
+        eprintln!("sheepdog: {}", failure.message);
+        if let Some(hint) = &failure.hint {
+            eprintln!("sheepdog: {hint}");
+        }
+        failure.exit
+    })
+}
+
+/// The validated configuration of a command: flags > environment > job file > defaults.
+fn resolve(overrides: &Overrides) -> Result<Config, Failure> {
+    Config::resolve(overrides, &ProcessEnv).map_err(Failure::usage)
+}
+
+/// What the configuration wants the user to know (e.g. "no job file: using the mock").
+fn say_notices(notices: &[String], quiet: bool) {
+    if !quiet {
+        for notice in notices {
+            eprintln!("sheepdog: {notice}");
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,11 +134,11 @@ pub enum Command {
     /// Serve the built-in OpenAI-compatible mock server (latency and fault injection).
     Mock(MockArgs),
     /// What a JSONL workload would cost on each model: tokens counted locally, nothing sent.
-    Estimate(crate::cost_commands::EstimateArgs),
+    Estimate(cost::EstimateArgs),
     /// Runs over the same prompts side by side, the better value of each row marked.
-    Compare(crate::cost_commands::CompareArgs),
+    Compare(cost::CompareArgs),
     /// Render a run folder's report again: md, html, json, csv or text.
-    Report(crate::cost_commands::ReportArgs),
+    Report(cost::ReportArgs),
     /// Combine the run folders of a sharded job (`run --shard I/N`) into one: results, errors,
     /// requests and exactly merged statistics.
     Merge(MergeArgs),
