@@ -170,12 +170,21 @@ impl ResponseCache {
             None => None,
         };
         let Some((key, answer)) = answer else { return };
-        let bytes = serde_json::to_vec(&answer).unwrap_or_default();
+        // An answer that cannot be encoded is still shared with this run's identical requests,
+        // but never stored as empty bytes that a later run would read back as garbage.
+        let bytes = match serde_json::to_vec(&answer) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                tracing::warn!(error = %e, "response cache: cannot encode an answer; it is not stored");
+                None
+            }
+        };
         let answer = Arc::new(answer);
         slots.insert(key, Slot::Ready(answer.clone()));
         if let Some(sender) = pending {
             sender.send_replace(Some(answer));
         }
+        let Some(bytes) = bytes else { return };
         if let Ok(writes) = self.writes.lock() {
             if let Some(writes) = writes.as_ref() {
                 let _ = writes.send((key, bytes));
