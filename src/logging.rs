@@ -13,9 +13,9 @@ use std::sync::RwLock;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// Keys shorter than this are not scrubbed from log lines (they would mask ordinary text); no
-/// real provider key is this short.
-const MIN_REDACTED_LEN: usize = 8;
+/// Keys shorter than this are not scrubbed from log lines or provider text (they would mask
+/// ordinary text); no real provider key is this short.
+pub const MIN_REDACTED_LEN: usize = 8;
 
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 

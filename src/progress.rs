@@ -37,20 +37,22 @@ const BAR_EVERY: Duration = Duration::from_millis(100);
 pub struct Progress {
     mode: ProgressMode,
     bar: Option<ProgressBar>,
-    total: u64,
+    /// `None` for an input read from a pipe: its length is not known until its end.
+    total: Option<u64>,
     started: Instant,
     last: Instant,
 }
 
 impl Progress {
-    /// `total`: items expected (non-blank input lines).
-    pub fn new(mode: ProgressMode, total: u64) -> Progress {
+    /// `total`: items expected (non-blank input lines); `None` when not known (a pipe).
+    pub fn new(mode: ProgressMode, total: Option<u64>) -> Progress {
         let bar = (mode == ProgressMode::Bar).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr_with_hz(10));
+            let template = match total {
+                Some(_) => "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta} {msg}",
+                None => "{spinner} [{elapsed_precise}] {pos} items {per_sec} {msg}",
+            };
+            let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar
         });
@@ -102,23 +104,32 @@ impl Progress {
     fn line(&self, c: &LiveCounts) -> String {
         let elapsed = self.started.elapsed().as_secs_f64();
         let rate = if elapsed > 0.0 { c.done as f64 / elapsed } else { 0.0 };
-        let eta = if rate > 0.0 && self.total > c.done {
+        let Some(total) = self.total else {
+            return format!(
+                "{} items (input from a pipe: total not known), {} ok, {} failed, {} rejected, {rate:.1} items/s, {}",
+                c.done,
+                c.succeeded,
+                c.failed,
+                c.rejected,
+                money(c.cost_usd)
+            );
+        };
+        let eta = if rate > 0.0 && total > c.done {
             format!(
                 ", ETA {}",
-                humantime::format_duration(Duration::from_secs(((self.total - c.done) as f64 / rate) as u64))
+                humantime::format_duration(Duration::from_secs(((total - c.done) as f64 / rate) as u64))
             )
         } else {
             String::new()
         };
-        let percent = if self.total > 0 {
-            100.0 * c.done as f64 / self.total as f64
+        let percent = if total > 0 {
+            100.0 * c.done as f64 / total as f64
         } else {
             100.0
         };
         format!(
-            "{}/{} items ({percent:.1}%), {} ok, {} failed, {} rejected, {rate:.1} items/s, {}{eta}",
+            "{}/{total} items ({percent:.1}%), {} ok, {} failed, {} rejected, {rate:.1} items/s, {}{eta}",
             c.done,
-            self.total,
             c.succeeded,
             c.failed,
             c.rejected,

@@ -35,6 +35,11 @@ pub enum ErrorClass {
     StreamInterrupted,
     /// An input line that was never sent.
     InvalidInput,
+    /// An answer larger than `--max-response-size`: retried once, then the item fails.
+    ResponseTooLarge,
+    /// A request that was sent but whose answer was never recorded: the run was killed, the
+    /// disk was full, or a stop dropped it. Counted from `requests.sent` by the resume.
+    Lost,
 }
 
 impl ErrorClass {
@@ -53,6 +58,8 @@ impl ErrorClass {
             ErrorClass::InvalidResponse => "invalid_response",
             ErrorClass::StreamInterrupted => "stream_interrupted",
             ErrorClass::InvalidInput => "invalid_input",
+            ErrorClass::ResponseTooLarge => "response_too_large",
+            ErrorClass::Lost => "lost",
         }
     }
 
@@ -66,7 +73,18 @@ impl ErrorClass {
                 | ErrorClass::Conflict
                 | ErrorClass::ServerError
                 | ErrorClass::StreamInterrupted
+                | ErrorClass::ResponseTooLarge
         )
+    }
+
+    /// Tries of one request at one target this class allows, whatever `retry.max_attempts`
+    /// says: an oversized answer is tried once more (a server may have glitched), not again
+    /// and again at the size limit's cost.
+    pub fn max_tries(self) -> u32 {
+        match self {
+            ErrorClass::ResponseTooLarge => 2,
+            _ => u32::MAX,
+        }
     }
 
     /// Whether this error means the provider will refuse every further request

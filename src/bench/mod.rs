@@ -92,7 +92,9 @@ pub async fn run_bench(
         .map(|l| l.slots(spec.max_in_flight))
         .max()
         .unwrap_or(1);
-    let mut client = Client::new(slots).map_err(|e| JobError::Setup(e.to_string()))?;
+    let mut client = Client::new(slots)
+        .map_err(|e| JobError::Setup(e.to_string()))?
+        .max_response_size(config.max_response_size);
     if let Some(settings) = config.stream {
         client = client.streaming(settings);
     }

@@ -199,6 +199,10 @@ pub struct RunArgs {
     /// [default: 30s].
     #[arg(long, value_parser = parse_duration)]
     pub stream_idle_timeout: Option<Duration>,
+    /// Largest answer accepted, e.g. 32MiB, 1GB: a bigger one (or a longer event stream) is
+    /// cut off and fails as response_too_large, retried once [default: 32MiB].
+    #[arg(long, value_name = "SIZE", value_parser = sheepdog::provider::body::parse_size)]
+    pub max_response_size: Option<u64>,
 }
 
 /// Limits, retries and guards of the dispatch layer (shared by `run` and `bench`).
@@ -358,6 +362,7 @@ impl RunArgs {
             out: self.out.clone(),
             stream: self.stream.then_some(true),
             stream_idle_timeout: self.stream_idle_timeout,
+            max_response_size: self.max_response_size,
             ..Overrides::default()
         };
         self.dispatch.apply(&mut overrides);
@@ -452,6 +457,9 @@ pub struct DurableArgs {
     /// are added [default: off].
     #[arg(long, value_name = "PATH")]
     pub cache: Option<PathBuf>,
+    /// Accept an input without lines (exit 0) instead of refusing it (exit 2).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 impl DurableArgs {
@@ -463,6 +471,7 @@ impl DurableArgs {
         options.ordered = self.ordered;
         options.reorder_window = self.reorder_window.unwrap_or(sheepdog::job::DEFAULT_REORDER_WINDOW);
         options.cache = self.cache.clone();
+        options.allow_empty = self.allow_empty;
     }
 }
 

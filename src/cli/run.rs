@@ -22,7 +22,14 @@ pub async fn run(args: RunArgs) -> Outcome {
     options.metrics = metrics_server.as_ref().map(|server| server.metrics());
     let stop = signals::watch(options.drain_timeout)?;
 
-    let ready = sheepdog::job::preflight(&config, &options).await?;
+    // A signal during the checks (an input that blocks, a slow resume scan) ends the run at
+    // once: nothing was sent yet.
+    let ready = tokio::select! {
+        ready = sheepdog::job::preflight(&config, &options) => ready?,
+        _ = stop.stop.cancelled() => {
+            return Err(Failure::new("stopped before the first request; nothing was sent", sheepdog::Exit::Aborted));
+        }
+    };
     say_notices(&ready.notices, false);
     if let (Some(resumed), false) = (&ready.resumed, args.quiet) {
         eprintln!(

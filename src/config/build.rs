@@ -239,6 +239,11 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         .unwrap_or(false)
         .then_some(crate::provider::StreamSettings { idle_timeout });
 
+    let max_response_size = o
+        .max_response_size
+        .or(run.max_response_size.map(|s| s.0))
+        .unwrap_or(crate::provider::body::DEFAULT_MAX_RESPONSE_SIZE);
+
     let mock = mock_config(job.mock.unwrap_or_default()).map_err(|(k, m)| err(&format!("mock.{k}"), m))?;
 
     let mut prices = PriceTable::builtin().map_err(|e| ConfigError::new("built-in price table", "", e.to_string()))?;
@@ -270,6 +275,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         concurrency,
         timeout,
         stream,
+        max_response_size,
         out,
         mock,
         prices,

@@ -139,6 +139,8 @@ pub struct RunEntry {
     /// Stream every request (SSE) and measure TTFT and inter-token latency.
     pub stream: Option<bool>,
     pub stream_idle_timeout: Option<Dur>,
+    /// Largest answer held: "32MiB", "1GB", or a number of bytes.
+    pub max_response_size: Option<Size>,
     /// In a sharded run: "divide" (default) each limit by the shard count, or keep it "full".
     pub shard_limits: Option<String>,
 }
@@ -171,6 +173,28 @@ pub struct MockEntry {
     pub ratelimit_headers: Option<bool>,
     pub stream_fault: Option<String>,
     pub seed: Option<u64>,
+}
+
+/// A size in bytes: `"32MiB"`, `"512KiB"`, `"1GB"` or a plain number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => n.to_string(),
+            Raw::Text(text) => text,
+        };
+        crate::provider::body::parse_size(&text)
+            .map(Size)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// A duration written the humantime way: "250ms", "30s", "5m".

@@ -75,6 +75,8 @@ pub struct Overrides {
     /// `--stream` (`Some(true)`), or `bench --no-stream` (`Some(false)`).
     pub stream: Option<bool>,
     pub stream_idle_timeout: Option<Duration>,
+    /// `--max-response-size` in bytes.
+    pub max_response_size: Option<u64>,
     /// `--shard I/N` or `--shards N` (index from `JOB_COMPLETION_INDEX`).
     pub shard: Option<crate::shard::ShardRequest>,
     /// `--shard-limits divide|full`.
@@ -143,6 +145,8 @@ pub struct Config {
     pub timeout: Duration,
     /// `Some`: every request is streamed (SSE), read with these settings.
     pub stream: Option<crate::provider::StreamSettings>,
+    /// Bytes one answer may have (`--max-response-size`, `run.max_response_size`).
+    pub max_response_size: u64,
     pub out: Option<PathBuf>,
     /// Settings of the in-process mock server, used by `Endpoint::Mock` providers.
     pub mock: MockConfig,
@@ -233,6 +237,7 @@ impl Config {
             "timeout_ms": self.timeout.as_millis() as u64,
             "stream": self.stream.is_some(),
             "stream_idle_timeout_ms": self.stream.map(|s| s.idle_timeout.as_millis() as u64),
+            "max_response_size": self.max_response_size,
         });
         if let (Some(shard), Some(object)) = (self.shard, echo.as_object_mut()) {
             object.insert("shard".into(), shard.to_string().into());

@@ -147,7 +147,7 @@ impl Dispatcher {
                     if !class.is_retryable() || class.is_fatal() {
                         return (None, if falls_back { Leave::Next } else { Leave::Done });
                     }
-                    if number == retry.max_attempts {
+                    if number >= retry.max_attempts.min(class.max_tries()) {
                         return (None, if falls_back { Leave::Next } else { Leave::Done });
                     }
                     let delay = backoff::delay(retry, number, error.retry_after());
@@ -186,7 +186,8 @@ impl Dispatcher {
             | ErrorClass::ServerError
             | ErrorClass::Conflict
             | ErrorClass::InvalidResponse
-            | ErrorClass::StreamInterrupted => {
+            | ErrorClass::StreamInterrupted
+            | ErrorClass::ResponseTooLarge => {
                 let openings = target.breaker.openings();
                 target.breaker.record(false, now);
                 if target.breaker.openings() > openings {

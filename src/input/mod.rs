@@ -1,14 +1,20 @@
 //! The JSONL reader: streams the input file line by line (never loading it whole), detects the
 //! format of each line, and turns it into a [`WorkItem`] or a [`Rejected`] line with its reason.
 //!
+//! Any readable input works: a regular file, `-` for stdin, a pipe, a FIFO, or a process
+//! substitution (`<(zcat big.jsonl.gz)`). A regular file is fingerprinted before the run (see
+//! [`crate::output::manifest`]); anything else is read once, and [`Reader::hashing`] takes its
+//! fingerprint while the lines are read and sent.
+//!
 //! Two formats, auto-detected per line:
 //! - OpenAI Batch API: `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}`
 //! - short form: `{"id", "prompt": "text"}` or `{"id", "messages": [...]}` plus any body field.
 
 mod parse;
 
-use std::collections::HashSet;
-use std::fs::File;
+mod idset;
+mod source;
+
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,6 +22,9 @@ use std::path::{Path, PathBuf};
 use crate::record::Rejected;
 
 pub use parse::{parse_line, LineFormat};
+pub use source::{is_stdin, is_streamed, Tally};
+
+use idset::IdSet;
 
 /// One valid input line, ready to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,49 +56,54 @@ pub enum Entry {
 /// The input file could not be opened or read. Exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("{path}: cannot open input file: {source}")]
+    #[error("{}: cannot open input file: {source}", .path.display())]
     Open { path: PathBuf, source: std::io::Error },
-    #[error("{path}: read error after line {line}: {source}")]
+    #[error("{}: read error after line {line}: {source}", .path.display())]
     Read {
         path: PathBuf,
         line: u64,
         source: std::io::Error,
     },
+    #[error("{}: the input has no lines, so there is nothing to send (give --allow-empty to accept an empty input)", .path.display())]
+    Empty { path: PathBuf },
 }
 
-/// Streams entries from a JSONL file. Remembers a 64-bit hash of each id to catch repeats, so
-/// memory grows by 8 bytes (plus table overhead) per item and not with line length.
+/// Streams entries from a JSONL input. Remembers a 64-bit hash of each id to catch repeats, so
+/// memory grows by about 8 bytes per item ([`IdSet`]) and not with line length.
 pub struct Reader {
     path: PathBuf,
-    lines: BufReader<File>,
+    lines: BufReader<Tally>,
     line: u64,
     buffer: Vec<u8>,
-    seen: HashSet<u64>,
+    seen: IdSet,
     /// Lines of other shards are skipped unparsed (see [`crate::shard`]).
     shard: Option<crate::shard::Shard>,
 }
 
 impl Reader {
+    /// Opens `path` (`-`: stdin). Opening a FIFO waits until a writer opens it: call this on a
+    /// thread that may block.
     pub fn open(path: &Path) -> Result<Reader, InputError> {
-        let file = File::open(path).map_err(|source| InputError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-            let source = std::io::Error::other("it is a directory");
-            return Err(InputError::Open {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        let input = source::open(path)?;
         Ok(Reader {
             path: path.to_path_buf(),
-            lines: BufReader::with_capacity(256 * 1024, file),
+            lines: BufReader::with_capacity(256 * 1024, Tally::new(input)),
             line: 0,
             buffer: Vec::with_capacity(4096),
-            seen: HashSet::new(),
+            seen: IdSet::default(),
             shard: None,
         })
+    }
+
+    /// Takes the SHA-256 of the bytes read (see [`Reader::fingerprint`]).
+    pub fn hashing(mut self) -> Reader {
+        self.lines.get_mut().hash();
+        self
+    }
+
+    /// Size and SHA-256 (hex) of what was read so far; the hash only after [`Reader::hashing`].
+    pub fn fingerprint(&self) -> (u64, Option<String>) {
+        self.lines.get_ref().fingerprint()
     }
 
     /// Reads only the lines of `shard` (all of them with `None`); the others are skipped
@@ -102,11 +116,11 @@ impl Reader {
     /// Sizes the table of ids for `lines` items at once: growing it while reading would hold
     /// the old and the new table together, near the end of a long file, for nothing.
     pub fn expecting(mut self, lines: u64) -> Reader {
-        self.seen.reserve(usize::try_from(lines).unwrap_or(0));
+        self.seen.reserve(lines);
         self
     }
 
-    /// Non-blank lines read so far.
+    /// Lines read so far (blank lines included: the number of the last line read).
     pub fn line(&self) -> u64 {
         self.line
     }

@@ -49,6 +49,8 @@ pub enum JobError {
     Input(#[from] InputError),
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    Locked(#[from] crate::output::lock::LockError),
     #[error("{0}; the run stopped so that no answer is paid for and then lost")]
     Write(#[from] WriteError),
 }
@@ -57,7 +59,7 @@ impl JobError {
     /// Bad usage, config or input; or a run that had to stop.
     pub fn exit(&self) -> Exit {
         match self {
-            JobError::Config(_) | JobError::Input(_) | JobError::Setup(_) => Exit::Usage,
+            JobError::Config(_) | JobError::Input(_) | JobError::Setup(_) | JobError::Locked(_) => Exit::Usage,
             JobError::Write(_) => Exit::Aborted,
         }
     }
@@ -106,22 +108,28 @@ pub async fn execute(
 ) -> Result<RunOutput, JobError> {
     let Preflight {
         out_dir,
+        lock,
+        streamed,
         input,
         mut manifest,
         collector,
         done,
         order,
         writer,
+        journal,
         prepared,
         cache,
         earlier,
         ..
     } = ready;
-    // Lines of this run's shard (every non-blank line when not sharded).
-    let lines = manifest.shard.map_or(input.lines, |s| s.lines);
-    let reader = Reader::open(&options.input)?.with_shard(config.shard).expecting(lines);
+    // Lines of this run's shard (every non-blank line when not sharded); for a pipe, counted
+    // while it is read.
+    let mut lines = manifest.shard.map_or(input.lines, |s| s.lines);
     let started = Instant::now();
-    let mut client = Client::new(config.concurrency).map_err(|e| JobError::Setup(e.to_string()))?;
+    let mut client = Client::new(config.concurrency)
+        .map_err(|e| JobError::Setup(e.to_string()))?
+        .max_response_size(config.max_response_size)
+        .journal(journal.clone());
     if let Some(settings) = config.stream {
         client = client.streaming(settings);
     }
@@ -138,21 +146,37 @@ pub async fn execute(
         config = %config.echo(), "run started"
     );
 
-    // Reader thread → entries; the file is never loaded whole.
+    // Reader thread → entries; the input is never loaded whole. A thread of its own (not a
+    // blocking task of the runtime): opening a FIFO or reading a pipe may block for good, and
+    // the run must still stop on a signal and the process exit.
     let (entries_tx, mut entries) = mpsc::channel::<Result<Entry, InputError>>(1024);
+    let (read_tx, read_rx) = tokio::sync::oneshot::channel::<(u64, Option<String>)>();
+    let (path, shard) = (options.input.clone(), config.shard);
     std::thread::spawn(move || {
-        for entry in reader {
-            if entries_tx.blocking_send(entry).is_err() {
-                break;
+        let mut reader = match Reader::open(&path) {
+            Ok(reader) => reader.with_shard(shard).expecting(lines),
+            Err(e) => {
+                let _ = entries_tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        if streamed {
+            reader = reader.hashing();
+        }
+        for entry in reader.by_ref() {
+            let failed = entry.is_err();
+            if entries_tx.blocking_send(entry).is_err() || failed {
+                return;
             }
         }
+        let _ = read_tx.send(reader.fingerprint());
     });
 
     let (events_tx, events_rx) = mpsc::channel::<Msg>(4096);
     let owner = owner::Owner {
         writer,
         collector,
-        progress: Progress::new(options.progress, lines),
+        progress: Progress::new(options.progress, (!streamed).then_some(lines)),
         stop: stop.clone(),
         abandon: abandon.clone(),
         fsync: options.fsync,
@@ -170,9 +194,19 @@ pub async fn execute(
         .then(|| Arc::new(Semaphore::new(options.reorder_window.max(config.concurrency))));
     let mut seq = 0u64;
     let mut input_error = None;
-    while let Some(entry) = entries.recv().await {
+    let mut read = 0u64;
+    loop {
+        let entry = tokio::select! {
+            entry = entries.recv() => entry,
+            // A reader blocked on a pipe that sends nothing must not hold the run.
+            _ = stop.cancelled() => break,
+        };
+        let Some(entry) = entry else { break };
         let entry = match entry {
-            Ok(entry) => entry,
+            Ok(entry) => {
+                read += 1;
+                entry
+            }
             Err(e) => {
                 input_error = Some(e);
                 stop.cancel();
@@ -237,7 +271,7 @@ pub async fn execute(
     drop(entries);
     drain(&slots, config.concurrency, options.drain_timeout, &stop, &abandon).await;
     drop(events_tx);
-    let owned = owner
+    let mut owned = owner
         .await
         .map_err(|e| JobError::Setup(format!("result writer stopped: {e}")))?;
     if let Some(cache) = cache {
@@ -254,7 +288,37 @@ pub async fn execute(
     if let Some(error) = input_error {
         return Err(error.into());
     }
+    if streamed {
+        // Known now: what the pipe held (all of it when its end was reached).
+        lines = read;
+        // Sent before the reader's end of the channel closes: missing only when the run
+        // stopped before the end of the input.
+        let mut read_rx = read_rx;
+        if let Ok((size, sha256)) = read_rx.try_recv() {
+            manifest.input.size = size;
+            manifest.input.sha256 = sha256.unwrap_or_default();
+            manifest.input.lines = read;
+            if let Some(shard) = &mut manifest.shard {
+                shard.lines = read;
+            }
+            if read == 0 && !options.allow_empty {
+                return Err(InputError::Empty {
+                    path: options.input.clone(),
+                }
+                .into());
+            }
+        }
+    }
 
+    // Requests a stop dropped in flight were sent: counted as lost, in summary and requests.csv.
+    let sent = journal.count().map_err(|source| WriteError {
+        path: out_dir.join(crate::output::journal::SENT_FILE),
+        source,
+    })?;
+    crate::output::resume::counts::at_end(&out_dir, sent, &mut owned.collector).map_err(|source| WriteError {
+        path: out_dir.join(crate::report::csv::REQUESTS_FILE),
+        source,
+    })?;
     let finished = owned.collector.live().done;
     let unsent = lines.saturating_sub(finished);
     if options.ordered && unsent == 0 && !owned.in_order {
@@ -305,6 +369,7 @@ pub async fn execute(
         succeeded = t.succeeded, failed = t.failed, rejected = t.rejected, unsent = t.unsent, requests = t.requests,
         duration_s = summary.job.duration_s, status = ?status, "run finished"
     );
+    drop(lock);
     Ok(RunOutput {
         summary,
         out_dir,

@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub cache: Option<PathBuf>,
     /// Prometheus metrics to feed while running (`--metrics-addr`).
     pub metrics: Option<crate::metrics::Metrics>,
+    /// `--allow-empty`: an input without lines is a finished run, not an error.
+    pub allow_empty: bool,
 }
 
 impl RunOptions {
@@ -73,6 +75,7 @@ impl RunOptions {
             reorder_window: DEFAULT_REORDER_WINDOW,
             cache: None,
             metrics: None,
+            allow_empty: false,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Everything checked and opened before the first request: the input is readable (and its
-//! fingerprint taken), the keys are present, the run folder is writable and, when it already
+//! fingerprint taken, unless it is a pipe), the keys are present, the run folder is locked
+//! ([`crate::output::lock`]) and writable and, when it already
 //! holds a run, matches this input and configuration; the earlier parts are scanned (repaired,
 //! their finished lines collected, their statistics rebuilt); disk space is compared with a
 //! rough estimate of the output; the response cache is opened.
@@ -14,7 +15,9 @@ use super::JobError;
 use crate::cache::ResponseCache;
 use crate::config::{Config, Endpoint};
 use crate::input::{InputError, Reader};
+use crate::output::journal::{SentJournal, SENT_FILE};
 use crate::output::lineset::LineSet;
+use crate::output::lock::{RunLock, LOCK_FILE};
 use crate::output::manifest::{fingerprint_input, InputFingerprint, Manifest, Part};
 use crate::output::resume::{self, FileOrder};
 use crate::output::{ResultsWriter, ERRORS_FILE, RESULTS_FILE};
@@ -27,6 +30,10 @@ const RESULT_OVERHEAD_BYTES: u64 = 1536;
 /// A run ready to start.
 pub struct Preflight {
     pub out_dir: PathBuf,
+    /// This process's hold on the run folder, kept until the run ends.
+    pub lock: RunLock,
+    /// The input is a pipe, FIFO or stdin: read once, fingerprinted while read.
+    pub streamed: bool,
     pub input: InputFingerprint,
     pub manifest: Manifest,
     /// Statistics of the earlier parts (empty for a new run).
@@ -35,6 +42,8 @@ pub struct Preflight {
     pub done: LineSet,
     pub order: (FileOrder, FileOrder),
     pub writer: ResultsWriter,
+    /// Every request of the run is noted here before it is sent.
+    pub journal: SentJournal,
     pub prepared: Prepared,
     pub cache: Option<CacheContext>,
     /// Running time of the earlier parts.
@@ -55,29 +64,67 @@ pub struct Resumed {
 }
 
 pub async fn preflight(config: &Config, options: &RunOptions) -> Result<Preflight, JobError> {
-    Reader::open(&options.input)?;
-    let path = options.input.clone();
-    let input = tokio::task::spawn_blocking(move || fingerprint_input(&path))
-        .await
-        .map_err(|e| JobError::Setup(format!("input scan stopped: {e}")))?
-        .map_err(|source| InputError::Read {
-            path: options.input.clone(),
-            line: 0,
-            source,
-        })?;
-    let prepared = prepare(config).await?;
     let out_dir = out_dir(config, options)?;
-    let mut manifest = Manifest::new(input.clone(), &config.echo());
-    if let Some(shard) = config.shard {
+    let streamed = crate::input::is_streamed(&options.input);
+    if !streamed {
+        Reader::open(&options.input)?;
+    }
+    let prepared = prepare(config).await?;
+    // Before the folder is read or anything sent: one process per run folder.
+    let created = !out_dir.exists();
+    let lock = RunLock::acquire(&out_dir).map_err(JobError::Locked)?;
+    let ready = checked(config, options, out_dir.clone(), streamed, prepared, lock).await;
+    if ready.is_err() && created {
+        // Leave no empty folder behind a run that never started.
+        let _ = std::fs::remove_file(out_dir.join(LOCK_FILE));
+        let _ = std::fs::remove_dir(&out_dir);
+    }
+    ready
+}
+
+/// The rest of [`preflight`], once the run folder is locked.
+async fn checked(
+    config: &Config,
+    options: &RunOptions,
+    out_dir: PathBuf,
+    streamed: bool,
+    prepared: Prepared,
+    lock: RunLock,
+) -> Result<Preflight, JobError> {
+    let input = if streamed {
+        InputFingerprint::streamed(&options.input)
+    } else {
         let path = options.input.clone();
-        let lines = tokio::task::spawn_blocking(move || crate::shard::count_lines(&path, shard))
+        tokio::task::spawn_blocking(move || fingerprint_input(&path))
             .await
             .map_err(|e| JobError::Setup(format!("input scan stopped: {e}")))?
             .map_err(|source| InputError::Read {
                 path: options.input.clone(),
                 line: 0,
                 source,
-            })?;
+            })?
+    };
+    if !streamed && input.lines == 0 && !options.allow_empty {
+        return Err(InputError::Empty {
+            path: options.input.clone(),
+        }
+        .into());
+    }
+    let mut manifest = Manifest::new(input.clone(), &config.echo());
+    if let Some(shard) = config.shard {
+        let lines = if streamed {
+            0
+        } else {
+            let path = options.input.clone();
+            tokio::task::spawn_blocking(move || crate::shard::count_lines(&path, shard))
+                .await
+                .map_err(|e| JobError::Setup(format!("input scan stopped: {e}")))?
+                .map_err(|source| InputError::Read {
+                    path: options.input.clone(),
+                    line: 0,
+                    source,
+                })?
+        };
         manifest.shard = Some(crate::shard::ShardInfo {
             index: shard.index,
             count: shard.count,
@@ -126,7 +173,11 @@ pub async fn preflight(config: &Config, options: &RunOptions) -> Result<Prefligh
     if let Some(earlier_manifest) = earlier_manifest {
         let (dir, retry_failed) = (out_dir.clone(), options.retry_failed);
         let (scan, rebuilt) = tokio::task::spawn_blocking(move || {
-            let scan = resume::scan(&dir, retry_failed, &mut collector);
+            let scan = resume::scan(&dir, retry_failed, &mut collector).and_then(|mut scan| {
+                let lost = resume::counts::at_resume(&dir, &scan.done, &mut collector)?;
+                scan.notices.extend(lost);
+                Ok(scan)
+            });
             (scan, collector)
         })
         .await
@@ -151,6 +202,8 @@ pub async fn preflight(config: &Config, options: &RunOptions) -> Result<Prefligh
         .write(&out_dir)
         .map_err(|e| JobError::Setup(format!("{}: cannot write run.json: {e}", out_dir.display())))?;
     let writer = ResultsWriter::open(&out_dir)?;
+    let journal = SentJournal::open(&out_dir)
+        .map_err(|e| JobError::Setup(format!("{}: cannot write: {e}", out_dir.join(SENT_FILE).display())))?;
     crate::output::sync_dir(&out_dir).map_err(|e| JobError::Setup(format!("{}: {e}", out_dir.display())))?;
 
     let left = manifest
@@ -188,12 +241,15 @@ pub async fn preflight(config: &Config, options: &RunOptions) -> Result<Prefligh
     };
     Ok(Preflight {
         out_dir,
+        lock,
+        streamed,
         input,
         manifest,
         collector,
         done,
         order,
         writer,
+        journal,
         prepared,
         cache,
         earlier,

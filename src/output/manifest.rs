@@ -42,6 +42,23 @@ pub struct InputFingerprint {
     pub sha256: String,
     /// Non-blank lines.
     pub lines: u64,
+    /// Read from a pipe, FIFO or stdin: fingerprinted while the run read it, so size, sha256
+    /// and lines are only known (non-empty) once the run read it to its end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub streamed: bool,
+}
+
+impl InputFingerprint {
+    /// The fingerprint of an input read once (a pipe), filled in when its end is reached.
+    pub fn streamed(path: &Path) -> InputFingerprint {
+        InputFingerprint {
+            path: path.display().to_string(),
+            size: 0,
+            sha256: String::new(),
+            lines: 0,
+            streamed: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +112,21 @@ impl Manifest {
     /// Why this folder cannot continue with `now` (the fingerprint of today's input and config).
     pub fn refuse_resume(&self, now: &Manifest, dir: &Path) -> Option<String> {
         let folder = dir.display();
+        if now.input.streamed {
+            return Some(format!(
+                "{folder} already holds a run, and {} is a pipe or stdin, which can be read only once: a resume \
+                 needs the input as a regular file (to check it is the same input and skip the lines already done)",
+                now.input.path
+            ));
+        }
+        if self.input.streamed && self.input.sha256.is_empty() {
+            return Some(format!(
+                "{folder} was started from a pipe ({}) and stopped before the end of its input, so which input \
+                 it was cannot be checked: a resume needs a regular file; save the input to a file and start a \
+                 new run folder with it",
+                self.input.path
+            ));
+        }
         if self.input.sha256 != now.input.sha256 || self.input.size != now.input.size {
             return Some(format!(
                 "{folder} was started with another input file ({}, {} bytes, sha256 {}…), but {} is {} bytes, \
@@ -205,6 +237,7 @@ pub fn fingerprint_input(path: &Path) -> std::io::Result<InputFingerprint> {
         size,
         sha256: hex(&hasher.finalize()),
         lines,
+        streamed: false,
     })
 }
 
@@ -240,6 +273,7 @@ mod tests {
             size: 10,
             sha256: sha.into(),
             lines: 2,
+            streamed: false,
         }
     }
 
@@ -255,6 +289,28 @@ mod tests {
         assert!(other_model.is_some_and(|m| m.contains("targets") && m.contains("m2")));
         let other_input = started.refuse_resume(&Manifest::new(input("bbbb"), &echo("m1", 16)), dir);
         assert!(other_input.is_some_and(|m| m.contains("another input file")));
+    }
+
+    #[test]
+    fn a_pipe_cannot_resume_and_a_folder_started_from_an_unfinished_pipe_cannot_be_resumed() {
+        let dir = Path::new("run");
+        let file = Manifest::new(input("aaaa"), &echo("m1", 16));
+        let pipe = Manifest::new(InputFingerprint::streamed(Path::new("/dev/stdin")), &echo("m1", 16));
+        let said = file.refuse_resume(&pipe, dir).unwrap_or_default();
+        assert!(said.contains("regular file") && said.contains("/dev/stdin"), "{said}");
+        let said = pipe.refuse_resume(&file, dir).unwrap_or_default();
+        assert!(
+            said.contains("started from a pipe") && said.contains("regular file"),
+            "{said}"
+        );
+        let mut read_whole = pipe.clone();
+        read_whole.input = input("aaaa");
+        read_whole.input.streamed = true;
+        assert_eq!(
+            read_whole.refuse_resume(&file, dir),
+            None,
+            "a pipe read to its end can be resumed from the file"
+        );
     }
 
     #[test]

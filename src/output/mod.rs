@@ -4,7 +4,9 @@
 //! manifest (`run.json`, [`manifest`]), the resume scan ([`resume`]) and the final reordering
 //! of an `--ordered` job ([`reorder`]).
 
+pub mod journal;
 pub mod lineset;
+pub mod lock;
 pub mod manifest;
 pub mod reorder;
 pub mod resume;

@@ -31,6 +31,13 @@ pub enum RequestError {
     Stream { kind: StreamFault, detail: String },
     #[error("request failed: {0}")]
     Other(String),
+    /// The answer was larger than `--max-response-size` (see [`super::body`]).
+    #[error(
+        "response too large: {} bytes {} (--max-response-size is {limit} bytes)",
+        .seen,
+        if *.declared { "declared by Content-Length" } else { "received, and more was coming" }
+    )]
+    TooLarge { limit: u64, seen: u64, declared: bool },
 }
 
 impl RequestError {
@@ -41,6 +48,7 @@ impl RequestError {
             RequestError::InvalidResponse(_) => ErrorClass::InvalidResponse,
             RequestError::Stream { .. } => ErrorClass::StreamInterrupted,
             RequestError::Other(_) => ErrorClass::Connect,
+            RequestError::TooLarge { .. } => ErrorClass::ResponseTooLarge,
             RequestError::Status { status, code, .. } => classify_status(*status, code.as_deref()),
         }
     }

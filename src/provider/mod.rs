@@ -4,6 +4,7 @@
 //! timeout, classified into a [`RequestError`] on failure. Keys live in [`Secret`]s, whose
 //! `Debug` never shows them, and are scrubbed from any error text a provider sends back.
 
+pub mod body;
 mod error;
 pub mod retry_after;
 pub mod stream;
@@ -33,12 +34,19 @@ impl Secret {
         &self.0
     }
 
-    /// Replaces every occurrence of the key in `text`.
+    /// Replaces every occurrence of the key in `text`. A key shorter than
+    /// [`crate::logging::MIN_REDACTED_LEN`] is left alone: it cannot be a real secret, and
+    /// replacing it would mangle ordinary words (a key `x` in "does not exist").
     pub fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_string()
+        self.scrub_cow(text).into_owned()
+    }
+
+    /// Like [`Secret::scrub`], without a copy when the key is not there.
+    pub fn scrub_cow<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.0.len() < crate::logging::MIN_REDACTED_LEN || !text.contains(&self.0) {
+            text.into()
         } else {
-            text.replace(&self.0, "[redacted]")
+            text.replace(&self.0, "[redacted]").into()
         }
     }
 }
@@ -60,9 +68,22 @@ pub struct Endpoint {
 
 impl Endpoint {
     fn scrub(&self, text: &str) -> String {
+        self.scrub_cow(text).into_owned()
+    }
+
+    fn scrub_cow<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
         match &self.api_key {
-            Some(key) => key.scrub(text),
-            None => text.to_string(),
+            Some(key) => key.scrub_cow(text),
+            None => text.into(),
+        }
+    }
+
+    /// A body with the key replaced, when a provider echoed it back (a body that is not UTF-8
+    /// is not JSON either, and only its scrubbed snippet is ever shown).
+    fn scrub_bytes<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        match std::str::from_utf8(bytes).map(|text| self.scrub_cow(text)) {
+            Ok(std::borrow::Cow::Owned(text)) => text.into_bytes().into(),
+            _ => bytes.into(),
         }
     }
 }
@@ -84,12 +105,16 @@ pub struct Reply {
     pub ratelimit: retry_after::RateLimitHeaders,
 }
 
-/// The HTTP client. Cheap to clone; clones share the connection pool.
+/// The HTTP client. Cheap to clone; clones share the connection pool and the body limit.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     /// `Some`: every chat request is streamed (SSE).
     stream: Option<StreamSettings>,
+    /// `--max-response-size`, and the memory every answer in flight shares.
+    body: body::BodyLimit,
+    /// The run folder's count of requests sent, noted before each one.
+    journal: Option<crate::output::journal::SentJournal>,
 }
 
 impl Client {
@@ -100,9 +125,29 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
             .user_agent(concat!("sheepdog/", env!("CARGO_PKG_VERSION")))
+            // A redirected POST would be sent again as a GET (and its answer taken for one):
+            // a redirect is an error that names where the server pointed (see `redirect_error`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| RequestError::Other(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Client { http, stream: None })
+        Ok(Client {
+            http,
+            stream: None,
+            body: body::BodyLimit::default(),
+            journal: None,
+        })
+    }
+
+    /// Notes every chat request in `journal` before sending it (see [`crate::output::journal`]).
+    pub fn journal(mut self, journal: crate::output::journal::SentJournal) -> Client {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// At most `bytes` per answer (`--max-response-size`); see [`body`].
+    pub fn max_response_size(mut self, bytes: u64) -> Client {
+        self.body = body::BodyLimit::new(bytes);
+        self
     }
 
     /// Streams every chat request (`--stream`): see [`stream`].
@@ -125,8 +170,13 @@ impl Client {
 
     /// Sends one chat-completions request. `body` is the serialized JSON request.
     pub async fn chat(&self, endpoint: &Endpoint, body: Vec<u8>, timeout: Duration) -> Result<Reply, RequestError> {
+        if let Some(journal) = &self.journal {
+            journal
+                .note()
+                .map_err(|e| RequestError::Other(format!("not sent: cannot note it in the run folder: {e}")))?;
+        }
         if let Some(settings) = self.stream {
-            return stream::chat(&self.http, endpoint, body, timeout, settings).await;
+            return stream::chat(&self.http, endpoint, body, timeout, settings, &self.body).await;
         }
         let url = format!("{}/chat/completions", endpoint.base_url);
         let mut request = self
@@ -145,12 +195,12 @@ impl Client {
             .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
+        redirect_error(status, &headers, endpoint)?;
+        let (bytes, _meter) = body::read(response, &self.body)
             .await
-            .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
+            .map_err(|e| e.unwrap_or_else(|e| transport_error(e, endpoint, &url, timeout)))?;
         let latency = started.elapsed();
-        let request_id = header_str(&headers, "x-request-id");
+        let request_id = request_id(&headers, endpoint);
 
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, request_id));
@@ -173,10 +223,10 @@ impl Client {
             .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
+        redirect_error(status, &headers, endpoint)?;
+        let (bytes, _meter) = body::read(response, &self.body)
             .await
-            .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
+            .map_err(|e| e.unwrap_or_else(|e| transport_error(e, endpoint, &url, timeout)))?;
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, None));
         }
@@ -222,6 +272,8 @@ fn completion_reply(
     latency: Duration,
     endpoint: &Endpoint,
 ) -> Result<Reply, RequestError> {
+    // A key echoed in an answer (in its text, its id, anywhere) is never written out.
+    let bytes = &*endpoint.scrub_bytes(bytes);
     let body: Value = serde_json::from_slice(bytes).map_err(|e| {
         RequestError::InvalidResponse(format!(
             "HTTP {status} body is not JSON ({e}): {}",
@@ -250,6 +302,32 @@ fn completion_reply(
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The provider's `x-request-id`, scrubbed of the key (it is written to results.jsonl).
+fn request_id(headers: &HeaderMap, endpoint: &Endpoint) -> Option<String> {
+    header_str(headers, "x-request-id").map(|id| endpoint.scrub(&id))
+}
+
+/// A 3xx answer: not followed (a POST sent again as a GET would be lost, and its answer
+/// taken for a completion), but an error naming where the server pointed.
+fn redirect_error(status: u16, headers: &HeaderMap, endpoint: &Endpoint) -> Result<(), RequestError> {
+    if !(300..400).contains(&status) {
+        return Ok(());
+    }
+    let location =
+        header_str(headers, "location").map_or_else(|| "(no Location header)".to_string(), |l| endpoint.scrub(&l));
+    Err(RequestError::Status {
+        status,
+        code: Some("redirect".into()),
+        message: format!(
+            "the server redirected the request to {location}; sheepdog does not follow redirects (a POST \
+             would be lost): set base_url to the address it points to"
+        ),
+        retry_after: None,
+        body: None,
+        request_id: None,
+    })
 }
 
 fn transport_error(error: reqwest::Error, endpoint: &Endpoint, url: &str, timeout: Duration) -> RequestError {
@@ -285,7 +363,7 @@ fn status_error(
     let error = body.as_ref().and_then(|b| b.get("error"));
     let code = error
         .and_then(|e| e.get("code").filter(|c| !c.is_null()).or_else(|| e.get("type")))
-        .map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string()));
+        .map(|c| endpoint.scrub(&c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())));
     let message = error
         .and_then(|e| e.get("message").and_then(Value::as_str).map(|m| endpoint.scrub(m)))
         .unwrap_or_else(|| snippet(bytes, endpoint));
@@ -345,5 +423,29 @@ mod tests {
         let key = Secret::new("sk-canary-123456");
         assert!(!format!("{key:?}").contains("canary"));
         assert_eq!(key.scrub("bad key sk-canary-123456 given"), "bad key [redacted] given");
+    }
+
+    #[test]
+    fn a_key_shorter_than_8_characters_is_never_scrubbed_from_text() {
+        let key = Secret::new("x");
+        assert_eq!(key.scrub("The model does not exist"), "The model does not exist");
+        let key = Secret::new("1234567");
+        assert_eq!(key.scrub("id 1234567"), "id 1234567");
+        let key = Secret::new("12345678");
+        assert_eq!(key.scrub("id 12345678"), "id [redacted]");
+    }
+
+    #[test]
+    fn a_key_echoed_in_a_2xx_body_is_scrubbed_before_parsing() {
+        let endpoint = Endpoint {
+            provider: "p".into(),
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key: Some(Secret::new("sk-echoed-0123456789")),
+        };
+        let body =
+            br#"{"id":"sk-echoed-0123456789","choices":[{"message":{"content":"your key is sk-echoed-0123456789"}}]}"#;
+        let reply = completion_reply(200, None, body, Duration::ZERO, &endpoint).unwrap();
+        assert!(!reply.body.to_string().contains("sk-echoed"), "{}", reply.body);
+        assert_eq!(reply.request_id.as_deref(), Some("[redacted]"));
     }
 }

@@ -138,6 +138,32 @@ impl RequestsCsv {
         Ok(())
     }
 
+    /// `count` rows of requests sent whose answers were lost (class `lost`, no item: see
+    /// [`crate::output::journal`]).
+    pub fn write_lost(&mut self, count: u64) -> io::Result<()> {
+        let row = RequestRow {
+            id: String::new(),
+            line: 0,
+            target: String::new(),
+            model: String::new(),
+            attempt: 0,
+            status: None,
+            error_class: Some(ErrorClass::Lost),
+            sent_at_ms: None,
+            ttft_ms: None,
+            itl_ms: None,
+            latency_ms: None,
+            input_tokens: None,
+            cached_input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+        };
+        for _ in 0..count {
+            self.writer.serialize(&row).map_err(io::Error::from)?;
+        }
+        Ok(())
+    }
+
     /// Pushes buffered rows to the operating system.
     pub fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()

@@ -220,6 +220,26 @@ impl Collector {
         }
     }
 
+    /// The requests of an item whose error line a resume replaced (the item is sent again
+    /// and counted by its new line): they were sent, and maybe billed, so they count.
+    pub fn record_requests(&mut self, outcome: &Outcome) {
+        for attempt in &outcome.attempts {
+            self.record_attempt(attempt);
+        }
+    }
+
+    /// Requests sent whose answers were never recorded (see [`crate::output::journal`]).
+    pub fn record_lost(&mut self, requests: u64) {
+        if requests == 0 {
+            return;
+        }
+        self.requests += requests;
+        *self
+            .errors
+            .entry((ErrorScope::Attempts, crate::record::ErrorClass::Lost, None))
+            .or_insert(0) += requests;
+    }
+
     fn record_attempt(&mut self, attempt: &Attempt) {
         self.requests += 1;
         self.timeline.record(attempt);

@@ -11,6 +11,7 @@
 //!
 //! Memory: one bit per input line ([`LineSet`]) and one line at a time.
 
+pub mod counts;
 mod view;
 
 use std::fs::{File, OpenOptions};

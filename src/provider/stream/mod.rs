@@ -20,8 +20,12 @@ use sse_stream::SseByteStream;
 
 pub use assemble::Assembler;
 
+use super::body::BodyLimit;
 use super::retry_after::RateLimitHeaders;
-use super::{completion_reply, header_str, parse_usage, status_error, transport_error, Endpoint, Reply, RequestError};
+use super::{
+    completion_reply, header_str, parse_usage, redirect_error, request_id, status_error, transport_error, Endpoint,
+    Reply, RequestError,
+};
 use crate::record::{StreamTiming, Usage};
 
 /// `--stream-idle-timeout` when not given.
@@ -106,6 +110,9 @@ enum BodyError {
     Idle,
     #[error(transparent)]
     Transport(reqwest::Error),
+    /// Past `--max-response-size` (the whole stream, so any single line too).
+    #[error(transparent)]
+    TooLarge(RequestError),
 }
 
 fn broken(kind: StreamFault, detail: impl Into<String>) -> RequestError {
@@ -122,6 +129,7 @@ pub(super) async fn chat(
     body: Vec<u8>,
     timeout: Duration,
     settings: StreamSettings,
+    limit: &BodyLimit,
 ) -> Result<Reply, RequestError> {
     let url = format!("{}/chat/completions", endpoint.base_url);
     let mut request = http
@@ -140,15 +148,15 @@ pub(super) async fn chat(
         .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let request_id = header_str(&headers, "x-request-id");
+    redirect_error(status, &headers, endpoint)?;
+    let request_id = request_id(&headers, endpoint);
     let is_sse = header_str(&headers, CONTENT_TYPE.as_str())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
     if !(200..300).contains(&status) || !is_sse {
         // An error, or a server that ignored `stream: true` and answered in one piece.
-        let bytes = response
-            .bytes()
+        let (bytes, _meter) = super::body::read(response, limit)
             .await
-            .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
+            .map_err(|e| e.unwrap_or_else(|e| transport_error(e, endpoint, &url, timeout)))?;
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, request_id));
         }
@@ -158,10 +166,15 @@ pub(super) async fn chat(
     }
 
     let idle = settings.idle_timeout;
-    let bytes = futures::stream::unfold(Some(response.bytes_stream()), move |state| async move {
-        let mut stream = state?;
+    limit.check_declared(response.content_length())?;
+    let state = (response.bytes_stream(), limit.meter());
+    let bytes = futures::stream::unfold(Some(state), move |state| async move {
+        let (mut stream, mut meter) = state?;
         match tokio::time::timeout(idle, stream.next()).await {
-            Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(stream))),
+            Ok(Some(Ok(bytes))) => match meter.add(bytes.len()).await {
+                Ok(()) => Some((Ok(bytes), Some((stream, meter)))),
+                Err(e) => Some((Err(BodyError::TooLarge(e)), None)),
+            },
             Ok(Some(Err(e))) => Some((Err(BodyError::Transport(e)), None)),
             Ok(None) => None,
             Err(_) => Some((Err(BodyError::Idle), None)),
@@ -177,6 +190,8 @@ pub(super) async fn chat(
         let Some(data) = event.data.as_deref().map(str::trim) else {
             continue;
         };
+        // A key echoed in the stream (content, id, error text) never reaches the answer.
+        let data = &*endpoint.scrub_cow(data);
         if event.event.as_deref() == Some("error") {
             return Err(error_event(data, endpoint));
         }
@@ -279,6 +294,7 @@ fn body_failure(error: sse_stream::Error, endpoint: &Endpoint, timeout: Duration
                         humantime::format_duration(idle)
                     ),
                 ),
+                BodyError::TooLarge(e) => e,
                 BodyError::Transport(e) if e.is_timeout() => RequestError::Timeout(timeout),
                 BodyError::Transport(e) => broken(StreamFault::Disconnect, endpoint.scrub(&error_chain(&e))),
             },

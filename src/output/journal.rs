@@ -1,0 +1,54 @@
+//! `requests.sent`: one byte appended before every request of a run, so that the number of
+//! requests sent is known exactly even when their answers were lost (a `kill -9`, a full
+//! disk, a drain that timed out). The resume compares it with the requests recorded in the
+//! result files; the difference is counted as `lost` in summary.json and requests.csv, so
+//! both agree with what the provider received (and billed).
+//!
+//! A byte that cannot be appended (a full disk) means the request is not sent.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+pub const SENT_FILE: &str = "requests.sent";
+
+#[derive(Debug, Clone)]
+pub struct SentJournal {
+    file: Arc<File>,
+}
+
+impl SentJournal {
+    pub fn open(dir: &Path) -> std::io::Result<SentJournal> {
+        let file = OpenOptions::new().create(true).append(true).open(dir.join(SENT_FILE))?;
+        Ok(SentJournal { file: Arc::new(file) })
+    }
+
+    /// Notes one request about to be sent: one `write` of one byte (appends are atomic).
+    pub fn note(&self) -> std::io::Result<()> {
+        (&*self.file).write_all(b".")
+    }
+
+    /// Requests noted so far.
+    pub fn count(&self) -> std::io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_note_is_one_request_and_clones_share_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = SentJournal::open(dir.path()).unwrap();
+        let clone = journal.clone();
+        journal.note().unwrap();
+        clone.note().unwrap();
+        assert_eq!(journal.count().unwrap(), 2);
+        let again = SentJournal::open(dir.path()).unwrap();
+        again.note().unwrap();
+        assert_eq!(journal.count().unwrap(), 3, "a resume appends");
+    }
+}
