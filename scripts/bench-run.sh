@@ -5,7 +5,9 @@
 #
 # Generates LINES prompts (default 100000), starts `sheepdog mock --latency 0ms` on a free
 # loopback port, runs `sheepdog run` at CONCURRENCY (default 64) and prints requests/s and
-# peak RSS. Needs only the Rust toolchain, awk and GNU time (/usr/bin/time; Debian package `time`).
+# peak RSS. Then the same at 1,000,000 lines, for the peak RSS at that size (target: under
+# 64 MiB; skipped with SKIP_RSS=1). Needs only the Rust toolchain, awk and GNU time
+# (/usr/bin/time; Debian package `time`).
 #
 # Then the `sheepdog bench` scenarios (skipped with SKIP_BENCH=1):
 #   (a) open loop at 2,000 requests/s for 10 s against the same mock (streamed, no latency):
@@ -26,14 +28,18 @@ bin=target/release/sheepdog
 work=$(mktemp -d)
 trap 'kill "${mock_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-awk -v n="$lines" 'BEGIN {
+# prompts N FILE: N generated prompt lines, both input formats.
+prompts() {
+awk -v n="$1" 'BEGIN {
   for (i = 1; i <= n; i++) {
     if (i % 2)
       printf "{\"id\":\"p%d\",\"prompt\":\"Summarise item %d of the benchmark in one sentence, please.\",\"max_tokens\":32}\n", i, i
     else
       printf "{\"custom_id\":\"p%d\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"gpt-4.1-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Classify item %d as A or B.\"}],\"max_tokens\":8}}\n", i, i
   }
-}' > "$work/prompts.jsonl"
+}' > "$2"
+}
+prompts "$lines" "$work/prompts.jsonl"
 
 "$bin" mock --port 0 --latency 0ms 2> "$work/mock.log" &
 mock_pid=$!
@@ -60,6 +66,20 @@ printf 'lines=%s concurrency=%s succeeded=%s duration=%.2fs requests/s=%.0f peak
   "$lines" "$concurrency" "$ok" "$secs" "$rps" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
 printf 'machine: %s, %s cores, %s\n' "$(uname -m)" "$(nproc)" \
   "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+
+# Peak RSS at 1,000,000 lines: memory must stay flat in the input's length.
+if [ "${SKIP_RSS:-0}" != "1" ]; then
+  prompts 1000000 "$work/million.jsonl"
+  OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="bench" \
+    /usr/bin/time -v "$bin" run "$work/million.jsonl" --model gpt-4.1-mini --concurrency "$concurrency" \
+    --quiet --out "$work/million" "${extra[@]}" 2> "$work/million-time.log" || true
+  [ -f "$work/million/summary.json" ] || { echo "1M-line run failed:"; cat "$work/million-time.log"; exit 1; }
+  rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/million-time.log")
+  ok=$(grep -o '"succeeded": *[0-9]*' "$work/million/summary.json" | head -1 | grep -o '[0-9]*$')
+  printf 'lines=1000000 concurrency=%s succeeded=%s peak_rss=%sMiB (target < 64 MiB)\n' \
+    "$concurrency" "$ok" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
+  rm -rf "$work/million" "$work/million.jsonl"
+fi
 
 [ "${SKIP_BENCH:-0}" = "1" ] && exit 0
 

@@ -64,7 +64,7 @@ async fn wait_exit(child: std::process::Child) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_normal_run_with_retries_counts_every_request_once() {
-    let server = start_mock(mock(1, vec![(500, 0.1), (429, 0.1)])).await;
+    let server = start_mock(mock(1, vec![(500, 0.1), (503, 0.1)])).await;
     let (text, _) = generated_input(400, 50);
     let job = Job::new(&server, &text);
     let finished = job.run(&["--concurrency", "16"]).await;

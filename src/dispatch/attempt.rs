@@ -186,8 +186,7 @@ impl Dispatcher {
             | ErrorClass::ServerError
             | ErrorClass::Conflict
             | ErrorClass::InvalidResponse
-            | ErrorClass::StreamInterrupted
-            | ErrorClass::ResponseTooLarge => {
+            | ErrorClass::StreamInterrupted => {
                 let openings = target.breaker.openings();
                 target.breaker.record(false, now);
                 if target.breaker.openings() > openings {

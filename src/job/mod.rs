@@ -129,7 +129,7 @@ pub async fn execute(
     let mut client = Client::new(config.concurrency)
         .map_err(|e| JobError::Setup(e.to_string()))?
         .max_response_size(config.max_response_size)
-        .journal(journal.clone());
+        .journal(journal.clone().stopping(&[&stop, &abandon]));
     if let Some(settings) = config.stream {
         client = client.streaming(settings);
     }
@@ -284,6 +284,10 @@ pub async fn execute(
     }
     if let Some(error) = owned.write_error {
         return Err(error.into());
+    }
+    if let Some(source) = journal.failure() {
+        let path = out_dir.join(crate::output::journal::SENT_FILE);
+        return Err(WriteError { path, source }.into());
     }
     if let Some(error) = input_error {
         return Err(error.into());

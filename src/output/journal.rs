@@ -4,29 +4,62 @@
 //! result files; the difference is counted as `lost` in summary.json and requests.csv, so
 //! both agree with what the provider received (and billed).
 //!
-//! A byte that cannot be appended (a full disk) means the request is not sent.
+//! A byte that cannot be appended (a full disk) means the request is not sent, and stops the
+//! run like any failed write: the journal cancels the run's tokens, and the run reports the
+//! error ([`SentJournal::failure`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
 
 pub const SENT_FILE: &str = "requests.sent";
 
 #[derive(Debug, Clone)]
 pub struct SentJournal {
     file: Arc<File>,
+    /// Cancelled when a note fails: the run stops and drops its requests in flight.
+    on_failure: Vec<CancellationToken>,
+    failure: Arc<Mutex<Option<std::io::Error>>>,
 }
 
 impl SentJournal {
     pub fn open(dir: &Path) -> std::io::Result<SentJournal> {
         let file = OpenOptions::new().create(true).append(true).open(dir.join(SENT_FILE))?;
-        Ok(SentJournal { file: Arc::new(file) })
+        Ok(SentJournal {
+            file: Arc::new(file),
+            on_failure: Vec::new(),
+            failure: Arc::default(),
+        })
     }
 
-    /// Notes one request about to be sent: one `write` of one byte (appends are atomic).
+    /// Cancels `tokens` when a note fails.
+    pub fn stopping(mut self, tokens: &[&CancellationToken]) -> SentJournal {
+        self.on_failure = tokens.iter().map(|t| (*t).clone()).collect();
+        self
+    }
+
+    /// Notes one request about to be sent: one `write` of one byte (appends are atomic). On
+    /// failure the request must not be sent; the run is being stopped.
     pub fn note(&self) -> std::io::Result<()> {
-        (&*self.file).write_all(b".")
+        let written = (&*self.file).write_all(b".");
+        if let Err(e) = &written {
+            if let Ok(mut failure) = self.failure.lock() {
+                failure.get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+            }
+            for token in &self.on_failure {
+                token.cancel();
+            }
+        }
+        written
+    }
+
+    /// The first failed note, if any.
+    pub fn failure(&self) -> Option<std::io::Error> {
+        let failure = self.failure.lock().ok()?;
+        failure.as_ref().map(|e| std::io::Error::new(e.kind(), e.to_string()))
     }
 
     /// Requests noted so far.

@@ -171,9 +171,11 @@ impl Client {
     /// Sends one chat-completions request. `body` is the serialized JSON request.
     pub async fn chat(&self, endpoint: &Endpoint, body: Vec<u8>, timeout: Duration) -> Result<Reply, RequestError> {
         if let Some(journal) = &self.journal {
-            journal
-                .note()
-                .map_err(|e| RequestError::Other(format!("not sent: cannot note it in the run folder: {e}")))?;
+            if journal.note().is_err() {
+                // Not sent, and not an attempt: the journal stopped the run, which drops this
+                // request with the others in flight (see `crate::output::journal`).
+                return std::future::pending().await;
+            }
         }
         if let Some(settings) = self.stream {
             return stream::chat(&self.http, endpoint, body, timeout, settings, &self.body).await;
