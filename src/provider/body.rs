@@ -49,6 +49,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 pub struct BodyLimit {
     max: u64,
     large: Arc<Semaphore>,
+    slots: u32,
 }
 
 impl Default for BodyLimit {
@@ -60,10 +61,11 @@ impl Default for BodyLimit {
 impl BodyLimit {
     pub fn new(max: u64) -> BodyLimit {
         let max = max.max(1);
-        let slots = usize::try_from(LARGE_BODIES / max).unwrap_or(1).clamp(1, 64);
+        let slots = u32::try_from(LARGE_BODIES / max).unwrap_or(1).clamp(1, 64);
         BodyLimit {
             max,
-            large: Arc::new(Semaphore::new(slots)),
+            large: Arc::new(Semaphore::new(slots as usize)),
+            slots,
         }
     }
 
@@ -83,12 +85,23 @@ impl BodyLimit {
         }
     }
 
-    /// A meter for one response.
+    /// A meter for one response read whole.
     pub fn meter(&self) -> BodyMeter {
         BodyMeter {
             limit: self.clone(),
             seen: 0,
             slot: None,
+            weight: 1,
+        }
+    }
+
+    /// A meter for an event stream. The SSE decoder grows its buffer of a long line by
+    /// doubling (about three times the line's size at a reallocation), so a large stream takes
+    /// every slot: one at a time, alone.
+    pub fn stream_meter(&self) -> BodyMeter {
+        BodyMeter {
+            weight: self.slots,
+            ..self.meter()
         }
     }
 }
@@ -99,6 +112,8 @@ pub struct BodyMeter {
     limit: BodyLimit,
     seen: u64,
     slot: Option<OwnedSemaphorePermit>,
+    /// Slots a large answer takes.
+    weight: u32,
 }
 
 impl BodyMeter {
@@ -115,7 +130,7 @@ impl BodyMeter {
         }
         if self.seen > SMALL_BODY && self.slot.is_none() {
             // The semaphore is never closed; a closed one would only mean no slot to wait for.
-            self.slot = self.limit.large.clone().acquire_owned().await.ok();
+            self.slot = self.limit.large.clone().acquire_many_owned(self.weight).await.ok();
         }
         Ok(())
     }

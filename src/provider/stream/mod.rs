@@ -167,7 +167,7 @@ pub(super) async fn chat(
 
     let idle = settings.idle_timeout;
     limit.check_declared(response.content_length())?;
-    let state = (response.bytes_stream(), limit.meter());
+    let state = (response.bytes_stream(), limit.stream_meter());
     let bytes = futures::stream::unfold(Some(state), move |state| async move {
         let (mut stream, mut meter) = state?;
         match tokio::time::timeout(idle, stream.next()).await {
