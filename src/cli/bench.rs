@@ -12,6 +12,9 @@ use sheepdog::load::{parse_concurrencies, parse_rates, Arrivals, DEFAULT_MAX_IN_
 
 use super::{cost, ops, parse_duration, resolve, say_notices, signals, ConfigArgs, Failure, Outcome};
 
+/// `--max-in-flight` at most (each is a task and a socket).
+const MAX_IN_FLIGHT: usize = 1_000_000;
+
 /// How long each step sends when neither --duration nor --requests is given.
 const DEFAULT_STEP: Duration = Duration::from_secs(30);
 
@@ -43,7 +46,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_duration, conflicts_with = "requests")]
     pub duration: Option<Duration>,
     /// Requests per step (after its warm-up), instead of --duration.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
     /// Warm-up at the start of each step; its requests are left out of the figures [default: 0s].
     #[arg(long, value_parser = parse_duration)]
@@ -53,7 +56,7 @@ pub struct BenchArgs {
     pub slo: Option<String>,
     /// Open loop: at most this many requests in flight; beyond it sends wait, and their
     /// scheduling lag shows it [default: 10000].
-    #[arg(long)]
+    #[arg(long, value_parser = super::count(1, MAX_IN_FLIGHT))]
     pub max_in_flight: Option<usize>,
     /// Plain requests instead of streamed ones (no TTFT, ITL or TPOT).
     #[arg(long)]
@@ -65,7 +68,7 @@ pub struct BenchArgs {
     #[arg(long, env = "SHEEPDOG_TIMEOUT", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Tries per target for retryable failures [default: 3].
-    #[arg(long, env = "SHEEPDOG_MAX_ATTEMPTS")]
+    #[arg(long, env = "SHEEPDOG_MAX_ATTEMPTS", value_parser = super::attempts())]
     pub max_attempts: Option<u32>,
     /// Run folder [default: reports/bench-<UTC time>].
     #[arg(long, short = 'o')]

@@ -17,6 +17,9 @@ use sheepdog::Exit;
 
 use super::{Failure, Outcome};
 
+/// `estimate --output-tokens` at most: no model answers with more in one request.
+const MAX_OUTPUT_TOKENS: u64 = 10_000_000;
+
 #[derive(Debug, Args)]
 pub struct EstimateArgs {
     /// Input file: one request per line (OpenAI Batch API lines or {"id","prompt"|"messages"}).
@@ -32,7 +35,7 @@ pub struct EstimateArgs {
     #[arg(long)]
     pub prices: Option<PathBuf>,
     /// Output tokens per request [default: each line's max_tokens].
-    #[arg(long, conflicts_with = "from_run")]
+    #[arg(long, conflicts_with = "from_run", value_parser = clap::value_parser!(u64).range(0..=MAX_OUTPUT_TOKENS))]
     pub output_tokens: Option<u64>,
     /// Output tokens per request as measured in an earlier run folder.
     #[arg(long)]

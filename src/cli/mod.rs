@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 
-use sheepdog::config::{Config, Overrides, ProcessEnv};
+use sheepdog::config::{Config, Overrides, ProcessEnv, MAX_ATTEMPTS, MAX_CONCURRENCY, MAX_ERROR_WINDOW};
 use sheepdog::mock::{parse_fail_models, parse_failures, parse_stream_faults, Latency, MockConfig};
 use sheepdog::Exit;
 
@@ -165,13 +166,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub target: ConfigArgs,
     /// Requests in flight at once [default: 16].
-    #[arg(long, env = "SHEEPDOG_CONCURRENCY")]
+    #[arg(long, env = "SHEEPDOG_CONCURRENCY", value_parser = count(1, MAX_CONCURRENCY))]
     pub concurrency: Option<usize>,
     /// Per-request timeout, e.g. 30s, 2m [default: 60s].
     #[arg(long, env = "SHEEPDOG_TIMEOUT", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Tries per target for retryable failures (429, 5xx, timeouts) [default: 3].
-    #[arg(long, env = "SHEEPDOG_MAX_ATTEMPTS")]
+    #[arg(long, env = "SHEEPDOG_MAX_ATTEMPTS", value_parser = attempts())]
     pub max_attempts: Option<u32>,
     /// Run folder [default: reports/<input name>-<UTC time>]. An existing run folder is
     /// resumed (same input file and targets required).
@@ -209,10 +210,10 @@ pub struct RunArgs {
 #[derive(Debug, Args, Default)]
 pub struct DispatchArgs {
     /// Requests per minute over the whole run (every provider) [default: no limit].
-    #[arg(long, env = "SHEEPDOG_RPM")]
+    #[arg(long, env = "SHEEPDOG_RPM", value_parser = clap::value_parser!(u32).range(1..))]
     pub rpm: Option<u32>,
     /// Tokens per minute over the whole run (prompt estimate + max_tokens, corrected from usage).
-    #[arg(long, env = "SHEEPDOG_TPM")]
+    #[arg(long, env = "SHEEPDOG_TPM", value_parser = clap::value_parser!(u64).range(1..))]
     pub tpm: Option<u64>,
     /// First retry waits up to this long (full jitter, doubling per try) [default: 500ms].
     #[arg(long, value_parser = parse_duration)]
@@ -230,7 +231,7 @@ pub struct DispatchArgs {
     #[arg(long, value_parser = parse_share)]
     pub max_error_rate: Option<f64>,
     /// Window of the error-rate guard, in finished items [default: 200].
-    #[arg(long)]
+    #[arg(long, value_parser = count(1, MAX_ERROR_WINDOW))]
     pub error_window: Option<usize>,
 }
 
@@ -250,6 +251,35 @@ impl DispatchArgs {
 
 fn parse_share(text: &str) -> Result<f64, String> {
     sheepdog::config::file::parse_share(text)
+}
+
+/// A count of things held in memory or in flight: `min..=max`, a clear message otherwise
+/// (a huge value would otherwise ask for memory or permits that do not exist).
+pub(crate) fn count(min: u64, max: usize) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::<usize>::new().range(min..=max as u64)
+}
+
+/// `--max-attempts`: 1 to [`MAX_ATTEMPTS`].
+pub(crate) fn attempts() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=i64::from(MAX_ATTEMPTS))
+}
+
+/// A probability, 0 to 1.
+fn parse_probability(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite() && (0.0..=1.0).contains(p))
+        .ok_or_else(|| "must be a probability between 0 and 1, e.g. 0.01".to_string())
+}
+
+/// A standard deviation of output tokens, 0 to [`MAX_OUTPUT_TOKENS_STD`].
+fn parse_tokens_std(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && (0.0..=MAX_OUTPUT_TOKENS_STD).contains(s))
+        .ok_or_else(|| format!("must be a number of tokens between 0 and {MAX_OUTPUT_TOKENS_STD}"))
 }
 
 #[derive(Debug, Args)]
@@ -285,10 +315,10 @@ pub struct MockArgs {
     #[arg(long)]
     pub output_tokens: Option<u32>,
     /// Standard deviation of --output-tokens (normal distribution, drawn per prompt).
-    #[arg(long, requires = "output_tokens")]
+    #[arg(long, requires = "output_tokens", value_parser = parse_tokens_std)]
     pub output_tokens_std: Option<f64>,
     /// Handle at most this many requests at once; more wait in a queue (saturation).
-    #[arg(long)]
+    #[arg(long, value_parser = count(1, MAX_CONCURRENCY))]
     pub max_concurrency: Option<usize>,
     /// Stop the whole server once this many requests arrived (with --stall-for).
     #[arg(long, requires = "stall_for")]
@@ -309,10 +339,10 @@ pub struct MockArgs {
     #[arg(long, value_delimiter = ',')]
     pub models: Option<Vec<String>>,
     /// Answer at most this many requests per minute per key; more get 429 with the exact wait.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub rpm: Option<u32>,
     /// Answer at most this many tokens (prompt + completion) per minute per key.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub tpm: Option<u64>,
     /// Models that always fail: MODEL=STATUS,... e.g. gpt-4.1=404
     #[arg(long)]
@@ -321,7 +351,7 @@ pub struct MockArgs {
     #[arg(long)]
     pub quota: Option<u64>,
     /// Probability that a request is never answered (the client's timeout ends it).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_probability)]
     pub hang: Option<f64>,
     /// Leave out the x-ratelimit-* headers that --rpm / --tpm otherwise send.
     #[arg(long)]
@@ -338,6 +368,11 @@ pub struct MockArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
+
+/// `--reorder-window` at most: each held item is a result line in memory.
+pub const MAX_REORDER_WINDOW: usize = 1_000_000;
+/// `mock --output-tokens-std` at most.
+const MAX_OUTPUT_TOKENS_STD: f64 = 1_000_000.0;
 
 /// A fixed delay, or a normal distribution when a standard deviation is given.
 fn latency(mean: Duration, std: Option<Duration>) -> Latency {
@@ -427,6 +462,7 @@ impl TryFrom<&MockArgs> for MockConfig {
         config.require_key = args.require_key.clone();
         config.models = args.models.clone();
         config.seed = args.seed;
+        config.validate()?;
         Ok(config)
     }
 }
@@ -451,7 +487,7 @@ pub struct DurableArgs {
     #[arg(long)]
     pub ordered: bool,
     /// With --ordered: finished items held back at most [default: 10000].
-    #[arg(long, value_name = "N", requires = "ordered")]
+    #[arg(long, value_name = "N", requires = "ordered", value_parser = count(1, MAX_REORDER_WINDOW))]
     pub reorder_window: Option<usize>,
     /// Response cache database: identical requests are answered from it (cost 0), new answers
     /// are added [default: off].

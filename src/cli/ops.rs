@@ -23,7 +23,8 @@ pub struct ShardArgs {
     pub shard: Option<Shard>,
     /// Split the input into N shards and take the index from JOB_COMPLETION_INDEX (Kubernetes
     /// Indexed Jobs).
-    #[arg(long, value_name = "N", env = "SHEEPDOG_SHARDS")]
+    #[arg(long, value_name = "N", env = "SHEEPDOG_SHARDS",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(sheepdog::shard::MAX_SHARDS)))]
     pub shards: Option<u32>,
     /// In a sharded run: divide rpm, tpm and max_concurrency limits by N (so N shards sharing
     /// one key stay under its limits), or keep them full [default: divide].

@@ -179,19 +179,33 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
             .or(retry_file.max_delay.map(|d| d.0))
             .unwrap_or(DEFAULT_MAX_DELAY),
     };
-    if retry.max_attempts == 0 {
+    if retry.max_attempts == 0 || retry.max_attempts > MAX_ATTEMPTS {
         let key = if o.max_attempts.is_some() {
             "--max-attempts"
         } else {
             "retry.max_attempts"
         };
-        return Err(err(key, "must be at least 1".into()));
+        return Err(err(key, format!("must be between 1 and {MAX_ATTEMPTS}")));
     }
     if retry.base_delay > retry.max_delay {
-        return Err(err(
-            "retry.base_delay",
-            "must not be larger than retry.max_delay".into(),
-        ));
+        let (base, max) = match (o.base_delay.is_some(), o.max_delay.is_some()) {
+            (true, _) => ("--retry-base-delay", "the longest wait"),
+            (false, true) => ("--retry-max-delay", "the first wait"),
+            (false, false) => ("retry.base_delay", "retry.max_delay"),
+        };
+        let message = match base {
+            "--retry-max-delay" => format!(
+                "{} must not be shorter than {max} ({})",
+                humantime::format_duration(retry.max_delay),
+                humantime::format_duration(retry.base_delay)
+            ),
+            _ => format!(
+                "{} must not be longer than {max} ({})",
+                humantime::format_duration(retry.base_delay),
+                humantime::format_duration(retry.max_delay)
+            ),
+        };
+        return Err(err(base, message));
     }
 
     let run = job.run.unwrap_or_default();
@@ -372,6 +386,9 @@ fn mock_config(m: file::MockEntry) -> Result<MockConfig, (&'static str, String)>
         return Err(("output_tokens_std", "needs output_tokens".into()));
     }
     config.output_tokens_std = m.output_tokens_std.unwrap_or(config.output_tokens_std);
+    if m.max_concurrency == Some(0) || m.max_concurrency.is_some_and(|n| n > MAX_CONCURRENCY) {
+        return Err(("max_concurrency", format!("must be between 1 and {MAX_CONCURRENCY}")));
+    }
     config.max_concurrency = m.max_concurrency.or(config.max_concurrency);
     if m.stall_after.is_some() != m.stall_for.is_some() {
         return Err(("stall_after", "give both stall_after and stall_for".into()));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::file::{BreakerEntry, RetryEntry, RouteEntry, RunEntry};
-use super::Overrides;
+use super::{Overrides, MAX_ERROR_WINDOW};
 use crate::dispatch::breaker::BreakerPolicy;
 use crate::dispatch::guard::GuardPolicy;
 use crate::record::ErrorClass;
@@ -98,11 +98,11 @@ pub fn resolve(
     }
     if let Some(rate) = o.max_error_rate.or(run.max_error_rate.map(|s| s.0)) {
         let window = o.error_window.or(run.error_window).unwrap_or(DEFAULT_ERROR_WINDOW);
-        if window == 0 {
+        if window == 0 || window > MAX_ERROR_WINDOW {
             let from_flag = o.error_window.is_some();
             return Err((
                 key("--error-window", "run.error_window", from_flag),
-                "must be at least 1".into(),
+                format!("must be between 1 and {MAX_ERROR_WINDOW}"),
             ));
         }
         settings.guard = Some(GuardPolicy {
@@ -132,8 +132,11 @@ pub fn resolve(
         if p.consecutive_failures == 0 {
             return Err(("breaker.consecutive_failures".into(), "must be at least 1".into()));
         }
-        if p.window == 0 {
-            return Err(("breaker.window".into(), "must be at least 1".into()));
+        if p.window == 0 || p.window > MAX_ERROR_WINDOW {
+            return Err((
+                "breaker.window".into(),
+                format!("must be between 1 and {MAX_ERROR_WINDOW}"),
+            ));
         }
     }
     Ok(settings)

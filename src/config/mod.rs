@@ -20,6 +20,10 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const MAX_CONCURRENCY: usize = 100_000;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// More tries than this per target is a retry loop that never ends in practice.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// The error-rate guard's and the breaker's windows at most (items kept in memory).
+pub const MAX_ERROR_WINDOW: usize = 1_000_000;
 pub const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(500);
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";

@@ -217,7 +217,8 @@ impl Dispatcher {
         } else {
             crate::tokens::estimate_prompt_tokens(model, body)
         };
-        (prompt + output) as f64
+        // A line may ask for up to u64::MAX tokens: saturate rather than overflow.
+        prompt.saturating_add(output) as f64
     }
 
     pub(super) fn past_deadline(&self, began: Instant, at: Instant) -> bool {

@@ -74,9 +74,10 @@ impl Tally {
 }
 
 fn add(into: &mut ModelTally, other: &ModelTally) {
+    // Lines may ask for up to u64::MAX tokens each: sums saturate rather than overflow.
     into.items += other.items;
-    into.input_tokens += other.input_tokens;
-    into.max_tokens += other.max_tokens;
+    into.input_tokens = into.input_tokens.saturating_add(other.input_tokens);
+    into.max_tokens = into.max_tokens.saturating_add(other.max_tokens);
     into.no_max_tokens += other.no_max_tokens;
 }
 

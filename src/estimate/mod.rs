@@ -226,7 +226,7 @@ fn row(
     let (encoding, exact) = encoding_for_model(&spec.model);
     let requests = counts.items;
     let output_tokens = match &options.output {
-        OutputTokens::Fixed(n) => n * requests,
+        OutputTokens::Fixed(n) => n.saturating_mul(requests),
         OutputTokens::Measured(m) => (m.mean * requests as f64).round() as u64,
         OutputTokens::MaxTokens => counts.max_tokens,
     };
