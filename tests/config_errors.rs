@@ -110,7 +110,7 @@ fn missing_input_file_exits_2_and_names_the_file() {
 #[test]
 fn zero_concurrency_exits_2_and_names_the_flag() {
     let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &["--concurrency", "0"], &[]);
-    assert_usage_error(&finished, &["--concurrency", "at least 1"]);
+    assert_usage_error(&finished, &["--concurrency", "not in 1..=100000"]);
 }
 
 #[test]
@@ -243,4 +243,169 @@ fn huge_max_concurrency_in_the_job_file_is_a_config_error_not_a_panic() {
     assert!(!stderr.contains("panicked"), "sheepdog panicked:\n{stderr}");
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("providers[0].max_concurrency"), "{stderr}");
+}
+
+/// No environment: no key variable, no `OPENAI_*`, no shard index.
+struct NoEnv;
+
+impl sheepdog::config::Env for NoEnv {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Every setting the job file can get wrong, each with the line marked `# <-` where the error
+/// must point, and the key path it must name.
+const BAD_SETTINGS: &[(&str, &str)] = &[
+    (
+        "providers[0].name",
+        "[[providers]]\nname = \" \" # <-\nbase_url = \"mock\"\n",
+    ),
+    (
+        "providers[1].name",
+        "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\n[[providers]]\nname = \"p\" # <-\nbase_url = \"mock\"\n",
+    ),
+    (
+        "providers[0].base_url",
+        "[[providers]]\nname = \"p\"\nbase_url = \"ftp://x\" # <-\n",
+    ),
+    (
+        "providers[0].rpm",
+        "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\nrpm = 0 # <-\n",
+    ),
+    (
+        "providers[0].tpm",
+        "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\ntpm = 0 # <-\n",
+    ),
+    (
+        "providers[0].max_concurrency",
+        "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\nmax_concurrency = 0 # <-\n",
+    ),
+    (
+        "providers[0].billing.currency",
+        "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\nbilling = { currency = \"yuan\", per_usd = 1.0 } # <-\n",
+    ),
+    (
+        "targets[1].name",
+        "PT[[targets]]\nname = \"\" # <-\nprovider = \"p\"\nmodel = \"m\"\n",
+    ),
+    (
+        "targets[1].name",
+        "PT[[targets]]\nname = \"mini\" # <-\nprovider = \"p\"\nmodel = \"m\"\n",
+    ),
+    (
+        "targets[0].provider",
+        "P[[targets]]\nname = \"t\"\nprovider = \"nope\" # <-\nmodel = \"m\"\n",
+    ),
+    (
+        "targets[0].model",
+        "P[[targets]]\nname = \"t\"\nprovider = \"p\"\nmodel = \" \" # <-\n",
+    ),
+    (
+        "targets[0].rpm",
+        "P[[targets]]\nname = \"t\"\nprovider = \"p\"\nmodel = \"m\"\nrpm = 0 # <-\n",
+    ),
+    (
+        "targets[0].max_concurrency",
+        "P[[targets]]\nname = \"t\"\nprovider = \"p\"\nmodel = \"m\"\nmax_concurrency = 100001 # <-\n",
+    ),
+    ("route.targets", "PT[route]\ntargets = [] # <-\n"),
+    (
+        "route.targets[1]",
+        "PT[route]\ntargets = [\n  \"mini\",\n  \"sonet\", # <-\n]\n",
+    ),
+    ("route.targets[1]", "PT[route]\ntargets = [\"mini\",\n \"mini\"] # <-\n"),
+    (
+        "route.fallback_on[0]",
+        "PT[route]\ntargets = [\"mini\"]\nfallback_on = [\"tiemout\"] # <-\n",
+    ),
+    ("retry.max_attempts", "PT[retry]\nmax_attempts = 0 # <-\n"),
+    ("retry.max_attempts", "PT[retry]\nmax_attempts = 101 # <-\n"),
+    ("retry.base_delay", "PT[retry]\nbase_delay = \"1m\" # <-\n"),
+    ("retry.base_delay", "PT[retry] # <-\nmax_delay = \"1ms\"\n"),
+    ("retry.deadline", "PT[retry]\ndeadline = \"0s\" # <-\n"),
+    ("run.concurrency", "PT[run]\nconcurrency = 0 # <-\n"),
+    ("run.concurrency", "PT[run]\nconcurrency = 18446744073709551615 # <-\n"),
+    ("run.timeout", "PT[run]\ntimeout = \"0s\" # <-\n"),
+    (
+        "run.stream_idle_timeout",
+        "PT[run]\nstream_idle_timeout = \"0s\" # <-\n",
+    ),
+    ("run.rpm", "PT[run]\nrpm = 0 # <-\n"),
+    ("run.tpm", "PT[run]\ntpm = 0 # <-\n"),
+    (
+        "run.error_window",
+        "PT[run]\nmax_error_rate = \"5%\"\nerror_window = 0 # <-\n",
+    ),
+    (
+        "run.error_window",
+        "PT[run]\nmax_error_rate = 0.05\nerror_window = 18446744073709551615 # <-\n",
+    ),
+    ("run.max_error_rate", "PT[run]\nmax_error_rate = 1.5 # <-\n"),
+    ("run.shard_limits", "PT[run]\nshard_limits = \"half\" # <-\n"),
+    (
+        "breaker.consecutive_failures",
+        "PT[breaker]\nconsecutive_failures = 0 # <-\n",
+    ),
+    ("breaker.window", "PT[breaker]\nwindow = 0 # <-\n"),
+    ("breaker.window", "PT[breaker]\nwindow = 18446744073709551615 # <-\n"),
+    (
+        "mock.latency",
+        "PT[mock]\nlatency = \"1s\" # <-\nlatency_mean = \"1s\"\n",
+    ),
+    ("mock.ttft_std", "PT[mock]\nttft_std = \"1s\" # <-\n"),
+    ("mock.output_tokens_std", "PT[mock]\noutput_tokens_std = 3.0 # <-\n"),
+    (
+        "mock.max_concurrency",
+        "PT[mock]\nmax_concurrency = 18446744073709551615 # <-\n",
+    ),
+    ("mock.stall_after", "PT[mock]\nstall_after = 3 # <-\n"),
+    ("mock.fail", "PT[mock]\nfail = \"429=2\" # <-\n"),
+    ("mock.fail_model", "PT[mock]\nfail_model = \"m\" # <-\n"),
+    ("mock.stream_fault", "PT[mock]\nstream_fault = \"melt=0.1\" # <-\n"),
+    ("mock.hang", "PT[mock]\nhang = 2.0 # <-\n"),
+    ("mock.rpm", "PT[mock]\nrpm = 0 # <-\n"),
+    ("prices.\"m\"", "PT[prices.\"m\"] # <-\ninput = -1.0\noutput = 1.0\n"),
+    ("retry.max_attempts", "PT[retry]\nmax_attempts = -1 # <-\n"),
+    ("run.concurrency", "PT[run]\nconcurrency = \"many\" # <-\n"),
+];
+
+/// Issue 11: `retry.max_attempts: must be at least 1` named no line. Every error about a
+/// setting of the job file names the file, the key path and the line the user has to fix.
+#[test]
+fn every_bad_setting_names_file_key_path_and_line() {
+    let scratch = Scratch::new();
+    let mut wrong = Vec::new();
+    for (i, (key, toml)) in BAD_SETTINGS.iter().enumerate() {
+        // P: one provider; PT: and one target, so the case starts after them.
+        let toml = match toml.strip_prefix("PT") {
+            Some(rest) => format!("{PROVIDER}{TARGET}{rest}"),
+            None => match toml.strip_prefix('P') {
+                Some(rest) => format!("{PROVIDER}{rest}"),
+                None => toml.to_string(),
+            },
+        };
+        let line = toml.lines().position(|l| l.contains("# <-")).expect("marked line") + 1;
+        let file = scratch.write(&format!("job{i}.toml"), &toml);
+        let overrides = sheepdog::config::Overrides {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let message = match sheepdog::config::Config::resolve(&overrides, &NoEnv) {
+            Ok(_) => {
+                wrong.push(format!("accepted:\n{toml}"));
+                continue;
+            }
+            Err(e) => e.to_string(),
+        };
+        let expected = [
+            file.display().to_string(),
+            format!(": {key}: "),
+            format!("(line {line})"),
+        ];
+        if expected.iter().any(|part| !message.contains(part.as_str())) {
+            wrong.push(format!("{message}\n  wants {key} at line {line} of:\n{toml}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }

@@ -258,7 +258,8 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         .or(run.max_response_size.map(|s| s.0))
         .unwrap_or(crate::provider::body::DEFAULT_MAX_RESPONSE_SIZE);
 
-    let mock = mock_config(job.mock.unwrap_or_default()).map_err(|(k, m)| err(&format!("mock.{k}"), m))?;
+    let mock = mock_config(job.mock.unwrap_or_default())
+        .map_err(|(k, m)| err(format!("mock.{k}").trim_end_matches('.'), m))?;
 
     let mut prices = PriceTable::builtin().map_err(|e| ConfigError::new("built-in price table", "", e.to_string()))?;
     for (model, entry) in job.prices {
@@ -410,10 +411,19 @@ fn mock_config(m: file::MockEntry) -> Result<MockConfig, (&'static str, String)>
     }
     config.quota = m.quota.or(config.quota);
     config.hang = m.hang.unwrap_or(config.hang);
+    if !(config.hang.is_finite() && (0.0..=1.0).contains(&config.hang)) {
+        return Err(("hang", "must be a probability between 0 and 1".into()));
+    }
+    if config.rpm == Some(0) || config.tpm == Some(0) {
+        let key = if config.rpm == Some(0) { "rpm" } else { "tpm" };
+        return Err((key, "must be at least 1 (leave it out for no limit)".into()));
+    }
     config.ratelimit_headers = m.ratelimit_headers.unwrap_or(config.ratelimit_headers);
     if let Some(fault) = m.stream_fault {
         config.stream_faults = crate::mock::parse_stream_faults(&fault).map_err(|e| ("stream_fault", e))?;
     }
     config.seed = m.seed.unwrap_or(config.seed);
+    // Whatever else the mock server itself refuses is said now, with the file and line.
+    config.validate().map_err(|e| ("", e))?;
     Ok(config)
 }

@@ -101,7 +101,7 @@ impl<'de> Deserialize<'de> for Share {
             Text(String),
         }
         let value = match Raw::deserialize(deserializer)? {
-            Raw::Number(n) => Ok(n),
+            Raw::Number(n) => parse_share(&n.to_string()),
             Raw::Text(text) => parse_share(&text),
         };
         value.map(Share).map_err(serde::de::Error::custom)
@@ -212,11 +212,12 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// Reads and parses a job file. Errors name the file, the key path and the line.
-pub fn load(path: &Path) -> Result<JobFile, ConfigError> {
+/// Reads and parses a job file; returns its text too, for the lines of later errors. Errors
+/// name the file, the key path and the line.
+pub fn load(path: &Path) -> Result<(JobFile, String), ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&file, "", format!("cannot read: {e}")))?;
-    parse(&text, &file)
+    Ok((parse(&text, &file)?, text))
 }
 
 pub fn parse(text: &str, file: &str) -> Result<JobFile, ConfigError> {

@@ -5,6 +5,7 @@
 mod build;
 pub mod dispatch;
 pub mod file;
+pub mod lines;
 
 use build::build;
 
@@ -55,6 +56,18 @@ impl ConfigError {
             key: key.to_string(),
             message: message.into(),
         }
+    }
+
+    /// Adds the line of the key to an error about a setting of the job file `text` (errors about
+    /// a flag, a variable or the file as a whole, and those that have a line already, stay).
+    pub fn with_line(mut self, text: &str) -> Self {
+        let about_file_key = !self.file.is_empty() && !self.key.is_empty() && !self.key.starts_with('-');
+        if about_file_key && !self.message.contains("(line ") {
+            if let Some(line) = lines::line_of(text, &self.key) {
+                self.message = format!("{} (line {line})", self.message);
+            }
+        }
+        self
     }
 }
 
@@ -180,11 +193,14 @@ impl Env for ProcessEnv {
 impl Config {
     /// Builds the configuration from the job file (if any), the environment and the overrides.
     pub fn resolve(overrides: &Overrides, env: &dyn Env) -> Result<Config, ConfigError> {
-        let (job, file) = match &overrides.config {
-            Some(path) => (file::load(path)?, path.display().to_string()),
-            None => (file::JobFile::default(), String::new()),
+        let (job, file, text) = match &overrides.config {
+            Some(path) => {
+                let (job, text) = file::load(path)?;
+                (job, path.display().to_string(), text)
+            }
+            None => (file::JobFile::default(), String::new(), String::new()),
         };
-        build(job, &file, overrides, env)
+        build(job, &file, overrides, env).map_err(|e| e.with_line(&text))
     }
 
     pub fn primary(&self) -> &Target {
