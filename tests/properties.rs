@@ -47,6 +47,25 @@ proptest! {
     }
 
     #[test]
+    fn any_object_of_input_keys_is_accepted_only_when_sendable(
+        object in prop::collection::btree_map(
+            prop::sample::select(vec!["id", "custom_id", "prompt", "messages", "body", "url", "method", "model", "metadata"]),
+            prop_oneof![json_value(), prop::collection::vec(message(), 0..3).prop_map(Value::Array)],
+            0..6,
+        ),
+    ) {
+        let object: Map<String, Value> = object.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let text = Value::Object(object.clone()).to_string();
+        if let Ok(item) = parse_line(text.as_bytes(), 9) {
+            prop_assert!(!item.id.is_empty());
+            let messages = item.body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+            prop_assert!(!messages.is_empty(), "accepted without messages: {}", text);
+            prop_assert!(messages.iter().all(|m| m.get("role").is_some_and(Value::is_string)));
+            prop_assert!(item.body.get("model").is_none_or(Value::is_string));
+        }
+    }
+
+    #[test]
     fn short_lines_become_one_user_message_and_round_trip(
         id in "[^\u{0}]{1,12}",
         prompt in ".{0,40}",
