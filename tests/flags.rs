@@ -345,3 +345,25 @@ fn huge_windows_exit_2_before_the_run_folder_is_made() {
         assert!(!scratch.path().join("run").exists(), "a run folder was made");
     }
 }
+
+/// Found by the fuzzing: two lines asking for u64::MAX output tokens overflowed the estimate's
+/// sums and, with a TPM limit, the dispatcher's token estimate (a panic in debug builds, a
+/// wrapped, wrong figure in release). Sums now saturate.
+#[test]
+fn lines_asking_for_u64_max_tokens_never_overflow() {
+    let scratch = Scratch::new();
+    let line = |id: &str| {
+        format!(
+            "{{\"id\":\"{id}\",\"prompt\":\"hi\",\"model\":\"gpt-4.1-mini\",\"max_tokens\":18446744073709551615}}\n"
+        )
+    };
+    let input = scratch.write("in.jsonl", &(line("a") + &line("b")));
+    let input = input.to_str().expect("utf-8 path");
+    let estimate = scratch.run_blocking(&["estimate", input, "--format", "json"], &[]);
+    assert!(!estimate.stderr.contains("panicked"), "{}", estimate.stderr);
+    estimate.assert_code(0);
+    assert!(estimate.stdout.contains("18446744073709551615"), "{}", estimate.stdout);
+    let run = scratch.run_blocking(&["run", input, "--quiet", "--out", "run", "--tpm", "1000000"], &[]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_ne!(run.code, Some(101), "{}", run.stderr);
+}
