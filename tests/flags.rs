@@ -266,7 +266,7 @@ fn judge(case: &Case, outcome: &Outcome) -> Option<String> {
 }
 
 /// u64::MAX is out of range for every numeric flag but these, which count things a user may
-/// want unbounded (or are seeds).
+/// want unbounded (or are seeds; `--max-response-size` of u64::MAX is "no limit", asked for).
 fn must_refuse_max(case: &Case) -> bool {
     let unbounded = [
         "--seed",
@@ -275,6 +275,7 @@ fn must_refuse_max(case: &Case) -> bool {
         "--quota",
         "--requests",
         "--per-month",
+        "--max-response-size",
     ];
     case.value == "18446744073709551615" && !unbounded.contains(&case.flag.as_str())
 }
