@@ -224,9 +224,16 @@ pub struct DispatchArgs {
     /// Give up on an item after this long, retries and fallbacks included [default: none].
     #[arg(long, value_parser = parse_duration)]
     pub deadline: Option<Duration>,
-    /// Do not slow a target down after 429s (AIMD); still honour Retry-After.
+    /// Do not let the rate controller pace a target after 429s or x-ratelimit headers; each
+    /// retry still honours its Retry-After.
     #[arg(long)]
     pub no_adaptive: bool,
+    /// Stop when the first N requests to a target all got the same 4xx refusal (0: off) [default: 20].
+    #[arg(long)]
+    pub refusal_limit: Option<u32>,
+    /// Longest Retry-After honoured; a longer one is cut to this [default: 10m].
+    #[arg(long, value_parser = parse_duration)]
+    pub max_retry_after: Option<Duration>,
     /// Stop the run when more than this share of the last --error-window items failed, e.g. 5%.
     #[arg(long, value_parser = parse_share)]
     pub max_error_rate: Option<f64>,
@@ -244,6 +251,8 @@ impl DispatchArgs {
         o.max_delay = self.retry_max_delay;
         o.deadline = self.deadline;
         o.adaptive = self.no_adaptive.then_some(false);
+        o.refusal_limit = self.refusal_limit;
+        o.max_retry_after = self.max_retry_after;
         o.max_error_rate = self.max_error_rate;
         o.error_window = self.error_window;
     }

@@ -12,6 +12,10 @@ use crate::record::ErrorClass;
 /// Output tokens assumed for a request without `max_tokens` when a TPM limit applies.
 pub const DEFAULT_EXPECTED_OUTPUT_TOKENS: u64 = 256;
 pub const DEFAULT_ERROR_WINDOW: usize = 200;
+/// The longest Retry-After honoured by default.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// Same refusals in a row, before any success, that stop a target by default.
+pub const DEFAULT_REFUSAL_LIMIT: u32 = 20;
 
 /// After which failures an item moves on to the next target of its route, by default: every
 /// retryable class once its retries are used up, a missing model, and a refused key or quota.
@@ -34,7 +38,7 @@ pub struct DispatchSettings {
     pub rpm: Option<u32>,
     /// Run-wide tokens per minute.
     pub tpm: Option<u64>,
-    /// AIMD after 429s.
+    /// The rate controller paces targets (`--no-adaptive` turns it off).
     pub adaptive: bool,
     pub breaker: BreakerPolicy,
     pub guard: Option<GuardPolicy>,
@@ -42,6 +46,10 @@ pub struct DispatchSettings {
     /// Per item, retries and fallbacks included.
     pub deadline: Option<Duration>,
     pub expected_output_tokens: u64,
+    /// A longer Retry-After is cut to this.
+    pub max_retry_after: Duration,
+    /// 0: off.
+    pub refusal_limit: u32,
 }
 
 impl Default for DispatchSettings {
@@ -55,6 +63,8 @@ impl Default for DispatchSettings {
             fallback_on: DEFAULT_FALLBACK_ON.to_vec(),
             deadline: None,
             expected_output_tokens: DEFAULT_EXPECTED_OUTPUT_TOKENS,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            refusal_limit: DEFAULT_REFUSAL_LIMIT,
         }
     }
 }
@@ -75,9 +85,24 @@ pub fn resolve(
         adaptive: o.adaptive.or(run.adaptive).unwrap_or(true),
         deadline: o.deadline.or(retry.deadline.map(|d| d.0)),
         expected_output_tokens: run.expected_output_tokens.unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
+        max_retry_after: o
+            .max_retry_after
+            .or(retry.max_retry_after.map(|d| d.0))
+            .unwrap_or(DEFAULT_MAX_RETRY_AFTER),
+        refusal_limit: o.refusal_limit.or(retry.refusal_limit).unwrap_or(DEFAULT_REFUSAL_LIMIT),
         ..DispatchSettings::default()
     };
     let key = |flag: &str, file: &str, from_flag: bool| if from_flag { flag.to_string() } else { file.to_string() };
+    if settings.max_retry_after.is_zero() {
+        return Err((
+            key(
+                "--max-retry-after",
+                "retry.max_retry_after",
+                o.max_retry_after.is_some(),
+            ),
+            "must be longer than 0".into(),
+        ));
+    }
     if settings.rpm == Some(0) {
         return Err((
             key("--rpm", "run.rpm", o.rpm.is_some()),
@@ -129,6 +154,7 @@ pub fn resolve(
         p.window = b.window.unwrap_or(p.window);
         p.min_requests = b.min_requests.unwrap_or(p.min_requests).min(p.window);
         p.cooldown = b.cooldown.map(|d| d.0).unwrap_or(p.cooldown);
+        p.give_up_after = b.give_up_after.unwrap_or(p.give_up_after);
         if p.consecutive_failures == 0 {
             return Err(("breaker.consecutive_failures".into(), "must be at least 1".into()));
         }

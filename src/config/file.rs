@@ -75,6 +75,10 @@ pub struct RetryEntry {
     pub max_delay: Option<Dur>,
     /// Give up on an item after this long, retries and fallbacks included.
     pub deadline: Option<Dur>,
+    /// The longest Retry-After honoured (longer ones are cut to it).
+    pub max_retry_after: Option<Dur>,
+    /// Stop a target whose first this-many requests all got the same 4xx (0: off).
+    pub refusal_limit: Option<u32>,
 }
 
 /// When a target is skipped for a while after failing too often.
@@ -86,6 +90,8 @@ pub struct BreakerEntry {
     pub window: Option<usize>,
     pub min_requests: Option<usize>,
     pub cooldown: Option<Dur>,
+    /// A target that never answered is given up after this many failures in a row (0: never).
+    pub give_up_after: Option<u32>,
 }
 
 /// A share written as `0.05` or `"5%"`.

@@ -85,8 +85,12 @@ pub struct Overrides {
     pub base_delay: Option<Duration>,
     pub max_delay: Option<Duration>,
     pub deadline: Option<Duration>,
-    /// `Some(false)`: no AIMD after 429s.
+    /// `Some(false)`: the rate controller does not pace targets.
     pub adaptive: Option<bool>,
+    /// `--refusal-limit`: same refusals in a row, before any success, that stop a target.
+    pub refusal_limit: Option<u32>,
+    /// `--max-retry-after`: the longest Retry-After honoured.
+    pub max_retry_after: Option<Duration>,
     pub max_error_rate: Option<f64>,
     pub error_window: Option<usize>,
     /// `--stream` (`Some(true)`), or `bench --no-stream` (`Some(false)`).

@@ -1,5 +1,5 @@
 //! One target's part of an item: waiting for its breaker and limits, sending, retrying with
-//! backoff, and telling the breaker and the adaptive limits what happened.
+//! backoff, and telling the breaker, the rate controller and the refusal gate what happened.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +11,13 @@ use super::{backoff, limits, Admission, Dispatcher, Leave, Limits, RouteTarget};
 use crate::provider::RequestError;
 use crate::record::{Attempt, ErrorClass, ErrorInfo, Success};
 
+/// A 429 costs the item no attempt while its target answered another request this recently.
+const FREE_RATE_LIMIT_RETRIES_WITHIN: Duration = Duration::from_secs(60);
+
 impl Dispatcher {
-    /// Tries one target until it answers or gives up.
+    /// Tries one target until it answers or gives up. Failures count against
+    /// `retry.max_attempts`; a 429 does not while the target still answers other requests and
+    /// no later target could take the item (only `--deadline` or a stop ends those waits).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn at_target(
         &self,
@@ -26,32 +31,21 @@ impl Dispatcher {
         last_error: &mut Option<ErrorInfo>,
     ) -> (Option<Success>, Leave) {
         let retry = &self.options.retry;
-        for number in 1..=retry.max_attempts {
+        let mut failures = 0;
+        let mut number = 0;
+        loop {
+            number += 1;
             if self.stop.is_cancelled() {
                 return (None, Leave::Done);
             }
-            // The breaker: skip an open target when a later one can take the item, else wait.
-            let probe = loop {
-                match target.breaker.admit(Instant::now()) {
-                    Admission::Go => break false,
-                    Admission::Probe => break true,
-                    Admission::Dead => return (None, Leave::Next),
-                    Admission::OpenUntil(_) if later_usable => return (None, Leave::Next),
-                    Admission::OpenUntil(until) => {
-                        if self.past_deadline(began, until) {
-                            *last_error = Some(deadline_error(self.options.settings.deadline, last_error));
-                            return (None, Leave::Done);
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(until) => {}
-                            _ = self.stop.cancelled() => return (None, Leave::Done),
-                        }
-                    }
-                }
+            let probe = match self.admit(target, later_usable, began, last_error).await {
+                Ok(probe) => probe,
+                Err(leave) => return (None, leave),
             };
             let mut levels: Vec<Arc<Limits>> = self.options.run_limits.iter().cloned().collect();
             levels.extend(target.limits.iter().cloned());
             let admitted = async {
+                target.refusals.admit().await;
                 let slot = target.adaptive.acquire().await;
                 let held = limits::acquire(&levels, tokens).await;
                 (slot, held)
@@ -69,7 +63,7 @@ impl Dispatcher {
                 None => self.options.timeout,
             };
             let concurrency_limit = Some(target.adaptive.limit());
-            target.note_sent();
+            let sent = Instant::now();
             let sent_at = self.started.elapsed();
             let in_flight = self.options.metrics.as_ref().map(|m| {
                 m.limiter_waited(&target.name, waiting.elapsed());
@@ -83,13 +77,12 @@ impl Dispatcher {
             );
             match result {
                 Ok(reply) => {
-                    held.settle(Some(reply.usage.input_tokens + reply.usage.output_tokens));
+                    let used = reply.usage.input_tokens + reply.usage.output_tokens;
+                    held.settle(Some(used));
                     target.breaker.record(true, Instant::now());
-                    target.adaptive.on_success();
+                    target.refusals.answered();
+                    target.adaptive.on_success(sent, &reply.ratelimit, used);
                     target.note_success();
-                    if let Some(wait) = reply.ratelimit.exhausted_for() {
-                        target.adaptive.pause_until(Instant::now() + wait);
-                    }
                     let cost_usd = self.options.prices.get(model).map(|p| p.cost_usd(&reply.usage));
                     attempts.push(Attempt {
                         target: target.name.clone(),
@@ -139,25 +132,38 @@ impl Dispatcher {
                         concurrency_limit,
                     });
                     *last_error = Some(info);
-                    self.observe(target, &error, probe);
+                    self.observe(target, &error, probe, sent);
                     if class.is_fatal() {
                         self.kill(target, &error);
                     }
                     let falls_back = self.options.settings.fallback_on.contains(&class);
+                    let leave = if falls_back { Leave::Next } else { Leave::Done };
                     if !class.is_retryable() || class.is_fatal() {
-                        return (None, if falls_back { Leave::Next } else { Leave::Done });
+                        return (None, leave);
                     }
-                    if number >= retry.max_attempts.min(class.max_tries()) {
-                        return (None, if falls_back { Leave::Next } else { Leave::Done });
+                    // A 429 is the provider pacing us, not a fault of the item: it waits for
+                    // free while the target answers others and nothing later could take it.
+                    let free = class == ErrorClass::RateLimited
+                        && !later_usable
+                        && target.answered_within(FREE_RATE_LIMIT_RETRIES_WITHIN);
+                    if !free {
+                        failures += 1;
                     }
-                    let delay = backoff::delay(retry, number, error.retry_after());
+                    if failures >= retry.max_attempts || number >= class.max_tries() {
+                        return (None, leave);
+                    }
+                    let asked = error.retry_after().map(|wait| self.cap_retry_after(target, wait));
+                    let delay = backoff::delay(retry, failures.max(1), asked);
                     tracing::debug!(
                         target_name = %target.name, attempt = number, class = %class, status = ?error.status(),
-                        delay_ms = delay.as_millis() as u64, "retrying"
+                        delay_ms = delay.as_millis() as u64, free, "retrying"
                     );
                     if self.past_deadline(began, Instant::now() + delay) {
                         *last_error = Some(deadline_error(self.options.settings.deadline, last_error));
                         return (None, Leave::Done);
+                    }
+                    if asked.is_some() {
+                        target.waits.retry_after(delay);
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -166,17 +172,64 @@ impl Dispatcher {
                 }
             }
         }
-        (None, Leave::Next)
     }
 
-    /// Feeds a failure to the target's breaker and adaptive limits.
-    pub(super) fn observe(&self, target: &RouteTarget, error: &RequestError, probe: bool) {
+    /// Waits for the target's breaker: `Ok(true)` when this request is its probe; `Err` when
+    /// the item must leave (the target is dead, or open with a later target usable, or the
+    /// deadline comes first, or the run stops).
+    async fn admit(
+        &self,
+        target: &RouteTarget,
+        later_usable: bool,
+        began: Instant,
+        last_error: &mut Option<ErrorInfo>,
+    ) -> Result<bool, Leave> {
+        loop {
+            match target.breaker.admit(Instant::now()) {
+                Admission::Go => return Ok(false),
+                Admission::Probe => return Ok(true),
+                Admission::Dead => return Err(Leave::Next),
+                Admission::OpenUntil(_) if later_usable => return Err(Leave::Next),
+                Admission::OpenUntil(until) => {
+                    if self.past_deadline(began, until) {
+                        *last_error = Some(deadline_error(self.options.settings.deadline, last_error));
+                        return Err(Leave::Done);
+                    }
+                    let waiting = Instant::now();
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => target.waits.breaker(waiting.elapsed()),
+                        _ = self.stop.cancelled() => return Err(Leave::Done),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A Retry-After beyond `retry.max_retry_after` is cut to it (said once per target).
+    fn cap_retry_after(&self, target: &RouteTarget, asked: Duration) -> Duration {
+        let cap = self.options.settings.max_retry_after;
+        if asked <= cap {
+            return asked;
+        }
+        if target.waits.capped() {
+            tracing::warn!(
+                target_name = %target.name,
+                asked_s = asked.as_secs_f64(),
+                cap_s = cap.as_secs_f64(),
+                "a Retry-After longer than retry.max_retry_after is cut to it"
+            );
+        }
+        cap
+    }
+
+    /// Feeds a failure to the target's breaker, controller and refusal gate; gives the target
+    /// up when its breaker says it is dead or every first request got the same refusal.
+    pub(super) fn observe(&self, target: &RouteTarget, error: &RequestError, probe: bool, sent: Instant) {
         let now = Instant::now();
         match error.class() {
             ErrorClass::RateLimited => {
-                target
-                    .adaptive
-                    .on_rate_limited(error.retry_after(), target.accepted_rate());
+                target.refusals.answered();
+                target.adaptive.on_rate_limited(sent);
                 if probe {
                     target.breaker.release_probe();
                 }
@@ -187,10 +240,27 @@ impl Dispatcher {
             | ErrorClass::Conflict
             | ErrorClass::InvalidResponse
             | ErrorClass::StreamInterrupted => {
+                if !matches!(error.class(), ErrorClass::Connect | ErrorClass::Timeout) {
+                    target.refusals.answered();
+                }
                 let openings = target.breaker.openings();
-                target.breaker.record(false, now);
-                if target.breaker.openings() > openings {
+                if target.breaker.record(false, now) {
+                    self.give_up(target, error);
+                } else if target.breaker.openings() > openings {
                     tracing::warn!(target_name = %target.name, class = %error.class(), "circuit breaker opened");
+                }
+            }
+            ErrorClass::BadRequest | ErrorClass::NotFound => {
+                if probe {
+                    target.breaker.release_probe();
+                }
+                if let RequestError::Status {
+                    status, code, message, ..
+                } = error
+                {
+                    if let Some(count) = target.refusals.refused(*status, code.as_deref(), message) {
+                        self.refused(target, count, error);
+                    }
                 }
             }
             _ if probe => target.breaker.release_probe(),

@@ -1,7 +1,10 @@
 //! A circuit breaker per target: after too many failures in a row (or too high a failure rate
 //! over the last requests) the target is skipped for a cooldown; then one probe goes through
-//! (half-open) and its result closes or reopens the breaker. A refused key or an exhausted
-//! quota opens it for the rest of the run.
+//! (half-open) and its success closes the breaker. The target is given up for the rest of the
+//! run (dead) when it never answered and its first `give_up_after` answers in a row were
+//! failures (connect errors, timeouts, 5xx: a dead endpoint, given up within seconds), when a
+//! probe fails (it had answered once and died: waiting a cooldown per probe would keep items
+//! queued for hours), or when its key or quota is refused.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -20,6 +23,8 @@ pub struct BreakerPolicy {
     pub min_requests: usize,
     /// How long it stays open before a probe.
     pub cooldown: Duration,
+    /// A target that never answered is given up after this many failures in a row (0: never).
+    pub give_up_after: u32,
 }
 
 impl Default for BreakerPolicy {
@@ -30,6 +35,7 @@ impl Default for BreakerPolicy {
             window: 50,
             min_requests: 20,
             cooldown: Duration::from_secs(30),
+            give_up_after: 8,
         }
     }
 }
@@ -67,6 +73,7 @@ struct State {
     consecutive: u32,
     recent: VecDeque<bool>,
     openings: u64,
+    answered: bool,
 }
 
 impl Breaker {
@@ -78,6 +85,7 @@ impl Breaker {
                 consecutive: 0,
                 recent: VecDeque::new(),
                 openings: 0,
+                answered: false,
             }),
         }
     }
@@ -103,12 +111,14 @@ impl Breaker {
         }
     }
 
-    /// The result of a request that counts for the breaker (a failure of the target, or a success).
-    pub fn record(&self, ok: bool, now: Instant) {
+    /// The result of a request that counts for the breaker (a failure of the target, or a
+    /// success). Returns true when this failure made the target dead.
+    pub fn record(&self, ok: bool, now: Instant) -> bool {
         let mut state = self.lock();
         if state.phase == Phase::Dead {
-            return;
+            return false;
         }
+        state.answered |= ok;
         state.recent.push_back(ok);
         while state.recent.len() > self.policy.window {
             state.recent.pop_front();
@@ -119,10 +129,25 @@ impl Breaker {
                 state.phase = Phase::Closed;
                 state.recent.clear();
             }
-            Phase::HalfOpen { .. } => self.open(&mut state, now),
+            Phase::HalfOpen { .. } => {
+                state.phase = Phase::Dead;
+                state.openings += 1;
+                return true;
+            }
+            Phase::Closed
+                if !ok
+                    && !state.answered
+                    && self.policy.give_up_after > 0
+                    && state.consecutive >= self.policy.give_up_after =>
+            {
+                state.phase = Phase::Dead;
+                state.openings += 1;
+                return true;
+            }
             Phase::Closed if !ok && self.tripped(&state) => self.open(&mut state, now),
             _ => {}
         }
+        false
     }
 
     /// A probe that ended without a verdict (e.g. a bad request): let another probe go.
@@ -183,6 +208,7 @@ mod tests {
             window: 10,
             min_requests: 6,
             cooldown: Duration::from_secs(5),
+            give_up_after: 0,
         }
     }
 
@@ -208,20 +234,44 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_failed_probe_reopens() {
+    async fn a_failed_probe_gives_the_target_up() {
         let breaker = Breaker::new(policy());
         let now = Instant::now();
+        breaker.record(true, now);
         for _ in 0..3 {
-            breaker.record(false, now);
+            assert!(!breaker.record(false, now));
         }
         let later = now + Duration::from_secs(6);
         assert_eq!(breaker.admit(later), Admission::Probe);
-        breaker.record(false, later);
-        assert_eq!(
-            breaker.admit(later),
-            Admission::OpenUntil(later + Duration::from_secs(5))
-        );
+        assert!(breaker.record(false, later), "the failed probe says the target died");
+        assert_eq!(breaker.admit(later + Duration::from_secs(3600)), Admission::Dead);
         assert_eq!(breaker.openings(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_that_never_answered_is_given_up_after_a_few_failures() {
+        let now = Instant::now();
+        let dead = Breaker::new(BreakerPolicy {
+            give_up_after: 4,
+            consecutive_failures: 100,
+            ..policy()
+        });
+        for _ in 0..3 {
+            assert!(!dead.record(false, now));
+        }
+        assert!(dead.record(false, now));
+        assert!(dead.is_dead());
+        // One success earlier and the same streak only opens the breaker for a cooldown.
+        let answered = Breaker::new(BreakerPolicy {
+            give_up_after: 4,
+            consecutive_failures: 4,
+            ..policy()
+        });
+        answered.record(true, now);
+        for _ in 0..4 {
+            assert!(!answered.record(false, now));
+        }
+        assert!(matches!(answered.admit(now), Admission::OpenUntil(_)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,6 +11,7 @@ pub mod breaker;
 pub mod guard;
 pub mod limits;
 pub mod rate;
+pub mod refusal;
 mod target;
 
 use std::sync::{Arc, Mutex};
@@ -91,7 +92,12 @@ impl Dispatcher {
         let mut route = route;
         for target in &mut route {
             let settings = &options.settings;
-            target.configure(settings.breaker, options.concurrency, settings.adaptive);
+            target.configure(
+                settings.breaker,
+                options.concurrency,
+                settings.adaptive,
+                settings.refusal_limit,
+            );
         }
         Arc::new(Dispatcher {
             client,
@@ -118,13 +124,34 @@ impl Dispatcher {
         self.options.metrics.as_ref()
     }
 
-    /// Adds what only the dispatcher saw to a run's summary: breaker openings and AIMD
-    /// slowdowns per target.
+    /// Adds what only the dispatcher saw to a run's summary: breaker openings, what the rate
+    /// controller decided and what requests waited for, per target.
     pub fn annotate(&self, summary: &mut crate::stats::summary::Summary) {
         for target in &self.route {
             if let Some(row) = summary.targets.iter_mut().find(|row| row.name == target.name) {
+                let control = target.adaptive.report();
+                let (retry_after, breaker, capped) = target.waits.totals();
                 row.breaker_openings = target.breaker.openings();
-                row.slowdowns = target.adaptive.decreases();
+                row.slowdowns = control.slowdowns;
+                row.pacing = crate::stats::summary::TargetPacing {
+                    rate_limited_at_limit: control.at_limit_429s,
+                    rate_limited_noise: control.noise_429s,
+                    learned_rpm: control.learned_rpm,
+                    learned_changes: control
+                        .changes
+                        .iter()
+                        .map(|&(at_s, rpm, why)| crate::stats::summary::LearnedChange {
+                            at_s,
+                            rpm,
+                            why: why.to_string(),
+                        })
+                        .collect(),
+                    learned_wait_s: control.paced_wait.as_secs_f64(),
+                    retry_after_wait_s: retry_after.as_secs_f64(),
+                    breaker_wait_s: breaker.as_secs_f64(),
+                    retry_after_capped: capped,
+                    max_retry_after_s: (capped > 0).then(|| self.options.settings.max_retry_after.as_secs_f64()),
+                };
             }
         }
     }
@@ -261,6 +288,60 @@ impl Dispatcher {
         if self.route.iter().all(RouteTarget::is_dead) {
             self.abort(reason);
         }
+    }
+
+    /// A target whose breaker says it is dead (never answered, or failed its probe): stop
+    /// when no target is left, saying what failed and what to check.
+    fn give_up(&self, target: &RouteTarget, error: &RequestError) {
+        let check = match error.class() {
+            ErrorClass::Connect => "check that the server is running and that base_url (host and port) is right",
+            ErrorClass::Timeout => "check the network and base_url, or give a longer --timeout",
+            _ => "the server answers but fails every request: check its logs, the model and base_url",
+        };
+        let reason = format!(
+            "target {:?} at {} is not answering (last error: {error}); {check}. Nothing more is sent; \
+             `sheepdog run --resume` sends what is left",
+            target.name,
+            redact_url(&target.endpoint.base_url)
+        );
+        tracing::warn!(target_name = %target.name, reason = %reason, "target given up: its breaker stays open");
+        if self.route.iter().all(RouteTarget::is_dead) {
+            self.abort(reason);
+        }
+    }
+
+    /// The first requests to a target all got the same refusal: give the target up.
+    fn refused(&self, target: &RouteTarget, count: u32, error: &RequestError) {
+        if !target.breaker.kill() {
+            return;
+        }
+        let fix = if error.is_unknown_model() {
+            "the model name is not known there: check the target's model (`sheepdog check` lists the models it offers)"
+        } else {
+            "fix the request or the job file (set retry.refusal_limit = 0 to send every line anyway)"
+        };
+        let reason = format!(
+            "target {:?} at {}: the first {count} requests were all refused the same way: {error}; {fix}",
+            target.name,
+            redact_url(&target.endpoint.base_url)
+        );
+        tracing::warn!(target_name = %target.name, reason = %reason, "target refused every request");
+        if self.route.iter().all(RouteTarget::is_dead) {
+            self.abort(reason);
+        }
+    }
+}
+
+/// A URL without any credentials in it (`user:password@` removed).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string().trim_end_matches('/').to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "(base URL not shown)".to_string(),
     }
 }
 

@@ -1,13 +1,17 @@
 //! One target of the route with everything that decides when a request may go there: its
-//! limits (and its provider's), its circuit breaker and its adaptive concurrency.
+//! limits (and its provider's), its circuit breaker, its rate controller and its refusal gate,
+//! and what it waited for (for the report).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::adaptive::Adaptive;
 use super::breaker::{Breaker, BreakerPolicy};
 use super::limits::Limits;
+use super::refusal::Refusals;
 use crate::provider::Endpoint;
 
 #[derive(Debug)]
@@ -24,8 +28,47 @@ pub struct RouteTarget {
     pub limits: Vec<Arc<Limits>>,
     pub breaker: Breaker,
     pub adaptive: Adaptive,
-    recent: Mutex<RecentRate>,
-    accepted: Mutex<RecentRate>,
+    pub refusals: Refusals,
+    pub waits: Waits,
+    last_success: Mutex<Option<Instant>>,
+}
+
+/// Time items spent waiting at this target, summed over requests, and Retry-After values capped.
+#[derive(Debug, Default)]
+pub struct Waits {
+    retry_after_ns: AtomicU64,
+    breaker_ns: AtomicU64,
+    capped: AtomicU64,
+    capped_said: AtomicBool,
+}
+
+impl Waits {
+    pub fn retry_after(&self, waited: Duration) {
+        self.retry_after_ns.fetch_add(nanos(waited), Ordering::Relaxed);
+    }
+
+    pub fn breaker(&self, waited: Duration) {
+        self.breaker_ns.fetch_add(nanos(waited), Ordering::Relaxed);
+    }
+
+    /// Counts a Retry-After longer than the cap; true the first time (to say it once).
+    pub fn capped(&self) -> bool {
+        self.capped.fetch_add(1, Ordering::Relaxed);
+        !self.capped_said.swap(true, Ordering::Relaxed)
+    }
+
+    /// (Retry-After waits, breaker waits, Retry-After values capped).
+    pub fn totals(&self) -> (Duration, Duration, u64) {
+        (
+            Duration::from_nanos(self.retry_after_ns.load(Ordering::Relaxed)),
+            Duration::from_nanos(self.breaker_ns.load(Ordering::Relaxed)),
+            self.capped.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl RouteTarget {
@@ -39,107 +82,37 @@ impl RouteTarget {
             limits: Vec::new(),
             breaker: Breaker::new(BreakerPolicy::default()),
             adaptive: Adaptive::new(usize::MAX >> 1, true),
-            recent: Mutex::new(RecentRate::default()),
-            accepted: Mutex::new(RecentRate::default()),
+            refusals: Refusals::new(0),
+            waits: Waits::default(),
+            last_success: Mutex::new(None),
         }
     }
 
-    /// Sets the breaker policy and the ceiling of adaptive concurrency.
-    pub fn configure(&mut self, breaker: BreakerPolicy, max_concurrency: usize, adaptive: bool) {
+    /// Sets the breaker policy, the ceiling of concurrency, the rate controller and the
+    /// refusal limit.
+    pub fn configure(&mut self, breaker: BreakerPolicy, max_concurrency: usize, adaptive: bool, refusal_limit: u32) {
         self.breaker = Breaker::new(breaker);
         self.adaptive = Adaptive::new(max_concurrency, adaptive);
+        self.refusals = Refusals::new(refusal_limit);
     }
 
     pub fn is_dead(&self) -> bool {
         self.breaker.is_dead()
     }
 
-    /// Counts one request sent now.
-    pub fn note_sent(&self) {
-        if let Ok(mut recent) = self.recent.lock() {
-            recent.add(Instant::now());
-        }
-    }
-
     /// Counts one successful answer now.
     pub fn note_success(&self) {
-        if let Ok(mut accepted) = self.accepted.lock() {
-            accepted.add(Instant::now());
+        if let Ok(mut last) = self.last_success.lock() {
+            *last = Some(Instant::now());
         }
     }
 
-    /// Successful answers per second lately: about what the provider admits.
-    pub fn accepted_rate(&self) -> f64 {
-        self.accepted
+    /// Whether the target answered a request successfully within `within`.
+    pub fn answered_within(&self, within: Duration) -> bool {
+        self.last_success
             .lock()
-            .map(|mut accepted| accepted.per_second(Instant::now()))
-            .unwrap_or(0.0)
-    }
-
-    /// Requests sent per second lately (sliding one-second window).
-    pub fn recent_rate(&self) -> f64 {
-        self.recent
-            .lock()
-            .map(|mut recent| recent.per_second(Instant::now()))
-            .unwrap_or(0.0)
-    }
-}
-
-/// Requests per second over the last second, from two one-second buckets.
-#[derive(Debug, Default)]
-struct RecentRate {
-    start: Option<Instant>,
-    current: u64,
-    previous: u64,
-}
-
-impl RecentRate {
-    fn roll(&mut self, now: Instant) -> f64 {
-        let start = *self.start.get_or_insert(now);
-        let elapsed = now.duration_since(start).as_secs_f64();
-        if elapsed >= 2.0 {
-            self.previous = 0;
-            self.current = 0;
-            self.start = Some(now);
-            0.0
-        } else if elapsed >= 1.0 {
-            self.previous = self.current;
-            self.current = 0;
-            self.start = Some(start + std::time::Duration::from_secs(1));
-            elapsed - 1.0
-        } else {
-            elapsed
-        }
-    }
-
-    fn add(&mut self, now: Instant) {
-        self.roll(now);
-        self.current += 1;
-    }
-
-    fn per_second(&mut self, now: Instant) -> f64 {
-        let into = self.roll(now);
-        self.previous as f64 * (1.0 - into) + self.current as f64
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn recent_rate_slides_over_one_second() {
-        let mut rate = RecentRate::default();
-        let start = Instant::now();
-        for i in 0..10 {
-            rate.add(start + Duration::from_millis(i * 100));
-        }
-        let at = start + Duration::from_millis(1000);
-        assert!((rate.per_second(at) - 10.0).abs() < 0.01, "{}", rate.per_second(at));
-        let half = start + Duration::from_millis(1500);
-        assert!((rate.per_second(half) - 5.0).abs() < 0.01);
-        assert_eq!(rate.per_second(start + Duration::from_secs(5)), 0.0);
+            .ok()
+            .and_then(|last| *last)
+            .is_some_and(|at| at.elapsed() <= within)
     }
 }

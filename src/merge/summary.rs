@@ -124,6 +124,7 @@ pub fn merge(parts: &[Part<'_>], job: JobInfo) -> Result<Summary, String> {
                     empty.fallbacks_out = 0;
                     empty.breaker_openings = 0;
                     empty.slowdowns = 0;
+                    empty.pacing = Default::default();
                     targets.push((empty, new_histogram()));
                     targets.len() - 1
                 }
@@ -140,6 +141,7 @@ pub fn merge(parts: &[Part<'_>], job: JobInfo) -> Result<Summary, String> {
             into.fallbacks_out += row.fallbacks_out;
             into.breaker_openings += row.breaker_openings;
             into.slowdowns += row.slowdowns;
+            add_pacing(&mut into.pacing, &row.pacing);
             match s.histograms.targets.iter().find(|h| h.target == row.name) {
                 Some(h) => add(
                     histogram,
@@ -234,4 +236,18 @@ fn error_rows(errors: BTreeMap<(ErrorScope, ErrorClass, Option<u16>), u64>) -> V
         .collect();
     rows.sort_by_key(|r| (r.scope, std::cmp::Reverse(r.count), r.class, r.status));
     rows
+}
+
+/// Adds one part's pacing figures of a target to the merged ones: counts and waits add up,
+/// the learned rate is the last part's, the changes are kept in order.
+fn add_pacing(into: &mut crate::stats::summary::TargetPacing, part: &crate::stats::summary::TargetPacing) {
+    into.rate_limited_at_limit += part.rate_limited_at_limit;
+    into.rate_limited_noise += part.rate_limited_noise;
+    into.learned_rpm = part.learned_rpm.or(into.learned_rpm);
+    into.learned_changes.extend(part.learned_changes.iter().cloned());
+    into.learned_wait_s += part.learned_wait_s;
+    into.retry_after_wait_s += part.retry_after_wait_s;
+    into.breaker_wait_s += part.breaker_wait_s;
+    into.retry_after_capped += part.retry_after_capped;
+    into.max_retry_after_s = part.max_retry_after_s.or(into.max_retry_after_s);
 }

@@ -1,64 +1,65 @@
-//! How long a provider asked us to wait: `retry-after-ms`, or `retry-after` in seconds or as
-//! an HTTP date. The value is honoured exactly; it is never undercut.
+//! How long a provider asked us to wait, and what its `x-ratelimit-*` headers say is left.
+//!
+//! Read from OpenAI's names and from the variants gateways send: `retry-after-ms`, then
+//! `retry-after` (seconds or an HTTP date), then LiteLLM's `llm_provider-retry-after-ms` and
+//! `llm_provider-retry-after`; `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` with or
+//! without LiteLLM's `llm_provider-` prefix, resets in OpenAI's `1m6s` / `6ms` / `0.5s` form
+//! or in plain seconds. The value is honoured exactly (the dispatcher caps it at
+//! `retry.max_retry_after`). No header value, however odd, makes these parsers panic: what
+//! cannot be read is `None`.
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 
-/// Reads the wait a response asks for; `now` is the current wall-clock time (for HTTP dates).
-pub fn from_headers(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
-    }
-    parse(get("retry-after")?, now)
+/// LiteLLM's prefix for the headers it passes through from the provider behind it.
+const LITELLM_PREFIX: &str = "llm_provider-";
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
-/// Parses a `Retry-After` value: delta-seconds (fractions accepted) or an HTTP date.
+/// The header under its own name, else under LiteLLM's prefix.
+fn either<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    header(headers, name).or_else(|| header(headers, &format!("{LITELLM_PREFIX}{name}")))
+}
+
+/// Seconds as a duration: `None` when negative, not finite or beyond what a duration holds.
+pub fn seconds(value: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(value).ok()
+}
+
+/// Reads the wait a response asks for; `now` is the current wall-clock time (for HTTP dates).
+pub fn from_headers(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    for prefix in ["", LITELLM_PREFIX] {
+        let ms = header(headers, &format!("{prefix}retry-after-ms")).and_then(|v| v.parse::<f64>().ok());
+        if let Some(wait) = ms.and_then(|ms| seconds(ms / 1000.0)) {
+            return Some(wait);
+        }
+        if let Some(wait) = header(headers, &format!("{prefix}retry-after")).and_then(|v| parse(v, now)) {
+            return Some(wait);
+        }
+    }
+    None
+}
+
+/// Parses a `Retry-After` value: delta-seconds (fractions accepted) or an HTTP date. A date in
+/// the past is a wait of zero; anything else (negative, not a number, too large) is `None`.
 pub fn parse(value: &str, now: SystemTime) -> Option<Duration> {
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    let value = value.trim();
+    if let Ok(number) = value.parse::<f64>() {
+        return seconds(number);
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    // An HTTP date has whole seconds: wait until that second has fully begun.
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn milliseconds_win_over_seconds() {
-        let mut headers = HeaderMap::new();
-        headers.insert("retry-after", HeaderValue::from_static("2"));
-        headers.insert("retry-after-ms", HeaderValue::from_static("1500"));
-        assert_eq!(
-            from_headers(&headers, SystemTime::now()),
-            Some(Duration::from_millis(1500))
-        );
-    }
-
-    #[test]
-    fn seconds_and_http_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(parse("0.25", now), Some(Duration::from_millis(250)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(parse(&later, now), Some(Duration::from_secs(7)));
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
-        assert_eq!(parse(&earlier, now), Some(Duration::ZERO));
-        assert_eq!(parse("soon", now), None);
-        assert_eq!(parse("-1", now), None);
-    }
-}
-
-/// What `x-ratelimit-*` headers say is left of the provider's allowance (OpenAI's names).
+/// What `x-ratelimit-*` headers say about the provider's allowance (OpenAI's names).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateLimitHeaders {
+    /// The allowance per minute (OpenAI: requests and tokens per minute).
+    pub limit_requests: Option<u64>,
+    pub limit_tokens: Option<u64>,
     pub remaining_requests: Option<u64>,
     pub remaining_tokens: Option<u64>,
     /// Time until the request allowance is back to full.
@@ -68,13 +69,21 @@ pub struct RateLimitHeaders {
 
 impl RateLimitHeaders {
     pub fn from_headers(headers: &HeaderMap) -> RateLimitHeaders {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let number = |name: &str| either(headers, name).and_then(parse_count);
+        let reset = |name: &str| either(headers, name).and_then(parse_reset);
         RateLimitHeaders {
-            remaining_requests: get("x-ratelimit-remaining-requests").and_then(|v| v.parse().ok()),
-            remaining_tokens: get("x-ratelimit-remaining-tokens").and_then(|v| v.parse().ok()),
-            reset_requests: get("x-ratelimit-reset-requests").and_then(parse_reset),
-            reset_tokens: get("x-ratelimit-reset-tokens").and_then(parse_reset),
+            limit_requests: number("x-ratelimit-limit-requests"),
+            limit_tokens: number("x-ratelimit-limit-tokens"),
+            remaining_requests: number("x-ratelimit-remaining-requests"),
+            remaining_tokens: number("x-ratelimit-remaining-tokens"),
+            reset_requests: reset("x-ratelimit-reset-requests"),
+            reset_tokens: reset("x-ratelimit-reset-tokens"),
         }
+    }
+
+    /// Whether the answer carried any of these headers.
+    pub fn is_empty(&self) -> bool {
+        *self == RateLimitHeaders::default()
     }
 
     /// How long the target must pause because an allowance is used up, if one is.
@@ -89,10 +98,24 @@ impl RateLimitHeaders {
     }
 }
 
-/// Parses OpenAI's reset durations: `20ms`, `1.5s`, `6m0s`, `1h2m3s` (a plain number is seconds).
+/// A count such as `60` (some gateways send `60.0`): whole, not negative.
+fn parse_count(text: &str) -> Option<u64> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(n);
+    }
+    let n = text.parse::<f64>().ok()?;
+    (n.is_finite() && n >= 0.0 && n < u64::MAX as f64).then_some(n as u64)
+}
+
+/// Parses a reset duration: OpenAI's `20ms`, `1.5s`, `6m0s`, `1h2m3s`, or plain seconds (`7`,
+/// `0.5`). `None` for anything else, for negative values and for values beyond a duration.
 pub fn parse_reset(text: &str) -> Option<Duration> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    let text = text.trim();
+    if let Ok(number) = text.parse::<f64>() {
+        return seconds(number);
+    }
+    if text.is_empty() {
+        return None;
     }
     let mut total = 0.0;
     let mut rest = text;
@@ -100,7 +123,9 @@ pub fn parse_reset(text: &str) -> Option<Duration> {
         let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let value: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "h" => 3600.0,
             "m" => 60.0,
@@ -113,35 +138,9 @@ pub fn parse_reset(text: &str) -> Option<Duration> {
         total += value * scale;
         rest = &rest[unit_len..];
     }
-    Some(Duration::from_secs_f64(total))
+    seconds(total)
 }
 
 #[cfg(test)]
-mod rate_limit_tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn reset_durations_in_openai_form() {
-        assert_eq!(parse_reset("20ms"), Some(Duration::from_millis(20)));
-        assert_eq!(parse_reset("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_reset("6m0s"), Some(Duration::from_secs(360)));
-        assert_eq!(parse_reset("1h2m3s"), Some(Duration::from_secs(3723)));
-        assert_eq!(parse_reset("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_reset("soon"), None);
-        assert_eq!(parse_reset("5x"), None);
-    }
-
-    #[test]
-    fn exhausted_allowance_says_how_long_to_pause() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-ratelimit-remaining-requests", HeaderValue::from_static("0"));
-        headers.insert("x-ratelimit-reset-requests", HeaderValue::from_static("1.2s"));
-        headers.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("5000"));
-        headers.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("30s"));
-        let parsed = RateLimitHeaders::from_headers(&headers);
-        assert_eq!(parsed.remaining_tokens, Some(5000));
-        assert_eq!(parsed.exhausted_for(), Some(Duration::from_millis(1200)));
-        assert_eq!(RateLimitHeaders::default().exhausted_for(), None);
-    }
-}
+#[path = "retry_after_tests.rs"]
+mod tests;

@@ -210,6 +210,7 @@ mod tests {
             fallbacks_out: 0,
             breaker_openings: 0,
             slowdowns: 0,
+            pacing: Default::default(),
         };
         assert_eq!(target_cost(&t), "-");
         t.requests = 3;

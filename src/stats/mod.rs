@@ -356,6 +356,7 @@ impl Collector {
                 fallbacks_out: t.fallbacks_out,
                 breaker_openings: 0,
                 slowdowns: 0,
+                pacing: Default::default(),
             })
             .collect();
         Summary {

@@ -162,9 +162,51 @@ pub struct TargetSummary {
     /// Times the circuit breaker opened (a refused key or quota counts once, for good).
     #[serde(default)]
     pub breaker_openings: u64,
-    /// Times a 429 made the target halve its concurrency and rate (AIMD).
+    /// Times the rate controller cut the target's rate and the 429s fell: the provider's limit.
     #[serde(default)]
     pub slowdowns: u64,
+    /// Why the run took the time it took at this target: what the rate controller judged and
+    /// learned, and what requests waited for.
+    #[serde(default)]
+    pub pacing: TargetPacing,
+}
+
+/// What slowed a target below its configured limits. Waits are summed over requests (two
+/// requests waiting one second each count two seconds), so they can exceed the run's duration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetPacing {
+    /// 429s the controller judged as the provider's limit reached (the rate was cut for them).
+    pub rate_limited_at_limit: u64,
+    /// 429s it judged as noise (a steady share that does not grow with the send rate).
+    pub rate_limited_noise: u64,
+    /// Requests per minute the target was paced at when the run ended (`None`: not paced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_rpm: Option<f64>,
+    /// When the learned rate changed and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learned_changes: Vec<LearnedChange>,
+    /// Seconds requests waited for the learned rate (or a pause until an allowance reset).
+    pub learned_wait_s: f64,
+    /// Seconds items waited before retries the provider asked for with Retry-After.
+    pub retry_after_wait_s: f64,
+    /// Seconds items waited for the circuit breaker's cooldown.
+    pub breaker_wait_s: f64,
+    /// Retry-After values longer than `retry.max_retry_after`, cut to it.
+    #[serde(default)]
+    pub retry_after_capped: u64,
+    /// The cap, when it was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_after_s: Option<f64>,
+}
+
+/// One change of a target's learned rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnedChange {
+    /// Seconds into the run.
+    pub at_s: f64,
+    /// Requests per minute from then on (`None`: no longer paced).
+    pub rpm: Option<f64>,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
