@@ -353,6 +353,14 @@ pub struct MockArgs {
     /// Answer at most this many tokens (prompt + completion) per minute per key.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub tpm: Option<u64>,
+    /// Let --rpm / --tpm allowance accumulate at most this long's worth (providers enforce
+    /// per-minute limits over shorter windows: 1s is like them) [default: 60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub burst: Option<Duration>,
+    /// A request limit that changes during the run: TIME=RPM,... e.g. 0s=1200,20s=300
+    /// (instead of --rpm).
+    #[arg(long, conflicts_with = "rpm")]
+    pub rpm_schedule: Option<String>,
     /// Models that always fail: MODEL=STATUS,... e.g. gpt-4.1=404
     #[arg(long)]
     pub fail_model: Option<String>,
@@ -462,6 +470,11 @@ impl TryFrom<&MockArgs> for MockConfig {
         }
         config.rpm = args.rpm;
         config.tpm = args.tpm;
+        config.burst = args.burst.unwrap_or(config.burst);
+        if let Some(schedule) = &args.rpm_schedule {
+            config.rpm_schedule =
+                sheepdog::mock::parse_rpm_schedule(schedule).map_err(|e| format!("--rpm-schedule: {e}"))?;
+        }
         if let Some(models) = &args.fail_model {
             config.fail_models = parse_fail_models(models).map_err(|e| format!("--fail-model: {e}"))?;
         }

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::faults::{self, ApiError};
-use super::limits::{Allowance, Limits};
+use super::limits::{Allowance, LimitSettings, Limits};
 use super::queue::Queue;
 use super::reply::{self, key_fingerprint, Reply};
 use super::request::ChatRequest;
@@ -43,7 +43,12 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn new(config: MockConfig) -> Self {
         Shared {
-            limits: Limits::new(config.rpm, config.tpm),
+            limits: Limits::new(LimitSettings {
+                rpm: config.rpm,
+                tpm: config.tpm,
+                burst: config.burst,
+                rpm_schedule: config.rpm_schedule.clone(),
+            }),
             answered: std::sync::atomic::AtomicU64::new(0),
             queue: Queue::new(&config),
             config,
@@ -153,9 +158,10 @@ impl Shared {
         let key = limits.of(key_id);
         let now = self.recorder.elapsed_ns();
         if let Some(requests) = &key.requests {
-            let allowance = requests
-                .take(1, now)
-                .map_err(|wait| ApiError::rate_limited(model, self.config.rpm, wait))?;
+            let allowance = requests.take(1, now).map_err(|wait| {
+                let limit = u32::try_from(requests.limit_at(now)).ok();
+                ApiError::rate_limited(model, limit, wait)
+            })?;
             headers.requests = Some(allowance);
         }
         if let Some(tokens_limit) = &key.tokens {

@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use faults::{parse_fail_models, parse_failures};
+pub use limits::parse_rpm_schedule;
 pub use stats::{LoggedRequest, MockStats};
 pub use stream_faults::{parse_stream_faults, StreamFaultKind};
 
@@ -76,6 +77,12 @@ pub struct MockConfig {
     /// Requests per minute the server admits (any key, any model); beyond it, 429
     /// `rate_limit_exceeded` with the exact wait in `retry-after`/`retry-after-ms`. `None` = no limit.
     pub rpm: Option<u32>,
+    /// The most allowance `rpm`/`tpm` accumulate: this long's worth (default 60 s, a whole
+    /// minute). Providers enforce per-minute limits over shorter windows; `1s` is like them.
+    pub burst: Duration,
+    /// The request limit changing during the run: `(from, rpm)`, the first from 0 s
+    /// (overrides `rpm`). Empty: `rpm` throughout.
+    pub rpm_schedule: Vec<(Duration, u32)>,
     /// Streamed answers that break, by kind, with their probabilities (sum <= 1): after some
     /// content chunks (fewer than the reply has) the stream is cut, dropped, stalled, sent a
     /// non-JSON line or an error event. See [`StreamFaultKind`].
@@ -117,6 +124,8 @@ impl Default for MockConfig {
             models: None,
             seed: 0,
             rpm: None,
+            burst: Duration::from_secs(60),
+            rpm_schedule: Vec::new(),
             stream_faults: Vec::new(),
             stream_stall: Duration::from_secs(60),
             output_tokens_std: 0.0,
@@ -137,6 +146,12 @@ impl MockConfig {
     /// least 1), the stream faults (0..=1, sum <= 1), `output_tokens_std` and `max_concurrency`.
     pub fn validate(&self) -> Result<(), String> {
         faults::validate_failures(&self.failures)?;
+        if self.burst.is_zero() {
+            return Err("burst must be longer than 0".to_owned());
+        }
+        if self.rpm_schedule.iter().any(|(_, n)| *n == 0) {
+            return Err("every rate of the rpm schedule must be at least 1".to_owned());
+        }
         if self.rpm == Some(0) {
             return Err("rpm must be at least 1 (leave it out for no limit)".to_owned());
         }
