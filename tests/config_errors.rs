@@ -87,12 +87,15 @@ fn provider_key_variable_not_set_names_the_variable() {
 }
 
 #[test]
-fn provider_key_variable_set_to_empty_counts_as_not_set() {
+fn provider_key_variable_set_to_empty_is_said_as_such() {
     let toml = format!(
         "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\napi_key_env = \"SHEEPDOG_TEST_EMPTY_KEY\"\n\n{TARGET}"
     );
     let finished = run_with_job(&toml, &[], &[("SHEEPDOG_TEST_EMPTY_KEY", "")]);
-    assert_usage_error(&finished, &["SHEEPDOG_TEST_EMPTY_KEY"]);
+    assert_usage_error(
+        &finished,
+        &["providers[0].api_key_env", "SHEEPDOG_TEST_EMPTY_KEY", "set but empty"],
+    );
 }
 
 #[test]

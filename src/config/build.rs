@@ -164,6 +164,8 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         route = vec![targets.len() - 1];
     }
 
+    check_keys(&providers, &targets, &route, env, file)?;
+
     let retry_file = job.retry.unwrap_or_default();
     let retry = RetryPolicy {
         max_attempts: o
@@ -326,15 +328,94 @@ fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
+/// A base URL that can be reached as written: http(s), a host, a port in range, no query or
+/// fragment, and no credentials (those belong in `api_key_env`; the URL with them is never
+/// echoed).
 fn parse_endpoint(base_url: &str) -> Result<Endpoint, String> {
     let url = base_url.trim();
     if url == "mock" {
         return Ok(Endpoint::Mock);
     }
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
-        return Err(format!("{base_url:?} is not a URL: write e.g. \"https://api.openai.com/v1\", or \"mock\" for the built-in mock server"));
+    let example = "write e.g. \"https://api.openai.com/v1\", or \"mock\" for the built-in mock server";
+    let has_scheme = url.starts_with("http://") || url.starts_with("https://");
+    let authority = url
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    if has_scheme && authority.contains('@') {
+        return Err(
+            "has credentials in it (a name and password before @): put the key in the environment variable named \
+             by api_key_env instead (the URL is not shown here, to keep the password out of logs)"
+                .into(),
+        );
+    }
+    if !has_scheme || url.len() <= "https://".len() {
+        return Err(format!("{base_url:?} is not a URL: {example}"));
+    }
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("{base_url:?} is not a URL that can be reached ({e}): {example}"))?;
+    if authority.is_empty() || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{base_url:?} has no host: {example}"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "{base_url:?} has a query or fragment (?... or #...): requests are sent to base_url + \"/chat/completions\", so give the path only, e.g. \"https://host/v1\""
+        ));
     }
     Ok(Endpoint::Url(url.trim_end_matches('/').to_string()))
+}
+
+/// The API keys of the providers the route uses must be sendable as an HTTP header: refused
+/// here, naming the variable, rather than found later as "connect" errors. The key is never
+/// shown.
+fn check_keys(
+    providers: &[Provider],
+    targets: &[Target],
+    route: &[usize],
+    env: &dyn Env,
+    file: &str,
+) -> Result<(), ConfigError> {
+    for (index, provider) in providers.iter().enumerate() {
+        if !route
+            .iter()
+            .any(|&t| targets.get(t).is_some_and(|t| t.provider == index))
+        {
+            continue;
+        }
+        let (key, name) = match &provider.api_key_env {
+            Some(name) if provider.name != "openai" || provider.api_key_env.as_deref() != Some("OPENAI_API_KEY") => {
+                (format!("providers[{index}].api_key_env"), name.clone())
+            }
+            Some(name) => (name.clone(), name.clone()),
+            None => continue,
+        };
+        let Some(value) = env.raw(&name) else { continue };
+        if value.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                &key,
+                format!("${name} is set but empty: put the provider's API key in it (in the environment or .env)"),
+            ));
+        }
+        if let Some((position, c)) = value.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
+            let what = match c {
+                '\r' => "a carriage return (\\r; a .env file saved with Windows line endings?)".to_string(),
+                '\n' => "a line break (\\n)".to_string(),
+                ' ' | '\t' => "a space or tab".to_string(),
+                c if c.is_ascii() => format!("a control character (U+{:04X})", u32::from(c)),
+                _ => "a character that is not ASCII".to_string(),
+            };
+            return Err(ConfigError::new(
+                file,
+                &key,
+                format!(
+                    "${name} contains {what} at character {} of {}: an API key is sent in an HTTP header and must be visible ASCII; fix the variable (the key is not shown)",
+                    position + 1,
+                    value.chars().count()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_limits(rpm: Option<u32>, tpm: Option<u64>, conc: Option<usize>) -> Result<(), (&'static str, String)> {

@@ -183,6 +183,12 @@ pub struct Config {
 /// Reads the environment the way the OpenAI SDKs do.
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
+
+    /// The variable as set, even when empty (to tell "set but empty" from "not set"); bytes
+    /// that are not UTF-8 come back as U+FFFD.
+    fn raw(&self, name: &str) -> Option<String> {
+        self.var(name)
+    }
 }
 
 /// The process environment (after `.env` was loaded by the binary).
@@ -191,6 +197,10 @@ pub struct ProcessEnv;
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+
+    fn raw(&self, name: &str) -> Option<String> {
+        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
     }
 }
 
@@ -273,3 +283,5 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validation_tests;
