@@ -70,7 +70,7 @@ pub async fn check(config: &Config) -> Result<Vec<CheckRow>, JobError> {
             }
             Err(error) => {
                 row.detail = advice(&error, &row, provider.api_key_env.as_deref());
-                if error.class() == ErrorClass::NotFound {
+                if error.class() == ErrorClass::NotFound || error.is_unknown_model() {
                     if let Ok(models) = client.list_models(&target.endpoint, CHECK_TIMEOUT).await {
                         if !models.is_empty() {
                             let shown: Vec<&str> = models.iter().take(12).map(String::as_str).collect();
@@ -91,20 +91,21 @@ fn advice(error: &RequestError, row: &CheckRow, key_env: Option<&str>) -> String
         Some(env) => format!("check ${env}"),
         None => "set api_key_env for this provider in the job file".into(),
     };
+    if error.is_unknown_model() {
+        return format!(
+            "model {:?} is not known there ({error}); check the target's model.",
+            row.model
+        );
+    }
     match error.class() {
         ErrorClass::Connect => format!("cannot reach {}: {error}. Check base_url and that the server is up.", row.base_url),
         ErrorClass::Timeout => format!("no answer within {}s; check base_url or the network.", CHECK_TIMEOUT.as_secs()),
         ErrorClass::Auth => format!("key rejected ({error}); {key_hint}."),
         ErrorClass::InsufficientQuota => format!("key accepted but the quota is exhausted ({error}); add credit."),
-        ErrorClass::NotFound => match error {
-            RequestError::Status { code: Some(code), .. } if code.contains("model") => {
-                format!("model {:?} does not exist there ({error}); check the target's model.", row.model)
-            }
-            _ => format!(
-                "HTTP 404 at {}/chat/completions ({error}); check base_url (most servers want it to end in /v1) and the model.",
-                row.base_url
-            ),
-        },
+        ErrorClass::NotFound => format!(
+            "HTTP 404 at {}/chat/completions ({error}); check base_url (most servers want it to end in /v1) and the model.",
+            row.base_url
+        ),
         ErrorClass::RateLimited => format!("reachable and key accepted, but rate-limited right now ({error})."),
         ErrorClass::InvalidResponse => format!("answered, but not as an OpenAI-compatible server ({error}); check base_url."),
         _ => format!("{error}"),
