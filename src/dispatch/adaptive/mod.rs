@@ -50,6 +50,8 @@ const EXCESS_MIN: f64 = 3.0;
 const FIRST_CUT: f64 = 0.9;
 /// Later cuts multiply the rate by this.
 const CUT: f64 = 0.85;
+/// A trial whose 429 share rose by this much says the limit came down: cut again.
+const WORSE: f64 = 0.1;
 /// A cut is judged on answers to requests sent after it: at least this many, at least
 /// `JUDGE_AFTER` after the cut; at `JUDGE_BY` it is judged on what came back.
 const JUDGE_MIN_ANSWERS: u32 = 5;
@@ -100,6 +102,8 @@ struct Pacing {
 struct Trial {
     at: Instant,
     share_before: f64,
+    /// The rate tried.
+    rate: f64,
     /// What to go back to when the 429s turn out to be noise.
     undo: Option<(Pacing, f64)>,
     answers: u32,
@@ -327,7 +331,9 @@ impl Adaptive {
         state.report.noise_429s = state.report.noise_429s.saturating_sub(moved.saturating_sub(1));
         state.trial = Some(Trial {
             at: now,
-            share_before: share,
+            // Not paced, a spike of the last answers is no baseline: the last second is.
+            share_before: if undo.is_some() { share.max(state.recent.share()) } else { share },
+            rate: next.max(MIN_RATE),
             undo,
             answers: 0,
             limited: 0,
@@ -356,12 +362,30 @@ impl Adaptive {
         }
         state.trial = None;
         state.recent.clear();
+        // Answers before the verdict do not count for the next judgement.
+        state.ok = Sliding::default();
+        state.limited = Sliding::default();
         let share = if trial.answers == 0 {
             0.0
         } else {
             f64::from(trial.limited) / f64::from(trial.answers)
         };
         let at_limit = share < trial.share_before * 0.5 && share < trial.share_before - 0.03;
+        if share > trial.share_before + WORSE && trial.answers >= JUDGE_MIN_ANSWERS {
+            // More 429s than before even at the lower rate: the limit itself came down. Cut
+            // to what the provider admitted during the trial and judge again.
+            let next = (trial.rate * (1.0 - share) * FIRST_CUT).max(MIN_RATE);
+            state.trial = Some(Trial {
+                at: now,
+                share_before: share,
+                rate: next,
+                answers: 0,
+                limited: 0,
+                ..trial
+            });
+            self.set_rate(state, next, now, "more 429s at the lower rate: the limit came down, cutting again");
+            return;
+        }
         if at_limit {
             state.report.slowdowns += 1;
             state.report.at_limit_429s += trial.pending;
