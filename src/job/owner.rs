@@ -172,7 +172,11 @@ impl Owner {
                         &mut self.order.1
                     };
                     order.push(outcome.line);
-                    self.collector.record(&outcome);
+                    if unfinished && outcome.result.is_err() {
+                        self.collector.record_requests(&outcome);
+                    } else {
+                        self.collector.record(&outcome);
+                    }
                     if let Some(metrics) = &self.metrics {
                         metrics.observe(&outcome);
                     }

@@ -23,6 +23,7 @@ pub fn render(s: &Summary) -> String {
     charts(&mut out, &figures(s));
     latency(&mut out, s);
     targets(&mut out, s);
+    pacing(&mut out, s);
     errors(&mut out, s);
     attempts(&mut out, s);
     out.push_str(DEFINITIONS);
@@ -385,6 +386,27 @@ fn targets(out: &mut String, s: &Summary) {
     }
     table_end(out);
     out.push_str("</section>\n");
+}
+
+/// Why the run took the time it took, per target (only when some target met a limit).
+fn pacing(out: &mut String, s: &Summary) {
+    let rows = super::pacing::rows(s);
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"pacing\">\n<h2>Why the run took the time it took</h2>\n");
+    table_start(out, 1, &super::pacing::HEADERS);
+    for cells in rows {
+        row(out, &cells);
+    }
+    table_end(out);
+    for note in super::pacing::notes(s) {
+        out.push_str(&format!("<p class=\"note\">{}</p>\n", esc(&note)));
+    }
+    out.push_str(&format!(
+        "<p class=\"note\">{}</p>\n</section>\n",
+        esc(super::pacing::EXPLANATION)
+    ));
 }
 
 fn errors(out: &mut String, s: &Summary) {

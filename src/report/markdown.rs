@@ -13,6 +13,7 @@ pub fn render(s: &Summary) -> String {
     latency(&mut out, s);
     tokens_and_cost(&mut out, s);
     targets(&mut out, s);
+    pacing(&mut out, s);
     errors(&mut out, s);
     attempts(&mut out, s);
     out.push_str(DEFINITIONS);
@@ -216,6 +217,33 @@ fn targets(out: &mut String, s: &Summary) {
         );
     }
     out.push('\n');
+}
+
+/// Why the run took the time it took, per target (only when some target met a limit).
+fn pacing(out: &mut String, s: &Summary) {
+    let rows = super::pacing::rows(s);
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Why the run took the time it took
+
+",
+    );
+    let _ = writeln!(out, "| {} |", super::pacing::HEADERS.join(" | "));
+    out.push_str(
+        "|---|---:|---:|---:|---:|---:|---:|
+",
+    );
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+    for note in super::pacing::notes(s) {
+        let _ = writeln!(out, "- {}", cell(&note));
+    }
+    let _ = writeln!(out, "\n{}\n", super::pacing::EXPLANATION);
 }
 
 fn errors(out: &mut String, s: &Summary) {

@@ -11,6 +11,7 @@ pub(crate) mod fmt;
 pub mod html;
 pub mod json;
 pub mod markdown;
+mod pacing;
 pub mod rebuild;
 pub mod terminal;
 

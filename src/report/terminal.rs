@@ -82,6 +82,19 @@ pub fn render(s: &Summary) -> String {
         }
     }
     targets(&mut out, s);
+    for row in super::pacing::rows(s) {
+        let _ = writeln!(
+            out,
+            "  {}: limit {} · waits {} paced, {} Retry-After, {} breaker · 429s {} limit, {} noise",
+            truncate(&single_line(&row[0]), NAME_WIDTH),
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6]
+        );
+    }
     out
 }
 

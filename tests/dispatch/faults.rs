@@ -56,7 +56,7 @@ fn no_adaptive() -> Option<bool> {
 }
 
 /// A server that answers each prompt's first request with 429 and `header`, then 200.
-async fn answer_429_once_with(
+pub async fn answer_429_once_with(
     header: fn() -> (HeaderName, HeaderValue),
 ) -> (String, Arc<Mutex<Vec<(String, Instant)>>>) {
     let seen: Arc<Mutex<Vec<(String, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
@@ -100,7 +100,7 @@ async fn answer_429_once_with(
     (format!("http://{addr}/v1"), seen)
 }
 
-fn gaps(seen: &Mutex<Vec<(String, Instant)>>) -> Vec<Duration> {
+pub fn gaps(seen: &Mutex<Vec<(String, Instant)>>) -> Vec<Duration> {
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     let mut gaps = Vec::new();
     for (i, (prompt, at)) in seen.iter().enumerate() {

@@ -10,14 +10,17 @@
 //! - **Headers first.** `x-ratelimit-limit-*` with `remaining-*` give the limit before any
 //!   429: once what remains is no more than what is in flight, requests are paced at 97% of the
 //!   limit (requests per minute, or tokens per minute over the mean tokens of a request).
-//!   `remaining = 0` without a known limit pauses the target until the reset.
+//!   `remaining = 0` without a known limit pauses the target until the reset. A 429 while
+//!   paced so counts as "at the limit" and changes nothing.
 //! - **Without headers, every cut is an experiment.** When 429s stand out (half of the last 32
 //!   answers when not paced; more than the learned noise share plus 5 points over the last
 //!   second when paced), the rate is cut: to 90% of the successes per second, or by 15%. The
-//!   answers to requests sent after the cut decide: if the 429 share falls by half, the cut
-//!   found the limit and stays (its 429s count as "at the limit"), and the rate then grows back
-//!   slowly to find the limit again; if the share stays, the 429s were noise: the cut is undone
-//!   and their share becomes the noise floor that later judgements allow for.
+//!   answers to requests sent from 250 ms after the cut decide: if the 429 share falls by a
+//!   third or more, the cut found the limit and stays (its 429s count as "at the limit"), and
+//!   the rate then grows back slowly to find the limit again; if the share rises, the limit
+//!   itself came down and the rate is cut again to what was admitted; if the share stays, the
+//!   429s were noise: the cut is undone and their share becomes the noise floor that later
+//!   judgements allow for.
 //!
 //! Everything the controller decided is kept for the report: 429s judged at the limit or
 //! noise, the learned rate and when it changed, and how long requests waited for it.
@@ -50,11 +53,16 @@ const EXCESS_MIN: f64 = 3.0;
 const FIRST_CUT: f64 = 0.9;
 /// Later cuts multiply the rate by this.
 const CUT: f64 = 0.85;
+/// A trial whose 429 share fell below this share of the share before found the limit.
+const FELL: f64 = 0.7;
 /// A trial whose 429 share rose by this much says the limit came down: cut again.
 const WORSE: f64 = 0.1;
 /// A cut is judged on answers to requests sent after it: at least this many, at least
 /// `JUDGE_AFTER` after the cut; at `JUDGE_BY` it is judged on what came back.
 const JUDGE_MIN_ANSWERS: u32 = 5;
+/// Requests sent this soon after a cut still meet the allowance the overload used up: they
+/// are left out of the judgement.
+const SETTLE: Duration = Duration::from_millis(250);
 const JUDGE_AFTER: Duration = Duration::from_secs(1);
 const JUDGE_BY: Duration = Duration::from_secs(10);
 /// Growth per second of the rate towards the rate that last overshot, as a share of it;
@@ -273,7 +281,7 @@ impl Adaptive {
                 state.mean_tokens * 0.95 + tokens as f64 * 0.05
             };
         }
-        if let Some(trial) = state.trial.as_mut().filter(|t| sent >= t.at) {
+        if let Some(trial) = state.trial.as_mut().filter(|t| sent >= t.at + SETTLE) {
             trial.answers += 1;
         }
         self.judge(&mut state, now);
@@ -294,11 +302,17 @@ impl Adaptive {
         state.recent.push(true);
         if let Some(trial) = state.trial.as_mut() {
             trial.pending += 1;
-            if sent >= trial.at {
+            if sent >= trial.at + SETTLE {
                 trial.answers += 1;
                 trial.limited += 1;
             }
             self.judge(&mut state, now);
+            return;
+        }
+        if state.pacing.is_some_and(|p| p.source == Source::Headers) {
+            // Paced at the limit the provider states: a 429 now is a request that was in
+            // flight when the allowance ran out, or a burst the reset did not cover.
+            state.report.at_limit_429s += 1;
             return;
         }
         let ok = state.ok.per_second(now);
@@ -332,7 +346,11 @@ impl Adaptive {
         state.trial = Some(Trial {
             at: now,
             // Not paced, a spike of the last answers is no baseline: the last second is.
-            share_before: if undo.is_some() { share.max(state.recent.share()) } else { share },
+            share_before: if undo.is_some() {
+                share.max(state.recent.share())
+            } else {
+                share
+            },
             rate: next.max(MIN_RATE),
             undo,
             answers: 0,
@@ -356,21 +374,20 @@ impl Adaptive {
     fn judge(&self, state: &mut State, now: Instant) {
         let Some(trial) = state.trial else { return };
         let elapsed = now.saturating_duration_since(trial.at);
-        let enough = trial.answers >= JUDGE_MIN_ANSWERS && elapsed >= JUDGE_AFTER;
+        let enough = trial.answers >= JUDGE_MIN_ANSWERS && elapsed >= JUDGE_AFTER + SETTLE;
         if !enough && elapsed < JUDGE_BY {
             return;
         }
         state.trial = None;
         state.recent.clear();
-        // Answers before the verdict do not count for the next judgement.
-        state.ok = Sliding::default();
+        // 429s before the verdict do not count for the next judgement.
         state.limited = Sliding::default();
         let share = if trial.answers == 0 {
             0.0
         } else {
             f64::from(trial.limited) / f64::from(trial.answers)
         };
-        let at_limit = share < trial.share_before * 0.5 && share < trial.share_before - 0.03;
+        let at_limit = share < trial.share_before * FELL && share < trial.share_before - 0.03;
         if share > trial.share_before + WORSE && trial.answers >= JUDGE_MIN_ANSWERS {
             // More 429s than before even at the lower rate: the limit itself came down. Cut
             // to what the provider admitted during the trial and judge again.
@@ -383,10 +400,20 @@ impl Adaptive {
                 limited: 0,
                 ..trial
             });
-            self.set_rate(state, next, now, "more 429s at the lower rate: the limit came down, cutting again");
+            self.set_rate(
+                state,
+                next,
+                now,
+                "more 429s at the lower rate: the limit came down, cutting again",
+            );
             return;
         }
         if at_limit {
+            // The rate tried is 90% of what was admitted: the limit is about there.
+            if let Some(pacing) = state.pacing.as_mut() {
+                pacing.ceiling = Some(trial.rate / FIRST_CUT);
+                pacing.raised = now;
+            }
             state.report.slowdowns += 1;
             state.report.at_limit_429s += trial.pending;
             tracing::info!(

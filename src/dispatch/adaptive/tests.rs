@@ -40,7 +40,7 @@ async fn a_run_of_429s_is_cut_to_the_successes_and_kept_when_429s_fall() {
     let cut = target.learned_rate().unwrap_or(0.0);
     assert!((40.0..=50.0).contains(&cut), "90% of ~50 successes per second: {cut}");
     // Requests sent after the cut succeed: the cut found the limit.
-    answer(&target, 60, 1.2, None).await;
+    answer(&target, 80, 1.6, None).await;
     let report = target.report();
     assert_eq!(report.slowdowns, 1);
     assert_eq!(report.at_limit_429s, 16, "the run of 429s was the limit");
