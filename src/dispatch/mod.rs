@@ -150,7 +150,7 @@ impl Dispatcher {
                     retry_after_wait_s: retry_after.as_secs_f64(),
                     breaker_wait_s: breaker.as_secs_f64(),
                     retry_after_capped: capped,
-                    max_retry_after_s: (capped > 0).then(|| self.options.settings.max_retry_after.as_secs_f64()),
+                    max_retry_after_s: (capped > 0).then_some(self.options.settings.max_retry_after.as_secs_f64()),
                 };
             }
         }

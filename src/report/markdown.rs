@@ -236,12 +236,12 @@ fn pacing(out: &mut String, s: &Summary) {
 ",
     );
     for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        let cells: Vec<String> = row.iter().map(|c| md_cell(c)).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push('\n');
     for note in super::pacing::notes(s) {
-        let _ = writeln!(out, "- {}", cell(&note));
+        let _ = writeln!(out, "- {}", md_cell(&note));
     }
     let _ = writeln!(out, "\n{}\n", super::pacing::EXPLANATION);
 }

@@ -18,7 +18,8 @@
 //!   answers to requests sent from 250 ms after the cut decide: if the 429 share falls by a
 //!   third or more, the cut found the limit and stays (its 429s count as "at the limit"), and
 //!   the rate then grows back slowly to find the limit again; if the share rises, the limit
-//!   itself came down and the rate is cut again to what was admitted; if the share stays, the
+//!   itself came down, and while most requests are still refused the cut did not reach it: the
+//!   rate is cut again to what was admitted (up to four times); if the share stays, the
 //!   429s were noise: the cut is undone and their share becomes the noise floor that later
 //!   judgements allow for.
 //!
@@ -55,6 +56,11 @@ const FIRST_CUT: f64 = 0.9;
 const CUT: f64 = 0.85;
 /// A trial whose 429 share fell below this share of the share before found the limit.
 const FELL: f64 = 0.7;
+/// A trial whose 429 share stayed above this (and did not fall by a third) cuts again: most
+/// requests are still refused, so the cut did not reach the limit.
+const HIGH: f64 = 0.6;
+/// At most this many cuts again within one trial; then a share that does not fall is noise.
+const MAX_AGAIN: u32 = 4;
 /// A trial whose 429 share rose by this much says the limit came down: cut again.
 const WORSE: f64 = 0.1;
 /// A cut is judged on answers to requests sent after it: at least this many, at least
@@ -118,6 +124,8 @@ struct Trial {
     limited: u32,
     /// 429s waiting for the verdict.
     pending: u64,
+    /// Cuts made again within this trial because the 429s stayed high.
+    again: u32,
 }
 
 #[derive(Debug)]
@@ -356,6 +364,7 @@ impl Adaptive {
             answers: 0,
             limited: 0,
             pending: moved,
+            again: 0,
         });
         state.pacing = Some(Pacing {
             source: Source::Overload,
@@ -388,7 +397,8 @@ impl Adaptive {
             f64::from(trial.limited) / f64::from(trial.answers)
         };
         let at_limit = share < trial.share_before * FELL && share < trial.share_before - 0.03;
-        if share > trial.share_before + WORSE && trial.answers >= JUDGE_MIN_ANSWERS {
+        let still_high = share > trial.share_before + WORSE || (share > HIGH && !at_limit);
+        if still_high && trial.answers >= JUDGE_MIN_ANSWERS && trial.again < MAX_AGAIN {
             // More 429s than before even at the lower rate: the limit itself came down. Cut
             // to what the provider admitted during the trial and judge again.
             let next = (trial.rate * (1.0 - share) * FIRST_CUT).max(MIN_RATE);
@@ -398,13 +408,14 @@ impl Adaptive {
                 rate: next,
                 answers: 0,
                 limited: 0,
+                again: trial.again + 1,
                 ..trial
             });
             self.set_rate(
                 state,
                 next,
                 now,
-                "more 429s at the lower rate: the limit came down, cutting again",
+                "429s stayed high at the lower rate: cutting again to what was admitted",
             );
             return;
         }
