@@ -48,7 +48,12 @@ pub async fn check(config: &Config) -> Result<Vec<CheckRow>, JobError> {
             detail: String::new(),
         };
         if let (Some(env), None) = (&provider.api_key_env, &provider.api_key) {
-            row.detail = format!("no key: set ${env} in the environment or in .env");
+            let empty = if std::env::var_os(env).is_some() {
+                " (it is set but empty)"
+            } else {
+                ""
+            };
+            row.detail = format!("no key: set ${env} in the environment or in .env{empty}");
             rows.push(row);
             continue;
         }
@@ -93,7 +98,7 @@ fn advice(error: &RequestError, row: &CheckRow, key_env: Option<&str>) -> String
     };
     if error.is_unknown_model() {
         return format!(
-            "model {:?} is not known there ({error}); check the target's model.",
+            "model {:?} does not exist there ({error}); check the target's model.",
             row.model
         );
     }

@@ -388,14 +388,11 @@ fn check_keys(
             Some(name) => (name.clone(), name.clone()),
             None => continue,
         };
-        let Some(value) = env.raw(&name) else { continue };
-        if value.is_empty() {
-            return Err(ConfigError::new(
-                file,
-                &key,
-                format!("${name} is set but empty: put the provider's API key in it (in the environment or .env)"),
-            ));
-        }
+        // Not set, or set but empty: said when the run starts (`sheepdog check` reports it
+        // per target instead).
+        let Some(value) = env.raw(&name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
         if let Some((position, c)) = value.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
             let what = match c {
                 '\r' => "a carriage return (\\r; a .env file saved with Windows line endings?)".to_string(),

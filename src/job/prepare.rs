@@ -100,8 +100,13 @@ pub fn check_keys(config: &Config) -> Result<(), JobError> {
                 &file,
                 &format!("providers[{index}].api_key_env"),
                 format!(
-                    "provider {:?} needs its key in ${env}, which is not set (in the environment or .env)",
-                    provider.name
+                    "provider {:?} needs its key in ${env}, which is {} (in the environment or .env)",
+                    provider.name,
+                    if std::env::var_os(env).is_some() {
+                        "set but empty"
+                    } else {
+                        "not set"
+                    }
                 ),
             )));
         }

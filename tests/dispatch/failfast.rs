@@ -158,7 +158,7 @@ async fn check_calls_an_invalid_model_400_an_unknown_model_and_lists_the_models(
         )
         .await;
     let out = format!("{}{}", finished.stdout, finished.stderr);
-    assert!(out.contains("is not known there"), "{out}");
+    assert!(out.contains("\"gpt-4.1-mini\" does not exist there"), "{out}");
     assert!(out.contains("claude-sonnet, llama-70b"), "lists the models: {out}");
     assert_eq!(out.matches("HTTP 400").count(), 1, "said once: {out}");
     assert!(!out.contains("HTTP 400 400"), "{out}");
