@@ -470,7 +470,12 @@ impl TryFrom<&MockArgs> for MockConfig {
         }
         config.rpm = args.rpm;
         config.tpm = args.tpm;
-        config.burst = args.burst.unwrap_or(config.burst);
+        if let Some(burst) = args.burst {
+            if burst.is_zero() {
+                return Err("--burst: must be longer than 0".into());
+            }
+            config.burst = burst;
+        }
         if let Some(schedule) = &args.rpm_schedule {
             config.rpm_schedule =
                 sheepdog::mock::parse_rpm_schedule(schedule).map_err(|e| format!("--rpm-schedule: {e}"))?;
