@@ -29,6 +29,7 @@ pub mod report;
 pub mod shard;
 pub mod stats;
 pub mod tokens;
+pub mod validate;
 
 pub use bench::{run_bench, BenchOutput, BenchSpec};
 pub use check::check;

@@ -33,6 +33,8 @@ pub enum ErrorClass {
     InvalidResponse,
     /// A stream that ended early, broke, or stalled.
     StreamInterrupted,
+    /// An answer that `--validate-json` refused: not JSON, or not valid against the schema.
+    InvalidOutput,
     /// An input line that was never sent.
     InvalidInput,
     /// An answer larger than `--max-response-size`: retried once, then the item fails.
@@ -57,6 +59,7 @@ impl ErrorClass {
             ErrorClass::ServerError => "server_error",
             ErrorClass::InvalidResponse => "invalid_response",
             ErrorClass::StreamInterrupted => "stream_interrupted",
+            ErrorClass::InvalidOutput => "invalid_output",
             ErrorClass::InvalidInput => "invalid_input",
             ErrorClass::ResponseTooLarge => "response_too_large",
             ErrorClass::Lost => "lost",
@@ -74,6 +77,7 @@ impl ErrorClass {
                 | ErrorClass::ServerError
                 | ErrorClass::StreamInterrupted
                 | ErrorClass::ResponseTooLarge
+                | ErrorClass::InvalidOutput
         )
     }
 

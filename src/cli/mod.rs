@@ -15,6 +15,7 @@ use sheepdog::config::{Config, Overrides, ProcessEnv, MAX_ATTEMPTS, MAX_CONCURRE
 use sheepdog::mock::{parse_fail_models, parse_failures, parse_stream_faults, Latency, MockConfig};
 use sheepdog::Exit;
 
+mod answers;
 mod bench;
 mod cost;
 mod mock;
@@ -22,6 +23,7 @@ mod ops;
 mod run;
 mod signals;
 mod targets;
+pub use answers::ValidateArgs;
 pub use bench::BenchArgs;
 pub use ops::{LogArgs, MergeArgs, MetricsArgs, ShardArgs};
 
@@ -204,6 +206,8 @@ pub struct RunArgs {
     /// cut off and fails as response_too_large, retried once [default: 32MiB].
     #[arg(long, value_name = "SIZE", value_parser = sheepdog::provider::body::parse_size)]
     pub max_response_size: Option<u64>,
+    #[command(flatten)]
+    pub validate: ValidateArgs,
 }
 
 /// Limits, retries and guards of the dispatch layer (shared by `run` and `bench`).
@@ -419,6 +423,7 @@ impl RunArgs {
         };
         self.dispatch.apply(&mut overrides);
         self.shard.apply(&mut overrides);
+        self.validate.apply(&mut overrides);
         overrides
     }
 }

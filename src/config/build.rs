@@ -275,6 +275,14 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         prices.insert(&model, price);
     }
 
+    let output_check = match (o.validate_json, &o.schema) {
+        (false, None) => None,
+        (_, schema) => Some(std::sync::Arc::new(
+            crate::validate::OutputCheck::new(schema.as_deref())
+                .map_err(|e| ConfigError::new("", "", e.to_string()))?,
+        )),
+    };
+
     let shard = crate::shard::resolve(o.shard, env.var(crate::shard::INDEX_ENV).as_deref())
         .map_err(|(key, message)| ConfigError::new("", &key, message))?;
     let shard_limits = match (o.shard_limits, &run.shard_limits) {
@@ -299,6 +307,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         notices,
         shard,
         shard_limits,
+        output_check,
     };
     if let (Some(shard), crate::shard::ShardLimits::Divide) = (shard, shard_limits) {
         let notice = crate::shard::divide_limits(&mut config, shard.count);

@@ -19,7 +19,7 @@ pub const DEFAULT_REFUSAL_LIMIT: u32 = 20;
 
 /// After which failures an item moves on to the next target of its route, by default: every
 /// retryable class once its retries are used up, a missing model, and a refused key or quota.
-pub const DEFAULT_FALLBACK_ON: [ErrorClass; 10] = [
+pub const DEFAULT_FALLBACK_ON: [ErrorClass; 11] = [
     ErrorClass::Connect,
     ErrorClass::Timeout,
     ErrorClass::RateLimited,
@@ -27,6 +27,7 @@ pub const DEFAULT_FALLBACK_ON: [ErrorClass; 10] = [
     ErrorClass::ServerError,
     ErrorClass::InvalidResponse,
     ErrorClass::StreamInterrupted,
+    ErrorClass::InvalidOutput,
     ErrorClass::NotFound,
     ErrorClass::Auth,
     ErrorClass::InsufficientQuota,
@@ -168,7 +169,7 @@ pub fn resolve(
     Ok(settings)
 }
 
-const CLASSES: [ErrorClass; 11] = [
+const CLASSES: [ErrorClass; 12] = [
     ErrorClass::Connect,
     ErrorClass::Timeout,
     ErrorClass::RateLimited,
@@ -180,6 +181,7 @@ const CLASSES: [ErrorClass; 11] = [
     ErrorClass::ServerError,
     ErrorClass::InvalidResponse,
     ErrorClass::StreamInterrupted,
+    ErrorClass::InvalidOutput,
 ];
 
 fn parse_class(name: &str) -> Option<ErrorClass> {

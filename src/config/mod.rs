@@ -102,6 +102,10 @@ pub struct Overrides {
     pub shard: Option<crate::shard::ShardRequest>,
     /// `--shard-limits divide|full`.
     pub shard_limits: Option<crate::shard::ShardLimits>,
+    /// `--validate-json`: every answer must be JSON.
+    pub validate_json: bool,
+    /// `--schema FILE`: ... and valid against this JSON Schema (implies `validate_json`).
+    pub schema: Option<PathBuf>,
 }
 
 /// Where a provider is reached.
@@ -178,6 +182,8 @@ pub struct Config {
     pub shard: Option<crate::shard::Shard>,
     /// Whether the limits above were divided by the shard count (already applied).
     pub shard_limits: crate::shard::ShardLimits,
+    /// `--validate-json`: the check every answer goes through.
+    pub output_check: Option<std::sync::Arc<crate::validate::OutputCheck>>,
 }
 
 /// Reads the environment the way the OpenAI SDKs do.

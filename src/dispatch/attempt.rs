@@ -71,6 +71,14 @@ impl Dispatcher {
             });
             let result = self.client.chat(&target.endpoint, bytes.to_vec(), timeout).await;
             drop((slot, in_flight));
+            // `--validate-json`: a refused answer is an error, but its tokens were paid for.
+            let (result, paid) = match (result, &self.options.output_check) {
+                (Ok(reply), Some(check)) => match check.check(bytes, &reply.body) {
+                    Ok(()) => (Ok(reply), None),
+                    Err(message) => (Err(RequestError::InvalidOutput(message)), Some(reply.usage)),
+                },
+                (result, _) => (result, None),
+            };
             tracing::trace!(
                 target_name = %target.name, model, attempt = number, status = ?result.as_ref().map_or_else(|e| e.status(), |r| Some(r.status)),
                 latency_ms = (self.started.elapsed() - sent_at).as_secs_f64() * 1e3, "request"
@@ -114,7 +122,7 @@ impl Dispatcher {
                     return (Some(success), Leave::Done);
                 }
                 Err(error) => {
-                    held.settle(None);
+                    held.settle(paid.map(|usage| usage.input_tokens + usage.output_tokens));
                     let class = error.class();
                     let info = error.info();
                     attempts.push(Attempt {
@@ -125,9 +133,9 @@ impl Dispatcher {
                         latency: self.started.elapsed().saturating_sub(sent_at),
                         ttft: None,
                         stream: None,
-                        status: error.status(),
-                        usage: None,
-                        cost_usd: None,
+                        status: error.status().or(paid.map(|_| 200)),
+                        usage: paid,
+                        cost_usd: paid.and_then(|usage| self.options.prices.get(model).map(|p| p.cost_usd(&usage))),
                         error: Some(info.clone()),
                         concurrency_limit,
                     });

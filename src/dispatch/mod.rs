@@ -45,6 +45,8 @@ pub struct DispatchOptions {
     pub concurrency: usize,
     /// Requests in flight and limiter waits are reported here (`--metrics-addr`).
     pub metrics: Option<crate::metrics::Metrics>,
+    /// `--validate-json`: answers that fail it are `invalid_output` errors.
+    pub output_check: Option<Arc<crate::validate::OutputCheck>>,
 }
 
 impl DispatchOptions {
@@ -59,6 +61,7 @@ impl DispatchOptions {
             settings,
             concurrency: config.concurrency,
             metrics: None,
+            output_check: config.output_check.clone(),
         }
     }
 }

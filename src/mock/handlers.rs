@@ -21,7 +21,7 @@ use super::reply::{self, key_fingerprint, Reply};
 use super::request::ChatRequest;
 use super::stats::{Entry, Recorder};
 use super::stream_faults::{self, StreamFaultKind};
-use super::{stream, MockConfig, DEFAULT_MODELS};
+use super::{stream, structured, MockConfig, DEFAULT_MODELS};
 
 /// Largest request body accepted (long documents in bulk jobs can be big).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -244,6 +244,23 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
         config.seed,
     );
     let reply = Reply::new(request.prompt, length, request.cap);
+    // Structured outputs, tools or `n`: the choices are built whole; `reply` keeps their total.
+    let choices = (!request.shape.is_plain()).then(|| {
+        structured::answer(
+            &request.shape,
+            request.prompt,
+            request.ends_with_tool,
+            length,
+            request.cap,
+        )
+    });
+    let reply = match &choices {
+        Some(choices) => Reply {
+            completion_tokens: structured::usage(choices, reply.prompt_tokens).completion_tokens,
+            ..reply
+        },
+        None => reply,
+    };
     let tokens = u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens);
     let rate_headers = match shared.meter(key_id, &request.model, tokens) {
         Ok(headers) => headers,
@@ -272,6 +289,10 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
             model: request.model,
             reply,
             include_usage: request.include_usage,
+            planned: choices.as_deref().map(|choices| stream::Planned {
+                events: structured::stream_events(choices).into(),
+                usage: structured::usage(choices, reply.prompt_tokens),
+            }),
             ttft: config.ttft,
             itl: config.itl,
             fault: shared.draw_stream_fault(&reply, &mut rng),
@@ -291,7 +312,10 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
             tokio::time::sleep(delay).await;
         }
     }
-    let body = reply::completion_json(&reply, &id, created, &request.model);
+    let body = match &choices {
+        Some(choices) => structured::completion_json(choices, reply.prompt_tokens, &id, created, &request.model),
+        None => reply::completion_json(&reply, &id, created, &request.model),
+    };
     recorder.answered(Entry {
         tokens,
         ..entry(200, Some(&request))

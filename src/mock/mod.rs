@@ -20,9 +20,11 @@ mod limits;
 mod queue;
 mod reply;
 mod request;
+mod schema;
 mod stats;
 mod stream;
 mod stream_faults;
+mod structured;
 #[cfg(test)]
 mod tests;
 

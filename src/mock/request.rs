@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::faults::ApiError;
 use super::reply::Prompt;
+use super::structured::{self, Shape};
 
 /// A chat request reduced to what the mock needs.
 pub(crate) struct ChatRequest {
@@ -14,6 +15,10 @@ pub(crate) struct ChatRequest {
     pub include_usage: bool,
     /// The smaller of `max_tokens` and `max_completion_tokens`.
     pub cap: Option<u32>,
+    /// `response_format`, `tools`, `tool_choice` and `n`.
+    pub shape: Shape,
+    /// The last message is a tool's result.
+    pub ends_with_tool: bool,
 }
 
 impl ChatRequest {
@@ -77,12 +82,15 @@ impl ChatRequest {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let shape = Shape::parse(body)?;
         Ok(ChatRequest {
             model,
             prompt,
             stream,
             include_usage,
             cap,
+            shape,
+            ends_with_tool: structured::ends_with_tool(body),
         })
     }
 }

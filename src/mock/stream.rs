@@ -1,6 +1,7 @@
 //! Streamed answers: OpenAI's `text/event-stream` chunks, one word per content chunk, with
 //! the injected stream faults of [`StreamFaultKind`].
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -10,9 +11,10 @@ use axum::response::Response;
 use rand::rngs::SmallRng;
 
 use super::queue::Held;
-use super::reply::{Reply, Words};
+use super::reply::{Reply, UsageBody, Words};
 use super::stats::InFlight;
 use super::stream_faults::StreamFaultKind;
+use super::structured::StreamEvent;
 use super::Latency;
 
 /// Pause before a `disconnect` fault drops the connection, so the events before it leave.
@@ -25,6 +27,8 @@ pub(crate) struct Plan {
     pub model: String,
     pub reply: Reply,
     pub include_usage: bool,
+    /// Structured outputs, tool calls or several choices: the events, made in advance.
+    pub planned: Option<Planned>,
     pub ttft: Latency,
     pub itl: Latency,
     pub rng: SmallRng,
@@ -38,6 +42,12 @@ pub(crate) struct Plan {
     /// Keeps the request's slot of `max_concurrency` until the stream ends.
     pub held: Held,
     pub request_id: HeaderValue,
+}
+
+/// The choice events of a structured answer and its usage over every choice.
+pub(crate) struct Planned {
+    pub events: VecDeque<StreamEvent>,
+    pub usage: UsageBody,
 }
 
 /// Which delay comes before a chunk.
@@ -73,6 +83,8 @@ struct Chunks {
     sent_words: u32,
     fault: Option<(StreamFaultKind, u32)>,
     include_usage: bool,
+    planned: Option<VecDeque<StreamEvent>>,
+    usage: UsageBody,
     phase: Phase,
 }
 
@@ -92,7 +104,13 @@ impl Chunks {
             sent_words: 0,
             fault: plan.fault,
             include_usage: plan.include_usage,
-            phase: Phase::Role,
+            planned: plan.planned.as_ref().map(|p| p.events.clone()),
+            usage: plan.planned.as_ref().map_or_else(|| plan.reply.usage(), |p| p.usage),
+            phase: if plan.planned.is_some() {
+                Phase::Content
+            } else {
+                Phase::Role
+            },
         }
     }
 
@@ -124,6 +142,22 @@ impl Chunks {
                 let kind = self.fault.take().map(|(kind, _)| kind)?;
                 self.inject(kind, out)
             }
+            Phase::Content if self.planned.is_some() => match self.planned.as_mut().and_then(VecDeque::pop_front) {
+                Some((choice, content)) => {
+                    let wait = match (content, self.sent_words) {
+                        (false, _) => Wait::None,
+                        (true, 0) => Wait::Ttft,
+                        (true, _) => Wait::Itl,
+                    };
+                    self.sent_words += u32::from(content);
+                    self.push_choice(out, format_args!("{choice}"));
+                    Some(wait)
+                }
+                None => {
+                    self.phase = if self.include_usage { Phase::Usage } else { Phase::Done };
+                    self.next_into(out)
+                }
+            },
             Phase::Content => match self.words.next() {
                 Some(word) => {
                     let (wait, space) = if self.sent_words == 0 {
@@ -157,7 +191,7 @@ impl Chunks {
             Phase::Usage => {
                 self.phase = Phase::Done;
                 // Plain numbers: serializing cannot fail.
-                let usage = serde_json::to_string(&self.reply.usage()).unwrap_or_default();
+                let usage = serde_json::to_string(&self.usage).unwrap_or_default();
                 out.push_str("data: ");
                 out.push_str(&self.prefix);
                 let _ = write!(out, r#"],"usage":{usage}}}"#);
@@ -310,6 +344,7 @@ mod pacing_tests {
             model: "gpt-4.1-mini".into(),
             reply: Reply::new(prompt, Some(tokens), None),
             include_usage: false,
+            planned: None,
             ttft: Latency::Fixed(ttft),
             itl: Latency::Fixed(itl),
             rng: SmallRng::seed_from_u64(1),

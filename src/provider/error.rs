@@ -38,6 +38,9 @@ pub enum RequestError {
         if *.declared { "declared by Content-Length" } else { "received, and more was coming" }
     )]
     TooLarge { limit: u64, seen: u64, declared: bool },
+    /// A complete answer that `--validate-json` refused (the validator's message).
+    #[error("{0}")]
+    InvalidOutput(String),
 }
 
 impl RequestError {
@@ -49,6 +52,7 @@ impl RequestError {
             RequestError::Stream { .. } => ErrorClass::StreamInterrupted,
             RequestError::Other(_) => ErrorClass::Connect,
             RequestError::TooLarge { .. } => ErrorClass::ResponseTooLarge,
+            RequestError::InvalidOutput(_) => ErrorClass::InvalidOutput,
             RequestError::Status { status, code, .. } => classify_status(*status, code.as_deref()),
         }
     }

@@ -6,6 +6,7 @@ mod quota;
 mod server;
 mod stats;
 mod stream;
+mod structured;
 
 use std::net::SocketAddr;
 

@@ -8,9 +8,9 @@ use super::{chat_body, post, start};
 use crate::mock::{Latency, MockConfig, MockServer, StreamFaultKind};
 
 /// A streamed answer: the parsed `data:` events before `[DONE]`, and whether `[DONE]` ended it.
-struct Events {
-    chunks: Vec<Value>,
-    done: bool,
+pub(super) struct Events {
+    pub chunks: Vec<Value>,
+    pub done: bool,
 }
 
 impl Events {
@@ -48,7 +48,7 @@ fn parse_sse(text: &str) -> Events {
     events
 }
 
-async fn stream(server: &MockServer, mut body: Value) -> Events {
+pub(super) async fn stream(server: &MockServer, mut body: Value) -> Events {
     body["stream"] = json!(true);
     let response = reqwest::Client::new()
         .post(format!("{}/chat/completions", server.base_url()))
