@@ -123,7 +123,15 @@ pub struct Usage {
     pub input_tokens: u64,
     /// Part of `input_tokens` served from the provider's prompt cache.
     pub cached_input_tokens: u64,
+    /// Part of `input_tokens` written to the provider's prompt cache (Anthropic's
+    /// `cache_creation_input_tokens`), charged at the cache-write price.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
     pub output_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Token timing of a streamed answer (see DESIGN.md's metric definitions).

@@ -233,8 +233,10 @@ fn litellm_prices_replace_built_in_ones_and_say_where_they_came_from() {
   "gpt-4.1": {"input_cost_per_token": 3e-06, "output_cost_per_token": 1e-05,
               "input_cost_per_token_batches": 1.5e-06, "output_cost_per_token_batches": 5e-06,
               "cache_read_input_token_cost": 7.5e-07, "litellm_provider": "openai", "mode": "chat"},
-  "my-finetune": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06, "litellm_provider": "custom"},
-  "text-embedding-3-large": {"input_cost_per_token": 1.3e-07, "output_cost_per_token": 0.0, "mode": "embedding"}
+  "my-finetune": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06, "litellm_provider": "custom", "mode": "chat"},
+  "fireworks-ai-up-to-4b": {"input_cost_per_token": 2e-07, "output_cost_per_token": 2e-07, "litellm_provider": "fireworks_ai"},
+  "text-embedding-3-large": {"input_cost_per_token": 1.3e-07, "output_cost_per_token": 0.0, "mode": "embedding"},
+  "dall-e-3": {"output_cost_per_image": 0.04, "mode": "image_generation"}
 }"#,
     );
     let prices = prices.to_str().unwrap();
@@ -262,20 +264,38 @@ fn litellm_prices_replace_built_in_ones_and_say_where_they_came_from() {
     let models = scratch.run_blocking(&["models", "--prices", prices], &[]);
     models.assert_code(0);
     assert!(
-        models.stdout.contains(&format!("from the --prices {prices}:")),
+        models.stdout.contains(&format!(
+            "--prices {prices}: 3 prices imported (0 with size tiers); 2 entries skipped (1 not a text \
+             endpoint, 1 without a mode, 0 not priced per token)"
+        )),
         "{}",
         models.stdout
     );
-    assert!(models.stdout.contains("from the built-in table:"), "{}", models.stdout);
-    let finetune = models
+    let all = scratch.run_blocking(&["models", "--prices", prices, "--all"], &[]);
+    all.assert_code(0);
+    let header = format!("from the --prices {prices}, source {prices} (LiteLLM format):");
+    assert_eq!(all.stdout.matches(&header).count(), 1, "{}", all.stdout);
+    assert!(
+        all.stdout.contains("from the built-in table, source https://"),
+        "{}",
+        all.stdout
+    );
+    let finetune = all
         .stdout
         .lines()
         .find(|l| l.trim_start().starts_with("my-finetune"))
         .unwrap();
-    assert!(finetune.contains("(LiteLLM format)"), "{finetune}");
     assert!(
-        !models.stdout.contains("text-embedding-3-large"),
-        "embedding models are skipped"
+        !finetune.contains("LiteLLM format"),
+        "the source is said once: {finetune}"
+    );
+    assert!(
+        all.stdout.contains("text-embedding-3-large"),
+        "embeddings are a text endpoint"
+    );
+    assert!(
+        !all.stdout.contains("fireworks-ai-up-to-4b"),
+        "an entry without a mode is no model"
     );
 }
 

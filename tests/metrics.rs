@@ -176,7 +176,14 @@ fn sum(samples: &BTreeMap<String, f64>, prefix: &str) -> f64 {
 }
 
 async fn scrape(client: &reqwest::Client, url: &str) -> BTreeMap<String, f64> {
-    let response = client.get(url).send().await.expect("scrape answered");
+    // What a Prometheus server asks for.
+    let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let response = client
+        .get(url)
+        .header("accept", accept)
+        .send()
+        .await
+        .expect("scrape answered");
     let content_type = response.headers()["content-type"].to_str().unwrap_or("").to_string();
     assert!(
         content_type.starts_with("application/openmetrics-text"),

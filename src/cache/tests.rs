@@ -10,6 +10,7 @@ fn answer(text: &str) -> Cached {
         usage: Usage {
             input_tokens: 3,
             cached_input_tokens: 0,
+            cache_write_tokens: 0,
             output_tokens: 2,
         },
     }

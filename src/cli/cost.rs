@@ -121,8 +121,19 @@ impl From<ReportFormat> for folder_report::Format {
 /// Adds the prices of `--prices FILE` to the configuration's table (job file prices stay).
 pub fn apply_prices(config: &mut Config, file: Option<&Path>) -> Result<(), Failure> {
     if let Some(file) = file {
-        let table = PriceTable::load_file(file).map_err(|e| Failure::usage(format!("--prices {e}")))?;
+        let (table, described) =
+            PriceTable::load_file_described(file).map_err(|e| Failure::usage(format!("--prices {e}")))?;
         config.prices.extend_under_overrides(table);
+        config.notices.extend(described.map(|d| format!("--prices {d}")));
+    }
+    // A target without a price is said once, with the names it may have meant.
+    for &t in &config.route {
+        if let Some(model) = config.targets[t].model.as_deref() {
+            if config.prices.get(model).is_none() {
+                let hint = config.prices.missing_hint(model);
+                config.notices.push(format!("{hint}: its cost is not counted"));
+            }
+        }
     }
     Ok(())
 }

@@ -20,12 +20,14 @@ mod bench;
 mod cost;
 mod mock;
 mod ops;
+mod prices;
 mod run;
 mod signals;
 mod targets;
 pub use answers::ValidateArgs;
 pub use bench::BenchArgs;
 pub use ops::{LogArgs, MergeArgs, MetricsArgs, ShardArgs};
+pub use prices::ModelsArgs;
 
 /// Why a command could not finish: said once on stderr by [`execute`], then its exit code.
 #[derive(Debug)]
@@ -129,8 +131,9 @@ pub enum Command {
     Run(RunArgs),
     /// Send one tiny request per target of the route: reachable? key accepted? model exists?
     Check(ConfigArgs),
-    /// List the configured targets and the prices in effect.
-    Models(ConfigArgs),
+    /// List the route's targets with their prices, and how many prices each source gives
+    /// (--all: every price).
+    Models(ModelsArgs),
     /// Load-test an endpoint: TTFT, inter-token latency, throughput and goodput at a fixed
     /// concurrency or arrival rate, or a sweep of them.
     Bench(BenchArgs),

@@ -50,6 +50,13 @@ pub struct MetricsArgs {
     /// (0.0.0.0:9464 in a container).
     #[arg(long, value_name = "ADDR", env = "SHEEPDOG_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Push the same metrics to this Prometheus Pushgateway during the run and once at the
+    /// end (job="sheepdog", grouping labels run and shard), e.g. http://127.0.0.1:9091
+    #[arg(long, value_name = "URL", env = "SHEEPDOG_PUSHGATEWAY")]
+    pub pushgateway: Option<String>,
+    /// How often to push with --pushgateway [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration, requires = "pushgateway")]
+    pub push_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,6 +113,37 @@ pub async fn start_metrics(args: &MetricsArgs) -> Result<Option<MetricsServer>, 
         .map_err(|e| Failure::usage(format!("--metrics-addr {addr}: cannot listen: {e}")))?;
     eprintln!("sheepdog: metrics at {}", server.url());
     Ok(Some(server))
+}
+
+/// A `--pushgateway` URL must be http(s); said before anything is sent.
+pub fn check_pushgateway(args: &MetricsArgs) -> Result<(), Failure> {
+    match &args.pushgateway {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            Err(Failure::usage("--pushgateway: expected an http:// or https:// URL"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Starts pushing `metrics` when `--pushgateway` is given, grouped by run folder and shard.
+pub fn start_push(
+    args: &MetricsArgs,
+    metrics: Option<&Metrics>,
+    out_dir: &std::path::Path,
+    shard: Option<sheepdog::shard::Shard>,
+) -> Option<sheepdog::metrics::Pusher> {
+    let (url, metrics) = (args.pushgateway.as_deref()?, metrics?);
+    let grouping = sheepdog::metrics::Grouping {
+        run: out_dir.display().to_string(),
+        shard: shard.map_or_else(|| "0/1".to_string(), |s| s.to_string()),
+    };
+    let interval = args.push_interval.unwrap_or(std::time::Duration::from_secs(10));
+    Some(sheepdog::metrics::Pusher::start(
+        metrics.clone(),
+        url,
+        &grouping,
+        interval,
+    ))
 }
 
 pub fn merge(args: MergeArgs) -> Outcome {

@@ -19,7 +19,11 @@ pub async fn run(args: RunArgs) -> Outcome {
     options.progress = ProgressMode::detect(args.quiet);
     args.durable.apply(&mut options);
     let metrics_server = ops::start_metrics(&args.metrics).await?;
-    options.metrics = metrics_server.as_ref().map(|server| server.metrics());
+    ops::check_pushgateway(&args.metrics)?;
+    options.metrics = metrics_server
+        .as_ref()
+        .map(|server| server.metrics())
+        .or_else(|| args.metrics.pushgateway.is_some().then(sheepdog::metrics::Metrics::new));
     let stop = signals::watch(options.drain_timeout)?;
 
     // A signal during the checks (an input that blocks, a slow resume scan) ends the run at
@@ -44,17 +48,23 @@ pub async fn run(args: RunArgs) -> Outcome {
         );
     }
     let out_dir = ready.out_dir.clone();
-    let output = sheepdog::job::execute(&config, &options, ready, stop.stop, stop.abandon)
-        .await
-        .map_err(|e| {
-            let aborted = e.exit() == sheepdog::Exit::Aborted;
-            let failure = Failure::from(e);
-            if aborted {
-                failure.with_hint(format!("once fixed, continue with: {}", resume_command(&out_dir)))
-            } else {
-                failure
-            }
-        })?;
+    let pusher = ops::start_push(&args.metrics, options.metrics.as_ref(), &out_dir, config.shard);
+    let executed = sheepdog::job::execute(&config, &options, ready, stop.stop, stop.abandon).await;
+    // The last push happens whatever the exit code: a failed or aborted run is worth seeing.
+    if let Some(pusher) = pusher {
+        if let Err(e) = pusher.finish().await {
+            eprintln!("sheepdog: --pushgateway: the final push failed: {e}");
+        }
+    }
+    let output = executed.map_err(|e| {
+        let aborted = e.exit() == sheepdog::Exit::Aborted;
+        let failure = Failure::from(e);
+        if aborted {
+            failure.with_hint(format!("once fixed, continue with: {}", resume_command(&out_dir)))
+        } else {
+            failure
+        }
+    })?;
     if !args.quiet {
         println!("{}", report::terminal::render(&output.summary));
         println!("Run folder: {}", output.out_dir.display());

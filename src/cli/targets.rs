@@ -2,7 +2,7 @@
 
 use sheepdog::Exit;
 
-use super::{cost, resolve, say_notices, ConfigArgs, Outcome};
+use super::{cost, resolve, say_notices, ConfigArgs, ModelsArgs, Outcome};
 
 pub async fn check(args: ConfigArgs) -> Outcome {
     let config = resolve(&args.overrides())?;
@@ -12,9 +12,9 @@ pub async fn check(args: ConfigArgs) -> Outcome {
     Ok(Exit::failed_if(rows.iter().any(|r| !r.ok)))
 }
 
-pub fn models(args: ConfigArgs) -> Outcome {
-    let mut config = resolve(&args.overrides())?;
-    cost::apply_prices(&mut config, args.prices.as_deref())?;
-    print!("{}", sheepdog::models::render(&config));
+pub fn models(args: ModelsArgs) -> Outcome {
+    let mut config = resolve(&args.target.overrides())?;
+    cost::apply_prices(&mut config, args.target.prices.as_deref())?;
+    print!("{}", sheepdog::models::render(&config, args.all));
     Ok(Exit::Success)
 }

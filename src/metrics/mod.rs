@@ -6,6 +6,8 @@
 //! spent waiting for limits. Labels are target names from the job file, HTTP statuses and error
 //! classes: nothing secret, and few distinct values.
 
+mod format;
+mod push;
 mod server;
 
 use std::sync::atomic::AtomicU64;
@@ -21,6 +23,8 @@ use prometheus_client::registry::Registry;
 
 use crate::record::Outcome;
 
+pub use format::Format;
+pub use push::{Grouping, PushError, Pusher};
 pub use server::MetricsServer;
 
 /// Content type of [`Metrics::render`].
@@ -190,12 +194,20 @@ impl Metrics {
         }
     }
 
-    /// The exposition text (OpenMetrics), as served at `/metrics`.
+    /// The exposition text (OpenMetrics), as served at `/metrics` to OpenMetrics scrapers.
     pub fn render(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.inner.registry);
         text
+    }
+
+    /// The exposition text in `format`.
+    pub fn render_as(&self, format: Format) -> String {
+        match format {
+            Format::OpenMetrics => self.render(),
+            Format::Classic => format::to_classic(&self.render()),
+        }
     }
 
     /// Records a finished item: each of its requests, and its result.

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
 use tokio::task::JoinHandle;
@@ -30,9 +31,13 @@ impl MetricsServer {
         let served = metrics.clone();
         let router = Router::new().route(
             "/metrics",
-            get(move || {
+            get(move |headers: HeaderMap| {
                 let metrics = served.clone();
-                async move { ([(CONTENT_TYPE, super::CONTENT_TYPE)], metrics.render()) }
+                async move {
+                    let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+                    let format = super::Format::negotiate(accept);
+                    ([(CONTENT_TYPE, format.content_type())], metrics.render_as(format))
+                }
             }),
         );
         let stop = CancellationToken::new();

@@ -2,19 +2,32 @@
 //! gateways and tools share: one object per model with prices in USD per token.
 //!
 //! Read fields: `input_cost_per_token`, `output_cost_per_token`, `cache_read_input_token_cost`
-//! (cached input), `input_cost_per_token_batches` / `output_cost_per_token_batches` (batch API),
-//! `mode` (only chat and completion models are kept) and `litellm_provider`. Prices are converted
-//! to USD per 1M tokens. Other fields are ignored; entries that are not chat models or lack an
-//! input or output price are skipped and counted.
+//! (cached input), `cache_creation_input_token_cost` (cache writes), the size tiers
+//! `<price>_above_<N>k_tokens` and `tiered_pricing` ranges, `input_cost_per_token_batches` /
+//! `output_cost_per_token_batches` (batch API), `mode` and `litellm_provider`. Prices are
+//! converted to USD per 1M tokens. Entries are skipped, and counted, when their `mode` is not a
+//! text endpoint sheepdog sends (chat, completion, responses, embedding, moderation), when they
+//! have no `mode` (LiteLLM's size buckets such as `fireworks-ai-up-to-4b`), or when they are not
+//! priced per token (per second, character, image, or not at all).
 
 use serde_json::{Map, Value};
 
-use super::{Price, PriceError, PriceTable};
+use super::{Price, PriceError, PriceTable, Tier};
 
 /// The documentation entry at the top of LiteLLM's file, not a model.
 const SAMPLE_SPEC: &str = "sample_spec";
-/// Modes whose prices apply to chat completions (a missing mode counts as chat).
-const CHAT_MODES: [&str; 3] = ["chat", "completion", "responses"];
+/// Modes of the endpoints sheepdog sends.
+const TEXT_MODES: [&str; 5] = ["chat", "completion", "responses", "embedding", "moderation"];
+/// Modes priced by input only (no output tokens).
+const INPUT_ONLY_MODES: [&str; 2] = ["embedding", "moderation"];
+
+/// The per-token prices a tier may change, by their LiteLLM field name.
+const TIERED_FIELDS: [&str; 4] = [
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+];
 
 /// What an import kept and left out.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,10 +35,26 @@ pub struct Imported {
     pub table: PriceTable,
     /// Models imported (aliases not counted).
     pub models: usize,
-    /// Entries of another mode (embedding, image generation, audio, ...).
+    /// Of those, models with size tiers.
+    pub tiered: usize,
+    /// Entries of a mode sheepdog does not send (image generation, audio, rerank, ...).
     pub skipped_mode: usize,
-    /// Chat entries without a usable input or output price.
+    /// Entries without a `mode`: not models (e.g. a provider's price per model size).
+    pub skipped_no_mode: usize,
+    /// Text entries not priced per token.
     pub skipped_unpriced: usize,
+}
+
+impl Imported {
+    /// One line for the user: what was imported and what was skipped, by reason.
+    pub fn describe(&self, origin: &str) -> String {
+        let skipped = self.skipped_mode + self.skipped_no_mode + self.skipped_unpriced;
+        format!(
+            "{origin}: {} prices imported ({} with size tiers); {skipped} entries skipped \
+             ({} not a text endpoint, {} without a mode, {} not priced per token)",
+            self.models, self.tiered, self.skipped_mode, self.skipped_no_mode, self.skipped_unpriced
+        )
+    }
 }
 
 /// Parses the JSON text of a LiteLLM price file. `origin` names the file in errors and becomes
@@ -58,12 +87,15 @@ pub fn parse(text: &str, origin: &str, date: &str) -> Result<Imported, PriceErro
                 message: "expected an object of prices".into(),
             });
         };
-        let mode = fields.get("mode").and_then(Value::as_str).unwrap_or("chat");
-        if !CHAT_MODES.contains(&mode) {
+        let Some(mode) = fields.get("mode").and_then(Value::as_str) else {
+            imported.skipped_no_mode += 1;
+            continue;
+        };
+        if !TEXT_MODES.contains(&mode) {
             imported.skipped_mode += 1;
             continue;
         }
-        let Some(price) = price_of(fields, origin, date) else {
+        let Some(price) = price_of(fields, INPUT_ONLY_MODES.contains(&mode), origin, date) else {
             imported.skipped_unpriced += 1;
             continue;
         };
@@ -79,6 +111,7 @@ pub fn parse(text: &str, origin: &str, date: &str) -> Result<Imported, PriceErro
                 aliases.push((bare.to_string(), price.clone()));
             }
         }
+        imported.tiered += usize::from(!price.tiers.is_empty());
         imported.table.insert(model, price);
         imported.models += 1;
     }
@@ -104,19 +137,107 @@ fn field(fields: &Map<String, Value>, key: &str) -> Option<f64> {
     Some(per_million(value))
 }
 
-fn price_of(fields: &Map<String, Value>, origin: &str, date: &str) -> Option<Price> {
-    let input = field(fields, "input_cost_per_token")?;
-    let output = field(fields, "output_cost_per_token")?;
+fn price_of(fields: &Map<String, Value>, input_only: bool, origin: &str, date: &str) -> Option<Price> {
+    let ranges = ranges(fields);
+    // `tiered_pricing` alone: the range from 0 holds the base prices.
+    let base = ranges
+        .iter()
+        .find(|(above, _)| *above == 0)
+        .map(|(_, tier)| tier.clone());
+    let base = base.as_ref();
+    let input = field(fields, "input_cost_per_token").or_else(|| base.and_then(|t| t.input))?;
+    let output = field(fields, "output_cost_per_token").or_else(|| base.and_then(|t| t.output));
+    let output = if input_only { output.unwrap_or(0.0) } else { output? };
+    let mut tiers = thresholds(fields);
+    for (above, tier) in ranges.into_iter().filter(|(above, _)| *above > 0) {
+        if !tiers.iter().any(|t| t.above_tokens == above) {
+            tiers.push(tier);
+        }
+    }
+    tiers.sort_by_key(|t| t.above_tokens);
     Some(Price {
         input,
-        cached_input: field(fields, "cache_read_input_token_cost"),
+        cached_input: field(fields, "cache_read_input_token_cost").or_else(|| base.and_then(|t| t.cached_input)),
         output,
         batch_input: field(fields, "input_cost_per_token_batches"),
         batch_output: field(fields, "output_cost_per_token_batches"),
         source: format!("{origin} (LiteLLM format)"),
         date: date.to_string(),
         origin: origin.to_string(),
+        cache_write: field(fields, "cache_creation_input_token_cost").or_else(|| base.and_then(|t| t.cache_write)),
+        tiers,
+        provider: fields
+            .get("litellm_provider")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
+}
+
+/// The `<price>_above_<N>k_tokens` fields, one tier per size.
+fn thresholds(fields: &Map<String, Value>) -> Vec<Tier> {
+    let mut tiers: Vec<Tier> = Vec::new();
+    for key in fields.keys() {
+        let Some((name, rest)) = key.split_once("_above_") else {
+            continue;
+        };
+        let Some(kilo) = rest.strip_suffix("k_tokens").and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        let Some(slot) = TIERED_FIELDS.iter().position(|f| *f == name) else {
+            continue;
+        };
+        let Some(value) = field(fields, key) else { continue };
+        let above = kilo * 1000;
+        let index = match tiers.iter().position(|t| t.above_tokens == above) {
+            Some(index) => index,
+            None => {
+                tiers.push(empty_tier(above));
+                tiers.len() - 1
+            }
+        };
+        set(&mut tiers[index], slot, value);
+    }
+    tiers
+}
+
+/// `tiered_pricing: [{"range": [lo, hi], "input_cost_per_token": ..}, ..]`, as (lo, prices).
+fn ranges(fields: &Map<String, Value>) -> Vec<(u64, Tier)> {
+    let Some(Value::Array(ranges)) = fields.get("tiered_pricing") else {
+        return Vec::new();
+    };
+    ranges
+        .iter()
+        .filter_map(|range| {
+            let range = range.as_object()?;
+            let low = range.get("range")?.get(0)?.as_f64()?.max(0.0) as u64;
+            let mut tier = empty_tier(low);
+            for (slot, name) in TIERED_FIELDS.iter().enumerate() {
+                if let Some(value) = field(range, name) {
+                    set(&mut tier, slot, value);
+                }
+            }
+            Some((low, tier))
+        })
+        .collect()
+}
+
+fn empty_tier(above_tokens: u64) -> Tier {
+    Tier {
+        above_tokens,
+        input: None,
+        cached_input: None,
+        cache_write: None,
+        output: None,
+    }
+}
+
+fn set(tier: &mut Tier, slot: usize, value: f64) {
+    match slot {
+        0 => tier.input = Some(value),
+        1 => tier.output = Some(value),
+        2 => tier.cached_input = Some(value),
+        _ => tier.cache_write = Some(value),
+    }
 }
 
 /// `deepseek-chat` for key `deepseek/deepseek-chat` when `litellm_provider` is `deepseek`.
@@ -127,104 +248,5 @@ fn own_provider_alias<'a>(model: &'a str, fields: &Map<String, Value>) -> Option
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A small file in LiteLLM's format, values as they appear there.
-    const FIXTURE: &str = r#"{
-        "sample_spec": {
-            "max_tokens": "LEGACY parameter",
-            "input_cost_per_token": 0.0,
-            "output_cost_per_token": 0.0,
-            "litellm_provider": "one of https://docs.litellm.ai/docs/providers",
-            "mode": "one of: chat, embedding, completion, image_generation"
-        },
-        "gpt-4.1": {
-            "max_tokens": 32768,
-            "input_cost_per_token": 2e-06,
-            "output_cost_per_token": 8e-06,
-            "input_cost_per_token_batches": 1e-06,
-            "output_cost_per_token_batches": 4e-06,
-            "cache_read_input_token_cost": 5e-07,
-            "litellm_provider": "openai",
-            "mode": "chat",
-            "supports_vision": true
-        },
-        "deepseek/deepseek-chat": {
-            "input_cost_per_token": 2.7e-07,
-            "output_cost_per_token": 1.1e-06,
-            "cache_read_input_token_cost": 7e-08,
-            "litellm_provider": "deepseek",
-            "mode": "chat"
-        },
-        "openrouter/anthropic/claude-3.5-sonnet": {
-            "input_cost_per_token": 3e-06,
-            "output_cost_per_token": 1.5e-05,
-            "litellm_provider": "openrouter",
-            "mode": "chat"
-        },
-        "text-embedding-3-small": {
-            "input_cost_per_token": 2e-08,
-            "output_cost_per_token": 0.0,
-            "litellm_provider": "openai",
-            "mode": "embedding"
-        },
-        "some-free-chat-model": {
-            "litellm_provider": "ollama",
-            "mode": "chat"
-        }
-    }"#;
-
-    #[test]
-    fn per_token_prices_become_per_million_with_batch_and_cache() {
-        let imported = parse(FIXTURE, "prices.json", "2026-11-01").unwrap();
-        assert_eq!(imported.models, 3);
-        assert_eq!(imported.skipped_mode, 1);
-        assert_eq!(imported.skipped_unpriced, 1);
-        let gpt = imported.table.get("gpt-4.1").unwrap();
-        assert_eq!(
-            (
-                gpt.input,
-                gpt.cached_input,
-                gpt.output,
-                gpt.batch_input,
-                gpt.batch_output
-            ),
-            (2.0, Some(0.5), 8.0, Some(1.0), Some(4.0))
-        );
-        assert_eq!(gpt.source, "prices.json (LiteLLM format)");
-        assert_eq!(gpt.date, "2026-11-01");
-        assert_eq!(gpt.origin, "prices.json");
-        let deepseek = imported.table.get("deepseek-chat").unwrap();
-        assert_eq!(
-            (deepseek.input, deepseek.cached_input, deepseek.output),
-            (0.27, Some(0.07), 1.1)
-        );
-        assert_eq!(deepseek.batch_input, None);
-        // A gateway's key is kept as written, and not given another provider's bare name.
-        assert!(imported.table.get("openrouter/anthropic/claude-3.5-sonnet").is_some());
-        assert!(imported.table.get("claude-3.5-sonnet").is_none());
-        assert!(imported.table.get("text-embedding-3-small").is_none());
-        assert!(imported.table.get(SAMPLE_SPEC).is_none());
-    }
-
-    #[test]
-    fn bad_files_name_the_file_and_the_entry() {
-        let err = parse("[1, 2]", "p.json", "").unwrap_err();
-        assert!(err.to_string().starts_with("p.json: expected a JSON object"), "{err}");
-        let err = parse("{", "p.json", "").unwrap_err();
-        assert!(err.to_string().starts_with("p.json: not valid JSON"), "{err}");
-        let err = parse(r#"{"m": 3}"#, "p.json", "").unwrap_err();
-        assert_eq!(err.to_string(), "p.json: prices.\"m\": expected an object of prices");
-        let negative = r#"{"m": {"input_cost_per_token": -1e-06, "output_cost_per_token": 1e-06}}"#;
-        let err = parse(negative, "p.json", "").unwrap_err();
-        assert!(err.to_string().contains("prices.\"m\": input = -1"), "{err}");
-    }
-
-    #[test]
-    fn string_prices_are_read_and_noise_is_rounded_away() {
-        let text = r#"{"m": {"input_cost_per_token": "0.0000003", "output_cost_per_token": 1.2e-06}}"#;
-        let price = parse(text, "p.json", "").unwrap().table.get("m").cloned().unwrap();
-        assert_eq!((price.input, price.output), (0.3, 1.2));
-    }
-}
+#[path = "litellm_tests.rs"]
+mod tests;

@@ -44,6 +44,39 @@ pub struct Price {
     /// Where sheepdog loaded it from: `built-in prices.toml`, the job file, or a `--prices` file.
     #[serde(default)]
     pub origin: String,
+    /// USD per 1M input tokens written to the prompt cache; `None` = same as `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<f64>,
+    /// Prices for requests whose prompt is above a size, lowest threshold first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<Tier>,
+    /// The provider the price is for (LiteLLM's `litellm_provider`), when the file says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// Prices that apply to a whole request once its prompt has more than `above_tokens` input
+/// tokens (LiteLLM's `*_above_200k_tokens`); a price left out is the base price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tier {
+    pub above_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<f64>,
+}
+
+/// The prices that apply to one request: the base prices or a tier's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    pub input: f64,
+    pub cached_input: f64,
+    pub cache_write: f64,
+    pub output: f64,
 }
 
 impl Price {
@@ -51,11 +84,40 @@ impl Price {
     ///
     /// Cached tokens are part of `input_tokens`; a usage claiming more cached than input
     /// tokens is charged as all-cached rather than producing a negative count.
+    ///
+    /// Tokens written to the prompt cache (also part of `input_tokens`) are charged at
+    /// `cache_write`; a prompt above a tier's size is charged at that tier's prices, all of it.
     pub fn cost_usd(&self, usage: &Usage) -> f64 {
+        let rates = self.rates(usage.input_tokens);
         let cached = usage.cached_input_tokens.min(usage.input_tokens);
-        let uncached = usage.input_tokens - cached;
-        let cached_price = self.cached_input.unwrap_or(self.input);
-        (uncached as f64 * self.input + cached as f64 * cached_price + usage.output_tokens as f64 * self.output) / PER
+        let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
+        let uncached = usage.input_tokens - cached - written;
+        (uncached as f64 * rates.input
+            + cached as f64 * rates.cached_input
+            + written as f64 * rates.cache_write
+            + usage.output_tokens as f64 * rates.output)
+            / PER
+    }
+
+    /// The prices of a request with a prompt of `input_tokens`: those of the highest tier it
+    /// is above, else the base prices.
+    pub fn rates(&self, input_tokens: u64) -> Rates {
+        let base = Rates {
+            input: self.input,
+            cached_input: self.cached_input.unwrap_or(self.input),
+            cache_write: self.cache_write.unwrap_or(self.input),
+            output: self.output,
+        };
+        let Some(tier) = self.tiers.iter().rev().find(|t| input_tokens > t.above_tokens) else {
+            return base;
+        };
+        let input = tier.input.unwrap_or(base.input);
+        Rates {
+            input,
+            cached_input: tier.cached_input.unwrap_or(base.cached_input),
+            cache_write: tier.cache_write.unwrap_or(base.cache_write),
+            output: tier.output.unwrap_or(base.output),
+        }
     }
 
     /// Whether this is a price of the table compiled into sheepdog.
@@ -65,13 +127,22 @@ impl Price {
 
     /// Every price must be finite and not negative.
     pub fn validate(&self) -> Result<(), String> {
-        let fields = [
+        let mut fields = vec![
             ("input", Some(self.input)),
             ("cached_input", self.cached_input),
             ("output", Some(self.output)),
             ("batch_input", self.batch_input),
             ("batch_output", self.batch_output),
+            ("cache_write", self.cache_write),
         ];
+        for tier in &self.tiers {
+            fields.extend([
+                ("tier input", tier.input),
+                ("tier cached_input", tier.cached_input),
+                ("tier cache_write", tier.cache_write),
+                ("tier output", tier.output),
+            ]);
+        }
         for (name, value) in fields {
             if let Some(value) = value {
                 if !value.is_finite() || value < 0.0 {
@@ -98,6 +169,9 @@ pub struct PriceOverride {
     pub batch_input: Option<f64>,
     #[serde(default)]
     pub batch_output: Option<f64>,
+    /// USD per 1M tokens written to the prompt cache.
+    #[serde(default)]
+    pub cache_write: Option<f64>,
     #[serde(default)]
     pub source: Option<String>,
     #[serde(default)]
@@ -117,6 +191,9 @@ impl PriceOverride {
             source: self.source.unwrap_or_else(|| origin.to_string()),
             date: self.date.unwrap_or_default(),
             origin: origin.to_string(),
+            cache_write: self.cache_write,
+            tiers: Vec::new(),
+            provider: None,
         }
     }
 }
@@ -221,6 +298,11 @@ impl PriceTable {
     /// `[prices."model"]` TOML. The file's modification date is the prices' date when they
     /// carry none.
     pub fn load_file(path: &Path) -> Result<PriceTable, PriceError> {
+        Ok(PriceTable::load_file_described(path)?.0)
+    }
+
+    /// [`PriceTable::load_file`], with a line saying what a LiteLLM import kept and skipped.
+    pub fn load_file_described(path: &Path) -> Result<(PriceTable, Option<String>), PriceError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| PriceError::Syntax {
             origin: origin.clone(),
@@ -232,7 +314,9 @@ impl PriceTable {
             .unwrap_or_default();
         let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
         if is_json || text.trim_start().starts_with('{') {
-            return Ok(litellm::parse(&text, &origin, &date)?.table);
+            let imported = litellm::parse(&text, &origin, &date)?;
+            let described = imported.describe(&origin);
+            return Ok((imported.table, Some(described)));
         }
         let mut table = PriceTable::from_toml_str(&text, &origin)?;
         for price in table.prices.values_mut() {
@@ -240,7 +324,7 @@ impl PriceTable {
                 price.date = date.clone();
             }
         }
-        Ok(table)
+        Ok((table, None))
     }
 
     /// The price of `model`: the exact name first; then, tolerantly, the same name in lower
@@ -250,18 +334,61 @@ impl PriceTable {
     ///
     /// Only those suffixes are removed, so a lookup never lands on a different model:
     /// `gpt-4.1-mini` never resolves to `gpt-4.1`, nor the reverse.
+    ///
+    /// A provider prefix is removed as LiteLLM does: once, and only when the price found is
+    /// that provider's (or says no provider, as built-in and job prices do). So
+    /// `openrouter/openai/gpt-4.1` is not priced as OpenAI's `gpt-4.1`: a gateway's model
+    /// without its own entry has no price (see [`PriceTable::nearest`] for a hint).
     pub fn get(&self, model: &str) -> Option<&Price> {
         if let Some(price) = self.prices.get(model) {
             return Some(price);
         }
         let lower = model.trim().to_ascii_lowercase();
-        let without_prefix = lower.rsplit('/').next().unwrap_or(&lower);
-        let found = [lower.as_str(), without_prefix]
+        let found = [Some(lower.as_str()), strip_snapshot(&lower)]
             .into_iter()
-            .flat_map(|name| [Some(name), strip_snapshot(name)])
             .flatten()
             .find_map(|name| self.prices.get(name));
+        if found.is_some() {
+            return found;
+        }
+        let (prefix, rest) = lower.split_once('/')?;
+        let found = [Some(rest), strip_snapshot(rest)]
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.prices.get(name))
+            .find(|price| price.provider.as_deref().is_none_or(|p| same_provider(prefix, p)));
         found
+    }
+
+    /// Up to `n` model names close to `model` (by edit distance, whole name or its last part),
+    /// for a "no price" hint; closest first.
+    pub fn nearest(&self, model: &str, n: usize) -> Vec<&str> {
+        let lower = model.trim().to_ascii_lowercase();
+        let tail = lower.rsplit('/').next().unwrap_or(&lower);
+        let mut scored: Vec<(f64, &str)> = self
+            .prices
+            .keys()
+            .map(|name| {
+                let key = name.to_ascii_lowercase();
+                let key_tail = key.rsplit('/').next().unwrap_or(&key);
+                let whole = strsim::normalized_damerau_levenshtein(&lower, &key);
+                let tails = strsim::normalized_damerau_levenshtein(tail, key_tail) * 0.95;
+                (whole.max(tails), name.as_str())
+            })
+            .filter(|(score, _)| *score >= 0.6)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        scored.into_iter().take(n).map(|(_, name)| name).collect()
+    }
+
+    /// "no price for M (nearest: a, b, c)" or "no price for M".
+    pub fn missing_hint(&self, model: &str) -> String {
+        let near = self.nearest(model, 3);
+        if near.is_empty() {
+            format!("no price for {model}")
+        } else {
+            format!("no price for {model} (nearest: {})", near.join(", "))
+        }
     }
 
     /// Whether the table has no price at all.
@@ -278,6 +405,14 @@ impl PriceTable {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Price)> {
         self.prices.iter().map(|(model, price)| (model.as_str(), price))
     }
+}
+
+/// Whether a model prefix names the provider of a LiteLLM entry (`bedrock/` covers its
+/// `bedrock_converse` entries, `vertex_ai/` its `vertex_ai-*` ones).
+fn same_provider(prefix: &str, provider: &str) -> bool {
+    prefix == provider
+        || (prefix == "bedrock" && provider == "bedrock_converse")
+        || (prefix == "vertex_ai" && provider.starts_with("vertex_ai-"))
 }
 
 /// `name` without a snapshot suffix (`-YYYY-MM-DD`, `-YYYYMMDD`, `@YYYYMMDD`, `-latest`),

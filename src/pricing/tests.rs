@@ -13,6 +13,7 @@ fn usage(input: u64, cached: u64, output: u64) -> Usage {
     Usage {
         input_tokens: input,
         cached_input_tokens: cached,
+        cache_write_tokens: 0,
         output_tokens: output,
     }
 }
@@ -80,6 +81,7 @@ fn cost_without_cached_price_charges_input_price_and_never_goes_negative() {
         output: 2.0,
         batch_input: None,
         batch_output: None,
+        cache_write: None,
         source: None,
         date: None,
     }

@@ -259,9 +259,19 @@ pub fn parse_usage(body: &Value) -> Option<Usage> {
         .and_then(Value::as_u64)
         .unwrap_or(0)
         .min(input);
+    // Cache writes: Anthropic-style `cache_creation_input_tokens` (LiteLLM's proxy passes it
+    // on), or a `prompt_tokens_details` count of them.
+    let details = usage.get("prompt_tokens_details");
+    let written = usage
+        .get("cache_creation_input_tokens")
+        .or_else(|| details.and_then(|d| d.get("cache_creation_tokens").or_else(|| d.get("cache_write_tokens"))))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .min(input - cached);
     Some(Usage {
         input_tokens: input,
         cached_input_tokens: cached,
+        cache_write_tokens: written,
         output_tokens: output,
     })
 }
@@ -414,6 +424,7 @@ mod tests {
             Some(Usage {
                 input_tokens: 100,
                 cached_input_tokens: 64,
+                cache_write_tokens: 0,
                 output_tokens: 20
             })
         );

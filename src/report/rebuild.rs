@@ -123,6 +123,7 @@ fn outcome(rows: Vec<RequestRow>) -> Outcome {
             usage: r.input_tokens.map(|input| Usage {
                 input_tokens: input,
                 cached_input_tokens: r.cached_input_tokens.unwrap_or(0),
+                cache_write_tokens: 0,
                 output_tokens: r.output_tokens.unwrap_or(0),
             }),
             cost_usd: r.cost_usd,

@@ -48,6 +48,7 @@ pub(crate) fn usage(input: u64, cached: u64, output: u64) -> Usage {
     Usage {
         input_tokens: input,
         cached_input_tokens: cached,
+        cache_write_tokens: 0,
         output_tokens: output,
     }
 }

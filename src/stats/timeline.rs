@@ -143,6 +143,7 @@ mod tests {
             usage: ok.then_some(Usage {
                 input_tokens: 10,
                 cached_input_tokens: 0,
+                cache_write_tokens: 0,
                 output_tokens: 7,
             }),
             cost_usd: None,

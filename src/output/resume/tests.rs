@@ -20,6 +20,7 @@ fn attempt(target: &str, error: Option<ErrorClass>, status: u16) -> Attempt {
         usage: error.is_none().then_some(Usage {
             input_tokens: 10,
             cached_input_tokens: 0,
+            cache_write_tokens: 0,
             output_tokens: 4,
         }),
         cost_usd: error.is_none().then_some(0.001),
@@ -54,6 +55,7 @@ fn ok(line: u64) -> Outcome {
             usage: Usage {
                 input_tokens: 10,
                 cached_input_tokens: 0,
+                cache_write_tokens: 0,
                 output_tokens: 4,
             },
             latency: Duration::from_micros(12_345),

@@ -151,6 +151,7 @@ impl LineView {
                 let usage = Usage {
                     input_tokens: block.input_tokens.unwrap_or(0),
                     cached_input_tokens: block.cached_input_tokens.unwrap_or(0),
+                    cache_write_tokens: 0,
                     output_tokens: block.output_tokens.unwrap_or(0),
                 };
                 let ttft = block.ttft_ms.map(ms);

@@ -279,6 +279,7 @@ fn estimate_usage(request: &[u8], answer: &Assembler) -> Usage {
     Usage {
         input_tokens: crate::tokens::estimate_prompt_tokens(model, &request),
         cached_input_tokens: 0,
+        cache_write_tokens: 0,
         output_tokens: crate::tokens::count_text(encoding, &answer.generated_text()),
     }
 }
