@@ -58,6 +58,11 @@ impl Dispatcher {
                     return (None, Leave::Done);
                 }
             };
+            // Given up while this request waited (its gate is then released): leave it.
+            if target.is_dead() {
+                drop((slot, held));
+                return (None, Leave::Next);
+            }
             let timeout = match self.options.settings.deadline {
                 Some(deadline) => self.options.timeout.min(deadline.saturating_sub(began.elapsed())),
                 None => self.options.timeout,
@@ -248,7 +253,9 @@ impl Dispatcher {
             | ErrorClass::Conflict
             | ErrorClass::InvalidResponse
             | ErrorClass::StreamInterrupted => {
-                if !matches!(error.class(), ErrorClass::Connect | ErrorClass::Timeout) {
+                if matches!(error.class(), ErrorClass::Connect | ErrorClass::Timeout) {
+                    target.refusals.inconclusive();
+                } else {
                     target.refusals.answered();
                 }
                 let openings = target.breaker.openings();
@@ -271,8 +278,14 @@ impl Dispatcher {
                     }
                 }
             }
-            _ if probe => target.breaker.release_probe(),
-            _ => {}
+            // Any other answer (too large, invalid output, refused key...) is not the same
+            // refusal: the gate opens.
+            _ => {
+                target.refusals.answered();
+                if probe {
+                    target.breaker.release_probe();
+                }
+            }
         }
     }
 

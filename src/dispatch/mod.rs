@@ -278,6 +278,7 @@ impl Dispatcher {
         if !target.breaker.kill() {
             return;
         }
+        target.refusals.release();
         let fix = match (error.class(), &target.api_key_env) {
             (ErrorClass::InsufficientQuota, _) => "add credit to the account or use another key".to_string(),
             (_, Some(env)) => format!("check the key in {env}"),
@@ -296,6 +297,7 @@ impl Dispatcher {
     /// A target whose breaker says it is dead (never answered, or failed its probe): stop
     /// when no target is left, saying what failed and what to check.
     fn give_up(&self, target: &RouteTarget, error: &RequestError) {
+        target.refusals.release();
         let check = match error.class() {
             ErrorClass::Connect => "check that the server is running and that base_url (host and port) is right",
             ErrorClass::Timeout => "check the network and base_url, or give a longer --timeout",
@@ -318,6 +320,7 @@ impl Dispatcher {
         if !target.breaker.kill() {
             return;
         }
+        target.refusals.release();
         let fix = if error.is_unknown_model() {
             "the model name is not known there: check the target's model (`sheepdog check` lists the models it offers)"
         } else {

@@ -68,6 +68,24 @@ impl Refusals {
         }
     }
 
+    /// A request ended without an answer that tells (a connect error, a timeout): it gives its
+    /// place back, so the gate never holds requests for answers that will not come.
+    pub fn inconclusive(&self) {
+        if self.open.load(Ordering::Acquire) {
+            return;
+        }
+        let mut state = self.lock();
+        state.admitted = state.admitted.saturating_sub(1);
+        drop(state);
+        self.opened.notify_waiters();
+    }
+
+    /// The target was given up: every request waiting at the gate goes on (and leaves the
+    /// target, which is dead).
+    pub fn release(&self) {
+        self.answered();
+    }
+
     /// The target answered something other than a refusal (a success, a 429, a 5xx...).
     pub fn answered(&self) {
         if !self.open.swap(true, Ordering::AcqRel) {
@@ -141,5 +159,30 @@ mod tests {
             off.admit().await;
             assert_eq!(off.refused(400, None, "x"), None, "0 turns the check off");
         }
+    }
+
+    /// Pins the hang found when the gate met answers that were neither refusals nor successes
+    /// (timeouts, oversized answers): waiting requests were never let go.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_without_an_answer_gives_its_place_back_and_a_release_lets_all_go() {
+        let gate = Arc::new(Refusals::new(1));
+        gate.admit().await;
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!waiting.is_finished(), "the second waits");
+        gate.inconclusive();
+        assert!(tokio::time::timeout(Duration::from_secs(1), waiting).await.is_ok());
+
+        let third = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!third.is_finished(), "the gate holds again");
+        gate.release();
+        assert!(tokio::time::timeout(Duration::from_secs(1), third).await.is_ok());
     }
 }
