@@ -28,6 +28,7 @@ pub mod record;
 pub mod report;
 pub mod shard;
 pub mod stats;
+pub mod threshold;
 pub mod tokens;
 pub mod validate;
 

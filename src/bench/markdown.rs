@@ -38,6 +38,10 @@ pub fn render(s: &BenchSummary) -> String {
     if let Some(reason) = &b.aborted {
         let _ = writeln!(out, "> **Aborted:** {}\n", md_cell(reason));
     }
+    if let Some(reason) = &b.stopped_early {
+        let _ = writeln!(out, "> **Stopped early:** {}\n", md_cell(reason));
+    }
+    out.push_str(&crate::threshold::markdown(&s.thresholds));
     out.push_str("## Sweep\n\n");
     let (header, rows) = sweep_table(s);
     let _ = writeln!(out, "| {} |", header.join(" | "));

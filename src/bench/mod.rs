@@ -33,6 +33,7 @@ use crate::provider::Client;
 use crate::report::{write_atomic, MARKDOWN_FILE, SUMMARY_FILE};
 use crate::stats::summary::JobInfo;
 use crate::stats::TargetInfo;
+use crate::threshold::{self, Figures};
 
 pub use prompts::PromptInfo;
 pub use spec::{BenchSpec, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
@@ -119,6 +120,7 @@ pub async fn run_bench(
         finished_at: rfc3339(started_at),
         duration_s: 0.0,
         aborted: None,
+        stopped_early: None,
         config: config.echo(),
     };
     let mut summary = BenchSummary {
@@ -127,6 +129,7 @@ pub async fn run_bench(
         sheepdog_version: env!("CARGO_PKG_VERSION").to_string(),
         bench: info.clone(),
         steps: Vec::new(),
+        thresholds: Vec::new(),
     };
     let ctx = step::StepContext {
         dispatcher: &dispatcher,
@@ -170,11 +173,24 @@ pub async fn run_bench(
         };
         let report = run.collector.finish(number, load, run.measured, run.complete, job);
         observe(BenchEvent::StepFinished(&report));
+        let checks = threshold::check(&spec.thresholds, &Figures::of_step(&report), &step_scope(&report));
+        let crossed = checks.iter().any(|c| !c.passed);
+        summary.thresholds.extend(checks);
         summary.steps.push(report);
+        if crossed && spec.abort_on_fail && number < spec.steps.len() {
+            info.stopped_early = Some(format!(
+                "a threshold was crossed at step {number} (--abort-on-fail): steps {}-{} not run",
+                number + 1,
+                spec.steps.len()
+            ));
+        }
         info.finished_at = rfc3339(SystemTime::now());
         info.duration_s = start.elapsed().as_secs_f64();
         summary.bench = info.clone();
         write_reports(&out_dir, &summary)?;
+        if crossed && spec.abort_on_fail {
+            break;
+        }
     }
     if let Some(mock) = prepared.mock {
         mock.shutdown().await;
@@ -193,7 +209,7 @@ pub async fn run_bench(
     let failed: u64 = summary.steps.iter().map(|s| s.failed).sum();
     let status = match aborted {
         Some(reason) => RunStatus::Aborted(reason),
-        None if failed > 0 => RunStatus::SomeFailed,
+        None if failed > 0 || summary.crossed().next().is_some() => RunStatus::SomeFailed,
         None => RunStatus::AllSucceeded,
     };
     Ok(BenchOutput {
@@ -201,6 +217,11 @@ pub async fn run_bench(
         out_dir,
         status,
     })
+}
+
+/// Where a step's threshold checks were made: `step 3 (rate 20/s)`.
+fn step_scope(report: &StepReport) -> String {
+    format!("step {} ({})", report.step, report.load.label)
 }
 
 fn rfc3339(at: SystemTime) -> String {

@@ -28,6 +28,10 @@ pub struct BenchSpec {
     pub seed: u64,
     /// Prometheus metrics to feed while running (`--metrics-addr`).
     pub metrics: Option<crate::metrics::Metrics>,
+    /// `--threshold`: checked on every step; a crossing makes the bench exit 1.
+    pub thresholds: Vec<crate::threshold::Threshold>,
+    /// `--abort-on-fail`: no further step after the first crossed threshold.
+    pub abort_on_fail: bool,
 }
 
 impl Default for BenchSpec {
@@ -41,6 +45,8 @@ impl Default for BenchSpec {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             seed: 0,
             metrics: None,
+            thresholds: Vec::new(),
+            abort_on_fail: false,
         }
     }
 }
@@ -65,7 +71,7 @@ impl BenchSpec {
                 return Err("--slo: ttft, itl and tpot are measured on streamed answers: drop --no-stream".into());
             }
         }
-        Ok(())
+        crate::threshold::validate(&self.thresholds, self.slo.is_some(), streaming)
     }
 }
 

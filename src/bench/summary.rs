@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::spec::{SloMetric, SloSpec};
 use crate::record::ErrorClass;
 use crate::stats::summary::{Percentiles, Summary};
+use crate::threshold::ThresholdCheck;
 
 /// Bumped whenever a field changes meaning or disappears.
 pub const BENCH_SCHEMA_VERSION: u32 = 1;
@@ -20,6 +21,16 @@ pub struct BenchSummary {
     pub bench: BenchInfo,
     /// One entry per step of the sweep, in the order they ran.
     pub steps: Vec<StepReport>,
+    /// Every `--threshold` checked on every step, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdCheck>,
+}
+
+impl BenchSummary {
+    /// The checks that failed.
+    pub fn crossed(&self) -> impl Iterator<Item = &ThresholdCheck> {
+        self.thresholds.iter().filter(|c| !c.passed)
+    }
 }
 
 /// What wrote a folder's `summary.json`; only a bench's says so (`"kind": "bench"`).
@@ -67,6 +78,10 @@ pub struct BenchInfo {
     pub duration_s: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// Why the sweep ended before its last step without being aborted (a crossed threshold
+    /// with `--abort-on-fail`, a saturated server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
     /// The effective configuration, without secrets.
     pub config: serde_json::Value,
 }

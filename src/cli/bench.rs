@@ -9,6 +9,7 @@ use clap::{ArgGroup, Args};
 use sheepdog::bench::{BenchEvent, BenchSpec, PromptSource, StopAt};
 use sheepdog::config::Overrides;
 use sheepdog::load::{parse_concurrencies, parse_rates, Arrivals, DEFAULT_MAX_IN_FLIGHT};
+use sheepdog::threshold::Threshold;
 
 use super::{cost, ops, parse_duration, resolve, say_notices, signals, ConfigArgs, Failure, Outcome};
 
@@ -54,6 +55,14 @@ pub struct BenchArgs {
     /// Objectives for goodput (requests/s meeting all): ttft=500ms,itl=50ms,tpot=60ms,e2e=5s
     #[arg(long, value_name = "METRIC=DUR,...")]
     pub slo: Option<String>,
+    /// Pass/fail criterion checked on every step; a crossed one makes the bench exit 1. Repeat
+    /// it: 'p99(ttft)<500ms' (p50, p90, p95, p99, p99.9, max of ttft, itl, tpot, e2e),
+    /// 'error_rate<1%', 'rps>100', 'goodput>=95%' (share meeting --slo), 'goodput_rps>10'.
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold)]
+    pub thresholds: Vec<Threshold>,
+    /// Stop the sweep at the first step that crosses a --threshold.
+    #[arg(long, requires = "thresholds")]
+    pub abort_on_fail: bool,
     /// Open loop: at most this many requests in flight; beyond it sends wait, and their
     /// scheduling lag shows it [default: 10000].
     #[arg(long, value_parser = super::count(1, MAX_IN_FLIGHT))]
@@ -130,10 +139,18 @@ impl BenchArgs {
             max_in_flight: self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
             seed: self.seed,
             metrics: None,
+            thresholds: self.thresholds.clone(),
+            abort_on_fail: self.abort_on_fail,
         };
         spec.validate(!self.no_stream)?;
         Ok(spec)
     }
+}
+
+/// `--threshold EXPR`, for clap: a bad one is a usage error naming the flag.
+pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    text.parse()
+        .map_err(|e: sheepdog::threshold::ThresholdError| e.to_string())
 }
 
 pub async fn bench(args: BenchArgs) -> Outcome {
@@ -163,6 +180,12 @@ pub async fn bench(args: BenchArgs) -> Outcome {
     if !args.quiet {
         println!("{}", sheepdog::bench::terminal::render(&output.summary));
         println!("Run folder: {}", output.out_dir.display());
+    }
+    for check in output.summary.crossed() {
+        eprintln!("sheepdog: threshold {}", check.message);
+    }
+    if let Some(reason) = &output.summary.bench.stopped_early {
+        eprintln!("sheepdog: sweep stopped early: {reason}");
     }
     if let sheepdog::RunStatus::Aborted(reason) = &output.status {
         eprintln!("sheepdog: stopped early: {reason}");

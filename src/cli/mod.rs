@@ -211,6 +211,10 @@ pub struct RunArgs {
     pub max_response_size: Option<u64>,
     #[command(flatten)]
     pub validate: ValidateArgs,
+    /// Pass/fail criterion on the run's final figures; a crossed one makes the run exit 1.
+    /// Repeat it: 'p99(e2e)<5s', 'p99(ttft)<500ms' (with --stream), 'error_rate<1%', 'rps>10'.
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = bench::parse_threshold)]
+    pub thresholds: Vec<sheepdog::threshold::Threshold>,
 }
 
 /// Limits, retries and guards of the dispatch layer (shared by `run` and `bench`).

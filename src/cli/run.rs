@@ -8,6 +8,7 @@ use super::{cost, ops, resolve, resume_command, say_notices, signals, Failure, O
 pub async fn run(args: RunArgs) -> Outcome {
     let mut config = resolve(&args.overrides())?;
     cost::apply_prices(&mut config, args.target.prices.as_deref())?;
+    sheepdog::threshold::validate(&args.thresholds, false, config.stream.is_some()).map_err(Failure::usage)?;
     say_notices(&config.notices, args.quiet);
     if args.dry_run {
         let report = sheepdog::dry_run(&config, &args.input)?;
@@ -65,6 +66,8 @@ pub async fn run(args: RunArgs) -> Outcome {
             failure
         }
     })?;
+    let mut output = output;
+    let crossed = check_thresholds(&args.thresholds, &mut output)?;
     if !args.quiet {
         println!("{}", report::terminal::render(&output.summary));
         println!("Run folder: {}", output.out_dir.display());
@@ -73,5 +76,33 @@ pub async fn run(args: RunArgs) -> Outcome {
         eprintln!("sheepdog: stopped early: {reason}");
         eprintln!("sheepdog: to continue: {}", resume_command(&output.out_dir));
     }
-    Ok(output.status.exit())
+    match output.status.exit() {
+        sheepdog::Exit::Success if crossed => Ok(sheepdog::Exit::Failed),
+        exit => Ok(exit),
+    }
+}
+
+/// Checks `--threshold`s on the run's final figures, keeps the verdicts in `summary.json` and
+/// `report.md`, and says each crossing on stderr. True when one was crossed.
+fn check_thresholds(
+    thresholds: &[sheepdog::threshold::Threshold],
+    output: &mut sheepdog::RunOutput,
+) -> Result<bool, Failure> {
+    if thresholds.is_empty() {
+        return Ok(false);
+    }
+    let figures = sheepdog::threshold::Figures::of_run(&output.summary);
+    output.summary.thresholds = sheepdog::threshold::check(thresholds, &figures, "run");
+    report::write_all(&output.out_dir, &output.summary).map_err(|e| {
+        Failure::new(
+            format!("{}: cannot write the reports: {e}", output.out_dir.display()),
+            sheepdog::Exit::Aborted,
+        )
+    })?;
+    let mut crossed = false;
+    for check in output.summary.thresholds.iter().filter(|c| !c.passed) {
+        eprintln!("sheepdog: threshold {}", check.message);
+        crossed = true;
+    }
+    Ok(crossed)
 }

@@ -192,6 +192,7 @@ pub fn merge(parts: &[Part<'_>], job: JobInfo) -> Result<Summary, String> {
         itl_ms: shown(&itl, has_itl),
         tpot_ms: shown(&tpot, has_tpot),
         output_tokens_estimated,
+        thresholds: Vec::new(),
         tokens,
         cost,
         errors: error_rows(errors),

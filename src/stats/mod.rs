@@ -369,6 +369,7 @@ impl Collector {
             itl_ms: (!self.itl.is_empty()).then(|| percentiles(&self.itl)),
             tpot_ms: (!self.tpot.is_empty()).then(|| percentiles(&self.tpot)),
             output_tokens_estimated: self.output_tokens_estimated,
+            thresholds: Vec::new(),
             tokens: self.tokens.clone(),
             cost: Cost {
                 total_usd: self.cost_usd,

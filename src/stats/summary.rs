@@ -43,6 +43,9 @@ pub struct Summary {
     /// Items answered from the local response cache (`--cache`): not in latency, tokens or cost.
     #[serde(default)]
     pub cache: CacheStats,
+    /// `run --threshold`: the verdict of each on the final figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::threshold::ThresholdCheck>,
 }
 
 /// Answers served by the response cache instead of a request.
