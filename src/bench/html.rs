@@ -42,8 +42,19 @@ pub fn render(s: &BenchSummary) -> String {
             esc(reason)
         );
     }
+    if let Some(reason) = &b.stopped_early {
+        let _ = writeln!(
+            out,
+            "<p class=\"aborted\"><strong>Stopped early:</strong> {}</p>",
+            esc(reason)
+        );
+    }
+    if let Some(found) = &s.find_max {
+        let _ = writeln!(out, "<p><strong>Find max:</strong> {}</p>", esc(&found.answer));
+    }
     cards(&mut out, s);
-    let mut figs = sweep_figures(s);
+    let mut figs: Vec<Figure> = s.find_max.as_ref().map(find_max_figure).into_iter().collect();
+    figs.extend(sweep_figures(s));
     if let [only] = s.steps.as_slice() {
         figs.extend(figures(&only.summary));
     }
@@ -107,6 +118,49 @@ fn cards(out: &mut String, s: &BenchSummary) {
 }
 
 /// The load of a step as a number for the x axis, and the axis name.
+/// `--find-max`: the goodput share of each probe against its load, the share required, and the
+/// answer marked.
+fn find_max_figure(found: &super::FindMaxReport) -> Figure {
+    let mut probes: Vec<(f64, f64)> = found.probes.iter().map(|p| (p.load, p.goodput * 100.0)).collect();
+    probes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (low, high) = (probes.first().map_or(0.0, |p| p.0), probes.last().map_or(1.0, |p| p.0));
+    let mut lines = vec![
+        Line {
+            name: "goodput share".into(),
+            color: PALETTE[0],
+            points: probes,
+            markers: true,
+        },
+        Line {
+            name: format!("required {}%", found.goodput * 100.0),
+            color: PALETTE[3],
+            points: vec![(low, found.goodput * 100.0), (high, found.goodput * 100.0)],
+            markers: false,
+        },
+    ];
+    if let Some(max) = found.max_load {
+        lines.push(Line {
+            name: format!("max {}", crate::load::trim_float(max)),
+            color: PALETTE[2],
+            points: vec![(max, 0.0), (max, 100.0)],
+            markers: true,
+        });
+    }
+    let axis = match found.by {
+        super::SearchBy::Rate => "arrival rate (requests/s)",
+        super::SearchBy::Concurrency => "concurrency",
+    };
+    Figure {
+        id: "find-max",
+        title: "Goodput share versus load (--find-max)".into(),
+        caption: format!(
+            "Share of each probe's measured requests meeting every objective. {}",
+            found.answer
+        ),
+        svg: charts::lines(&lines, axis, "% meeting every objective", Some(100.0)),
+    }
+}
+
 fn load_axis(steps: &[StepReport]) -> (Vec<f64>, &'static str) {
     let rates: Option<Vec<f64>> = steps.iter().map(|st| st.load.rate).collect();
     if let Some(rates) = rates {

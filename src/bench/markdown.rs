@@ -42,6 +42,9 @@ pub fn render(s: &BenchSummary) -> String {
         let _ = writeln!(out, "> **Stopped early:** {}\n", md_cell(reason));
     }
     out.push_str(&crate::threshold::markdown(&s.thresholds));
+    if let Some(found) = &s.find_max {
+        find_max(&mut out, found);
+    }
     out.push_str("## Sweep\n\n");
     let (header, rows) = sweep_table(s);
     let _ = writeln!(out, "| {} |", header.join(" | "));
@@ -78,6 +81,34 @@ client lag count against them; a failed request meets none; an answer of one tok
 inter-token gap and meets ITL and TPOT.
 - Percentiles come from HdrHistograms (3 significant figures, so within 0.1%).
 ";
+
+/// `## Find max`: the answer with its bracket, and every probe in the order it ran.
+fn find_max(out: &mut String, found: &super::FindMaxReport) {
+    let _ = writeln!(out, "## Find max\n\n**{}**\n", md_cell(&found.answer));
+    let _ = writeln!(
+        out,
+        "A doubling ramp until a probe failed (goodput share below {}% or the server saturated), then \
+         a bisection to {}% precision.\n",
+        found.goodput * 100.0,
+        found.precision * 100.0
+    );
+    out.push_str(
+        "| probe (step) | load | goodput share | req/s | saturated | verdict |\n|---:|---:|---:|---:|---|---|\n",
+    );
+    for p in &found.probes {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            p.step,
+            crate::load::trim_float(p.load),
+            fmt::pct(p.goodput),
+            fmt::per_s(p.achieved_rps),
+            if p.saturated { "yes" } else { "no" },
+            if p.passed { "passed" } else { "failed" }
+        );
+    }
+    out.push('\n');
+}
 
 /// `ttft ≤ 500ms · e2e ≤ 5.00s`.
 pub fn objectives(slo: &super::spec::SloSpec) -> String {
@@ -153,6 +184,9 @@ pub fn sweep_table(s: &BenchSummary) -> (Vec<&'static str>, Vec<Vec<String>>) {
 
 fn step_section(out: &mut String, st: &StepReport) {
     let _ = writeln!(out, "## Step {}: {}\n", st.step, md_cell(&st.load.label));
+    if let Some(why) = &st.saturated {
+        let _ = writeln!(out, "> **Saturated:** {}\n", md_cell(why));
+    }
     let estimated = st.summary.output_tokens_estimated;
     let _ = writeln!(
         out,

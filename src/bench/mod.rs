@@ -10,8 +10,11 @@
 
 pub mod html;
 pub mod markdown;
+mod plan;
 mod prompts;
 pub mod requests;
+pub mod saturation;
+pub mod search;
 pub mod spec;
 mod stats;
 mod step;
@@ -36,6 +39,7 @@ use crate::stats::TargetInfo;
 use crate::threshold::{self, Figures};
 
 pub use prompts::PromptInfo;
+pub use search::{FindMax, FindMaxReport, SearchBy};
 pub use spec::{BenchSpec, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
 pub use summary::{BenchInfo, BenchSummary, FolderKind, StepReport, BENCH_SCHEMA_VERSION};
 
@@ -45,7 +49,12 @@ const FALLBACK_TOKENIZER_MODEL: &str = "gpt-4.1-mini";
 /// What a bench reports while it runs (the binary prints it; the library never does).
 #[derive(Debug)]
 pub enum BenchEvent<'a> {
-    StepStarted { step: usize, of: usize, load: &'a Load },
+    /// `of`: the steps planned, unknown for a `--find-max` search.
+    StepStarted {
+        step: usize,
+        of: Option<usize>,
+        load: &'a Load,
+    },
     StepFinished(&'a StepReport),
 }
 
@@ -87,12 +96,21 @@ pub async fn run_bench(
             model: t.model.clone().unwrap_or_else(|| "(per line)".into()),
         })
         .collect();
-    let slots = spec
-        .steps
-        .iter()
-        .map(|l| l.slots(spec.max_in_flight))
-        .max()
-        .unwrap_or(1);
+    let slots = match spec.find_max {
+        Some(FindMax {
+            by: SearchBy::Concurrency,
+            ceiling,
+            ..
+        }) => ceiling as usize,
+        Some(_) => spec.max_in_flight,
+        None => spec
+            .steps
+            .iter()
+            .map(|l| l.slots(spec.max_in_flight))
+            .max()
+            .unwrap_or(1),
+    }
+    .max(1);
     let mut client = Client::new(slots)
         .map_err(|e| JobError::Setup(e.to_string()))?
         .max_response_size(config.max_response_size);
@@ -130,6 +148,7 @@ pub async fn run_bench(
         bench: info.clone(),
         steps: Vec::new(),
         thresholds: Vec::new(),
+        find_max: None,
     };
     let ctx = step::StepContext {
         dispatcher: &dispatcher,
@@ -142,18 +161,20 @@ pub async fn run_bench(
         stop: &stop,
     };
     let mut failure = None;
-    for (index, load) in spec.steps.iter().enumerate() {
+    let mut plan = plan::Plan::new(spec);
+    let timed = matches!(spec.stop_at, StopAt::Duration(_)).then(|| spec.warmup.as_secs_f64());
+    while let Some(load) = plan.next() {
         if stop.is_cancelled() {
             break;
         }
-        let number = index + 1;
+        let number = summary.steps.len() + 1;
         observe(BenchEvent::StepStarted {
             step: number,
-            of: spec.steps.len(),
-            load,
+            of: plan.planned(),
+            load: &load,
         });
         let step_started = SystemTime::now();
-        let (run, returned) = match step::run(&ctx, number, *load, &mut prompts, csv).await {
+        let (run, returned) = match step::run(&ctx, number, load, &mut prompts, csv).await {
             Ok(done) => done,
             Err(e) => {
                 failure = Some(e);
@@ -171,18 +192,22 @@ pub async fn run_bench(
             parts: 1,
             config: serde_json::Value::Null,
         };
-        let report = run.collector.finish(number, load, run.measured, run.complete, job);
+        let mut report = run.collector.finish(number, &load, run.measured, run.complete, job);
+        if let Some(note) = plan.record(&mut report, &summary.steps, timed) {
+            info.stopped_early = Some(note);
+        }
         observe(BenchEvent::StepFinished(&report));
         let checks = threshold::check(&spec.thresholds, &Figures::of_step(&report), &step_scope(&report));
         let crossed = checks.iter().any(|c| !c.passed);
         summary.thresholds.extend(checks);
         summary.steps.push(report);
-        if crossed && spec.abort_on_fail && number < spec.steps.len() {
+        if crossed && spec.abort_on_fail {
             info.stopped_early = Some(format!(
-                "a threshold was crossed at step {number} (--abort-on-fail): steps {}-{} not run",
-                number + 1,
-                spec.steps.len()
+                "a threshold was crossed at step {number} (--abort-on-fail): no further step run"
             ));
+        }
+        if let plan::Plan::Search(search) = &plan {
+            summary.find_max = Some(search.report());
         }
         info.finished_at = rfc3339(SystemTime::now());
         info.duration_s = start.elapsed().as_secs_f64();

@@ -32,6 +32,8 @@ pub struct BenchSpec {
     pub thresholds: Vec<crate::threshold::Threshold>,
     /// `--abort-on-fail`: no further step after the first crossed threshold.
     pub abort_on_fail: bool,
+    /// `--find-max`: search the highest load meeting the objectives instead of running `steps`.
+    pub find_max: Option<super::search::FindMax>,
 }
 
 impl Default for BenchSpec {
@@ -47,6 +49,7 @@ impl Default for BenchSpec {
             metrics: None,
             thresholds: Vec::new(),
             abort_on_fail: false,
+            find_max: None,
         }
     }
 }
@@ -55,7 +58,19 @@ impl BenchSpec {
     /// Checks what the types cannot: at least one step, a stop that ends, SLOs that can be
     /// measured (`streaming`: whether answers are streamed). The message names the flag.
     pub fn validate(&self, streaming: bool) -> Result<(), String> {
-        if self.steps.is_empty() {
+        if let Some(find) = &self.find_max {
+            if self.slo.is_none() {
+                return Err(
+                    "--find-max searches for the most load meeting objectives: add --slo, e.g. --slo ttft=500ms".into(),
+                );
+            }
+            if !(find.goodput > 0.0 && find.goodput <= 1.0) {
+                return Err("--goodput must be a share above 0 and at most 100%, e.g. 95%".into());
+            }
+            if !(find.precision > 0.0 && find.precision < 1.0) {
+                return Err("--precision must be a share between 0 and 100%, e.g. 10%".into());
+            }
+        } else if self.steps.is_empty() {
             return Err("give --concurrency N[,N...] or --rate R[,R...]".into());
         }
         match self.stop_at {

@@ -264,6 +264,7 @@ impl StepCollector {
             summary,
             latency_from_schedule_us: encoded(&self.from_schedule),
             schedule_lag_us: encoded(&self.lag),
+            saturated: None,
         }
     }
 }

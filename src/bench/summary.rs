@@ -24,6 +24,9 @@ pub struct BenchSummary {
     /// Every `--threshold` checked on every step, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<ThresholdCheck>,
+    /// `--find-max`: the answer, its bracket and every probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find_max: Option<super::search::FindMaxReport>,
 }
 
 impl BenchSummary {
@@ -124,6 +127,19 @@ pub struct StepReport {
     pub latency_from_schedule_us: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_lag_us: Option<String>,
+    /// Why more load bought no more throughput at this step, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated: Option<String>,
+}
+
+impl StepReport {
+    /// The offered load: the rate, or the concurrency.
+    pub fn load_value(&self) -> f64 {
+        self.load
+            .rate
+            .or(self.load.concurrency.map(|c| c as f64))
+            .unwrap_or_default()
+    }
 }
 
 /// The load of a step.

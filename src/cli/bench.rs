@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
-use sheepdog::bench::{BenchEvent, BenchSpec, PromptSource, StopAt};
+use sheepdog::bench::{BenchEvent, BenchSpec, FindMax, PromptSource, SearchBy, StopAt};
 use sheepdog::config::Overrides;
-use sheepdog::load::{parse_concurrencies, parse_rates, Arrivals, DEFAULT_MAX_IN_FLIGHT};
+use sheepdog::load::{parse_concurrencies, parse_rates, Arrivals, Load, DEFAULT_MAX_IN_FLIGHT};
 use sheepdog::threshold::Threshold;
 
 use super::{cost, ops, parse_duration, resolve, say_notices, signals, ConfigArgs, Failure, Outcome};
@@ -18,9 +18,19 @@ const MAX_IN_FLIGHT: usize = 1_000_000;
 
 /// How long each step sends when neither --duration nor --requests is given.
 const DEFAULT_STEP: Duration = Duration::from_secs(30);
+/// A --find-max probe: short, so a search of about ten probes ends in about two minutes.
+const DEFAULT_PROBE: Duration = Duration::from_secs(5);
+const DEFAULT_PROBE_WARMUP: Duration = Duration::from_secs(2);
+
+/// `--by`: what `--find-max` varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Rate,
+    Concurrency,
+}
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("load").required(true).args(["concurrency", "rate"])))]
+#[command(group(ArgGroup::new("load").required(true).args(["concurrency", "rate", "find_max"]).multiple(true)))]
 pub struct BenchArgs {
     #[command(flatten)]
     pub target: ConfigArgs,
@@ -63,6 +73,21 @@ pub struct BenchArgs {
     /// Stop the sweep at the first step that crosses a --threshold.
     #[arg(long, requires = "thresholds")]
     pub abort_on_fail: bool,
+    /// Search the highest load at which --goodput of requests meet every --slo objective: a
+    /// doubling ramp, then a bisection to --precision, each probe a short step. --rate R or
+    /// --concurrency N gives the first probe [default: 1].
+    #[arg(long, requires = "slo")]
+    pub find_max: bool,
+    /// With --find-max: what to vary, the arrival rate (open loop) or the requests in flight
+    /// [default: rate, or concurrency when --concurrency is given].
+    #[arg(long, value_enum, requires = "find_max")]
+    pub by: Option<By>,
+    /// With --find-max: share of measured requests that must meet every objective [default: 95%].
+    #[arg(long, value_parser = super::parse_share, requires = "find_max")]
+    pub goodput: Option<f64>,
+    /// With --find-max: stop when the failed and passed loads are this close [default: 10%].
+    #[arg(long, value_parser = super::parse_share, requires = "find_max")]
+    pub precision: Option<f64>,
     /// Open loop: at most this many requests in flight; beyond it sends wait, and their
     /// scheduling lag shows it [default: 10000].
     #[arg(long, value_parser = super::count(1, MAX_IN_FLIGHT))]
@@ -105,7 +130,7 @@ impl BenchArgs {
 
     /// The bench plan; the message names the flag that is wrong.
     pub fn spec(&self) -> Result<BenchSpec, String> {
-        let steps = match (&self.concurrency, &self.rate) {
+        let mut steps = match (&self.concurrency, &self.rate) {
             (Some(list), _) => parse_concurrencies(list).map_err(|e| format!("--concurrency: {e}"))?,
             (None, Some(list)) => {
                 let arrivals = if self.poisson {
@@ -122,9 +147,17 @@ impl BenchArgs {
             (None, Some(text)) => PromptSource::Synthetic(text.parse().map_err(|e| format!("--synthetic: {e}"))?),
             (None, None) => PromptSource::Synthetic(Default::default()),
         };
+        let find_max = self.find_max.then(|| self.find_max(&steps)).transpose()?;
+        if find_max.is_some() {
+            steps.clear();
+        }
+        let (default_step, default_warmup) = match find_max {
+            Some(_) => (DEFAULT_PROBE, DEFAULT_PROBE_WARMUP),
+            None => (DEFAULT_STEP, Duration::ZERO),
+        };
         let stop_at = match self.requests {
             Some(n) => StopAt::Requests(n),
-            None => StopAt::Duration(self.duration.unwrap_or(DEFAULT_STEP)),
+            None => StopAt::Duration(self.duration.unwrap_or(default_step)),
         };
         let slo = match &self.slo {
             Some(text) => Some(text.parse().map_err(|e| format!("--slo: {e}"))?),
@@ -134,13 +167,14 @@ impl BenchArgs {
             prompts,
             steps,
             stop_at,
-            warmup: self.warmup.unwrap_or_default(),
+            warmup: self.warmup.unwrap_or(default_warmup),
             slo,
             max_in_flight: self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
             seed: self.seed,
             metrics: None,
             thresholds: self.thresholds.clone(),
             abort_on_fail: self.abort_on_fail,
+            find_max,
         };
         spec.validate(!self.no_stream)?;
         Ok(spec)
@@ -151,6 +185,42 @@ impl BenchArgs {
 pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
     text.parse()
         .map_err(|e: sheepdog::threshold::ThresholdError| e.to_string())
+}
+
+impl BenchArgs {
+    /// The `--find-max` search: by what, from where (the first --rate or --concurrency value).
+    fn find_max(&self, steps: &[Load]) -> Result<FindMax, String> {
+        let by = match (self.by, steps.first()) {
+            (Some(By::Rate), Some(Load::Closed { .. })) => {
+                return Err("--by rate searches arrival rates: give --rate R as the start, not --concurrency".into())
+            }
+            (Some(By::Concurrency), Some(Load::Open { .. })) => {
+                return Err(
+                    "--by concurrency searches requests in flight: give --concurrency N as the start, not --rate"
+                        .into(),
+                )
+            }
+            (Some(By::Concurrency), _) | (None, Some(Load::Closed { .. })) => SearchBy::Concurrency,
+            _ => SearchBy::Rate,
+        };
+        let start = match steps.first() {
+            Some(Load::Open { rate, .. }) => *rate,
+            Some(Load::Closed { concurrency }) => *concurrency as f64,
+            None => 1.0,
+        };
+        Ok(FindMax {
+            by,
+            goodput: self.goodput.unwrap_or(FindMax::DEFAULT_GOODPUT),
+            precision: self.precision.unwrap_or(FindMax::DEFAULT_PRECISION),
+            start,
+            ceiling: FindMax::default_ceiling(by),
+            arrivals: if self.poisson {
+                Arrivals::Poisson { seed: self.seed }
+            } else {
+                Arrivals::Even
+            },
+        })
+    }
 }
 
 pub async fn bench(args: BenchArgs) -> Outcome {
@@ -167,12 +237,30 @@ pub async fn bench(args: BenchArgs) -> Outcome {
             return;
         }
         match event {
-            BenchEvent::StepStarted { step, of, load } => {
+            BenchEvent::StepStarted {
+                step,
+                of: Some(of),
+                load,
+            } => {
                 eprintln!("sheepdog: step {step}/{of}: {}", load.label())
             }
+            BenchEvent::StepStarted { step, of: None, load } => {
+                eprintln!("sheepdog: probe {step}: {}", load.label())
+            }
             BenchEvent::StepFinished(report) => eprintln!(
-                "sheepdog: step {}: {} requests, {:.1} req/s, {} failed",
-                report.step, report.requests, report.achieved_rps, report.failed
+                "sheepdog: step {}: {} requests, {:.1} req/s, {} failed{}{}",
+                report.step,
+                report.requests,
+                report.achieved_rps,
+                report.failed,
+                report.slo.as_ref().map_or(String::new(), |slo| format!(
+                    ", {:.1}% met every objective",
+                    slo.met_all * 100.0
+                )),
+                report
+                    .saturated
+                    .as_ref()
+                    .map_or(String::new(), |why| format!(", {why}")),
             ),
         }
     };
@@ -180,6 +268,9 @@ pub async fn bench(args: BenchArgs) -> Outcome {
     if !args.quiet {
         println!("{}", sheepdog::bench::terminal::render(&output.summary));
         println!("Run folder: {}", output.out_dir.display());
+    }
+    if let Some(found) = &output.summary.find_max {
+        println!("{}", found.answer);
     }
     for check in output.summary.crossed() {
         eprintln!("sheepdog: threshold {}", check.message);

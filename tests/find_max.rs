@@ -1,0 +1,163 @@
+//! `bench --find-max` against a mock of known capacity, and saturation stopping a sweep.
+//!
+//! The mock serves 8 requests at once, each taking 100 ms to the first token and 31 × 10 ms
+//! more: 8 / 0.41 s ≈ 19.5 req/s. Beyond it requests queue, and TTFT grows past 300 ms.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{job, start_mock, Scratch};
+use serde_json::Value;
+use sheepdog::mock::Latency;
+use sheepdog::{MockConfig, MockServer};
+
+const KEY_ENV: &str = "SHEEPDOG_TEST_KEY";
+const CAPACITY: f64 = 8.0 / 0.41;
+
+fn eight_slots() -> MockConfig {
+    MockConfig {
+        max_concurrency: Some(8),
+        ttft: Latency::Fixed(Duration::from_millis(100)),
+        itl: Latency::Fixed(Duration::from_millis(10)),
+        output_tokens: Some(32),
+        ..MockConfig::default()
+    }
+}
+
+struct Bench {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    summary: Value,
+    report: String,
+    html: String,
+}
+
+async fn bench(server: &MockServer, args: &[&str]) -> Bench {
+    let scratch = Scratch::new();
+    let job_file = scratch.write(
+        "job.toml",
+        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], ""),
+    );
+    let out = scratch.path().join("bench");
+    let mut all = vec![
+        "bench",
+        "--config",
+        job_file.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--synthetic",
+        "in=32,out=32",
+    ];
+    all.extend_from_slice(args);
+    let finished = scratch.run(&all, &[(KEY_ENV, "k")]).await;
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    Bench {
+        code: finished.code.unwrap_or(-1),
+        summary: serde_json::from_str(&read("summary.json")).unwrap_or(Value::Null),
+        report: read("report.md"),
+        html: read("report.html"),
+        stdout: finished.stdout,
+        stderr: finished.stderr,
+    }
+}
+
+fn number(v: &Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
+}
+
+const PROBE: [&str; 6] = ["--find-max", "--slo", "ttft=300ms", "--duration", "2s", "--warmup"];
+
+#[tokio::test]
+async fn find_max_by_rate_lands_near_the_capacity() {
+    let server = start_mock(eight_slots()).await;
+    let started = Instant::now();
+    let mut args = PROBE.to_vec();
+    args.extend(["1s", "--by", "rate"]);
+    let run = bench(&server, &args).await;
+    eprintln!("find-max by rate took {:?}", started.elapsed());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let found = &run.summary["find_max"];
+    assert_eq!(found["by"], "rate");
+    let max = number(found, "/max_load");
+    assert!(
+        (0.8 * CAPACITY..=1.2 * CAPACITY).contains(&max),
+        "max {max} req/s, capacity {CAPACITY:.1}: {found}"
+    );
+    let failed = number(found, "/failed_at");
+    assert!(
+        failed > max && (failed - max) / max <= 0.1 + 1e-9,
+        "bracket {max}..{failed}"
+    );
+    let probes = found["probes"].as_array().expect("probes");
+    assert_eq!(
+        probes.len(),
+        run.summary["steps"].as_array().map_or(0, Vec::len),
+        "one step per probe"
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("max {max} req/s meets ttft ≤ 300ms for 95%: passed at {max}")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.report.contains("## Find max"), "{}", run.report);
+    assert!(
+        run.html.contains("data-chart=\"find-max\""),
+        "the goodput chart is on the page"
+    );
+}
+
+#[tokio::test]
+async fn find_max_by_concurrency_finds_the_knee() {
+    let server = start_mock(eight_slots()).await;
+    let started = Instant::now();
+    let mut args = PROBE.to_vec();
+    args.extend(["1s", "--by", "concurrency"]);
+    let run = bench(&server, &args).await;
+    eprintln!("find-max by concurrency took {:?}", started.elapsed());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let found = &run.summary["find_max"];
+    assert_eq!(found["by"], "concurrency");
+    let knee = number(found, "/max_load");
+    assert!((7.0..=9.0).contains(&knee), "knee at {knee}: {found}");
+}
+
+#[tokio::test]
+async fn saturation_stops_a_sweep_before_its_heavier_steps() {
+    let server = start_mock(eight_slots()).await;
+    let run = bench(&server, &["--rate", "10,40,60,80", "--duration", "2s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let steps = run.summary["steps"].as_array().expect("steps");
+    assert_eq!(
+        steps.len(),
+        2,
+        "rate 40 saturates; 60 and 80 are not run: {}",
+        run.stderr
+    );
+    assert!(steps[0].get("saturated").is_none(), "10/s is served");
+    let why = steps[1]["saturated"].as_str().unwrap_or_default();
+    assert!(why.contains("of 40 offered"), "{why}");
+    let note = run.summary["bench"]["stopped_early"].as_str().unwrap_or_default();
+    assert!(note.contains("2 heavier step(s) not run"), "{note}");
+    assert!(run.report.contains("Stopped early"), "{}", run.report);
+}
+
+#[tokio::test]
+async fn find_max_needs_objectives() {
+    let server = start_mock(MockConfig::default()).await;
+    let run = bench(&server, &["--find-max"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--slo"), "{}", run.stderr);
+    let run = bench(
+        &server,
+        &["--find-max", "--slo", "e2e=1s", "--by", "rate", "--concurrency", "2"],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--by rate"), "{}", run.stderr);
+    assert_eq!(server.stats().requests, 0);
+}
