@@ -168,6 +168,22 @@ pub fn estimate(args: EstimateArgs) -> Outcome {
 }
 
 pub fn compare(args: CompareArgs) -> Outcome {
+    let benches = args.runs.iter().filter(|dir| compare::bench::is_bench(dir)).count();
+    if benches > 0 {
+        if benches < args.runs.len() {
+            return Err(Failure::usage(
+                "compare either bench folders or run folders, not both".to_string(),
+            ));
+        }
+        let runs = args
+            .runs
+            .iter()
+            .map(|dir| compare::bench::load(dir).map_err(Failure::usage))
+            .collect::<Result<Vec<_>, _>>()?;
+        let comparison = compare::bench::compare(&runs);
+        print!("{}", compare::bench_render::render(&comparison, args.format.into()));
+        return Ok(Exit::Success);
+    }
     let runs = args
         .runs
         .iter()

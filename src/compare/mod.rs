@@ -4,6 +4,8 @@
 //! Reads each run folder's `summary.json`, and its `results.jsonl` for the per-item ratio of
 //! output tokens (items matched by `custom_id`).
 
+pub mod bench;
+pub mod bench_render;
 pub mod render;
 
 use std::collections::HashMap;
