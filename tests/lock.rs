@@ -114,9 +114,12 @@ async fn two_resumes_started_together_never_send_an_item_twice() {
 
     assert_exactly_one_line_each(&job.out, &expected, false);
     let folder = RunFolder::read(&job.out);
-    assert_eq!(
-        folder.summary_u64("/totals/requests"),
-        server.stats().requests,
-        "summary.json counts every request the server received, none twice"
+    // The kill can land between a request being marked sent and reaching the wire: sheepdog then
+    // counts it (as lost) though the server never saw it, so its count may exceed the server's by
+    // at most the 8 in flight; a second copy sending items again would add hundreds.
+    let (counted, received) = (folder.summary_u64("/totals/requests"), server.stats().requests);
+    assert!(
+        (received..=received + 8).contains(&counted),
+        "summary.json counts {counted} requests, the server received {received}: none missed, none twice"
     );
 }
