@@ -261,7 +261,7 @@ fn mode() -> impl Strategy<Value = Option<&'static str>> {
 
 proptest! {
     #[test]
-    fn litellm_price_files_import_every_priced_chat_model(
+    fn litellm_price_files_import_every_priced_text_model(
         entries in prop::collection::btree_map("[a-z][a-z0-9-]{0,10}", (mode(), price_field(), price_field()), 0..8),
     ) {
         let mut file = Map::new();
@@ -274,18 +274,33 @@ proptest! {
             fields.extend(output.json().map(|v| ("output_cost_per_token".to_string(), v)));
             file.insert(model.clone(), Value::Object(fields));
         }
-        let chat = |mode: &Option<&str>| matches!(mode, None | Some("chat" | "completion" | "responses"));
+        // Text endpoints sheepdog sends are imported; embeddings need only an input price (no
+        // output price is 0); entries without a mode are not models (LiteLLM's size buckets).
+        let text = |mode: &Option<&str>| matches!(mode, Some("chat" | "completion" | "responses"));
+        let input_only = |mode: &Option<&str>| matches!(mode, Some("embedding"));
         let priced: BTreeMap<&String, (f64, f64)> = entries
             .iter()
-            .filter(|(_, (mode, _, _))| chat(mode))
-            .filter_map(|(m, (_, i, o))| Some((m, (i.value()?, o.value()?))))
+            .filter_map(|(m, (mode, i, o))| {
+                if text(mode) {
+                    Some((m, (i.value()?, o.value()?)))
+                } else if input_only(mode) {
+                    Some((m, (i.value()?, o.value().unwrap_or(0.0))))
+                } else {
+                    None
+                }
+            })
             .collect();
+        let no_mode = entries.values().filter(|(mode, _, _)| mode.is_none()).count();
         let negative = priced.values().any(|&(i, o)| i < 0.0 || o < 0.0);
         match litellm::parse(&Value::Object(file).to_string(), "p.json", "2026-01-01") {
             Ok(imported) => {
                 prop_assert!(!negative, "a negative price was accepted");
                 prop_assert_eq!(imported.models, priced.len());
-                prop_assert_eq!(imported.models + imported.skipped_mode + imported.skipped_unpriced, entries.len());
+                prop_assert_eq!(imported.skipped_no_mode, no_mode);
+                prop_assert_eq!(
+                    imported.models + imported.skipped_mode + imported.skipped_no_mode + imported.skipped_unpriced,
+                    entries.len()
+                );
                 for (model, (input, output)) in priced {
                     let price = imported.table.get(model).ok_or_else(|| TestCaseError::fail(format!("{model} missing")))?;
                     prop_assert!((price.input - input * 1e6).abs() < 1e-9, "{} vs {}", price.input, input * 1e6);
