@@ -94,15 +94,7 @@ async fn checked(
     let input = if streamed {
         InputFingerprint::streamed(&options.input)
     } else {
-        let path = options.input.clone();
-        tokio::task::spawn_blocking(move || fingerprint_input(&path))
-            .await
-            .map_err(|e| JobError::Setup(format!("input scan stopped: {e}")))?
-            .map_err(|source| InputError::Read {
-                path: options.input.clone(),
-                line: 0,
-                source,
-            })?
+        scan_input(&options.input, fingerprint_input).await?
     };
     if !streamed && input.lines == 0 && !options.allow_empty {
         return Err(InputError::Empty {
@@ -115,15 +107,7 @@ async fn checked(
         let lines = if streamed {
             0
         } else {
-            let path = options.input.clone();
-            tokio::task::spawn_blocking(move || crate::shard::count_lines(&path, shard))
-                .await
-                .map_err(|e| JobError::Setup(format!("input scan stopped: {e}")))?
-                .map_err(|source| InputError::Read {
-                    path: options.input.clone(),
-                    line: 0,
-                    source,
-                })?
+            scan_input(&options.input, move |path| crate::shard::count_lines(path, shard)).await?
         };
         manifest.shard = Some(crate::shard::ShardInfo {
             index: shard.index,
@@ -259,6 +243,25 @@ async fn checked(
 }
 
 /// The run folder: `--resume DIR`, `--out DIR`, or `reports/<input stem>-<UTC timestamp>/`.
+/// Reads the whole input file once on a blocking thread (fingerprint, shard count); a read
+/// error names the file.
+async fn scan_input<T: Send + 'static>(
+    input: &Path,
+    scan: impl FnOnce(&Path) -> std::io::Result<T> + Send + 'static,
+) -> Result<T, JobError> {
+    let path = input.to_path_buf();
+    let scanned = tokio::task::spawn_blocking(move || scan(&path))
+        .await
+        .map_err(|e| JobError::Setup(format!("input scan stopped: {e}")))?;
+    scanned.map_err(|source| {
+        JobError::from(InputError::Read {
+            path: input.to_path_buf(),
+            line: 0,
+            source,
+        })
+    })
+}
+
 fn out_dir(config: &Config, options: &RunOptions) -> Result<PathBuf, JobError> {
     if let Some(dir) = &options.resume {
         if let Some(out) = config.out.as_ref().filter(|out| *out != dir) {
