@@ -5,49 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{job, start_mock, Scratch};
+use common::{bench, start_mock, Scratch};
 use serde_json::Value;
 use sheepdog::mock::Latency;
-use sheepdog::{MockConfig, MockServer};
-
-const KEY_ENV: &str = "SHEEPDOG_TEST_KEY";
-
-struct Bench {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    summary: Value,
-    report: String,
-    requests_csv: String,
-}
-
-/// Runs `sheepdog bench ARGS` against `server`.
-async fn bench(server: &MockServer, args: &[&str]) -> Bench {
-    let scratch = Scratch::new();
-    let job_file = scratch.write(
-        "job.toml",
-        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], ""),
-    );
-    let out = scratch.path().join("bench");
-    let mut all = vec![
-        "bench",
-        "--config",
-        job_file.to_str().expect("utf-8 path"),
-        "--out",
-        out.to_str().expect("utf-8 path"),
-    ];
-    all.extend_from_slice(args);
-    let finished = scratch.run(&all, &[(KEY_ENV, "k")]).await;
-    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
-    Bench {
-        code: finished.code.unwrap_or(-1),
-        summary: serde_json::from_str(&read("summary.json")).unwrap_or(Value::Null),
-        report: read("report.md"),
-        requests_csv: read("requests.csv"),
-        stdout: finished.stdout,
-        stderr: finished.stderr,
-    }
-}
+use sheepdog::MockConfig;
 
 fn f64_at(v: &Value, pointer: &str) -> f64 {
     v.pointer(pointer)

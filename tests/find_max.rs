@@ -7,12 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{job, start_mock, Scratch};
+use common::start_mock;
 use serde_json::Value;
 use sheepdog::mock::Latency;
 use sheepdog::{MockConfig, MockServer};
 
-const KEY_ENV: &str = "SHEEPDOG_TEST_KEY";
 const CAPACITY: f64 = 8.0 / 0.41;
 
 fn eight_slots() -> MockConfig {
@@ -25,42 +24,10 @@ fn eight_slots() -> MockConfig {
     }
 }
 
-struct Bench {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    summary: Value,
-    report: String,
-    html: String,
-}
-
-async fn bench(server: &MockServer, args: &[&str]) -> Bench {
-    let scratch = Scratch::new();
-    let job_file = scratch.write(
-        "job.toml",
-        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], ""),
-    );
-    let out = scratch.path().join("bench");
-    let mut all = vec![
-        "bench",
-        "--config",
-        job_file.to_str().expect("utf-8 path"),
-        "--out",
-        out.to_str().expect("utf-8 path"),
-        "--synthetic",
-        "in=32,out=32",
-    ];
-    all.extend_from_slice(args);
-    let finished = scratch.run(&all, &[(KEY_ENV, "k")]).await;
-    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
-    Bench {
-        code: finished.code.unwrap_or(-1),
-        summary: serde_json::from_str(&read("summary.json")).unwrap_or(Value::Null),
-        report: read("report.md"),
-        html: read("report.html"),
-        stdout: finished.stdout,
-        stderr: finished.stderr,
-    }
+/// `sheepdog bench` with short synthetic prompts.
+async fn bench(server: &MockServer, args: &[&str]) -> common::BenchRun {
+    let all = [&["--synthetic", "in=32,out=32"], args].concat();
+    common::bench(server, &all).await
 }
 
 fn number(v: &Value, pointer: &str) -> f64 {

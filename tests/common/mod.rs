@@ -304,3 +304,46 @@ pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 pub fn contains_bytes(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
+
+/// What `sheepdog bench` left behind: its exit, output and the files of its folder (empty
+/// when missing).
+pub struct BenchRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub summary: Value,
+    pub report: String,
+    pub html: String,
+    pub requests_csv: String,
+}
+
+/// Runs `sheepdog bench --config JOB --out DIR ARGS` against `server`, with one target `mini`
+/// (`gpt-4.1-mini`) whose key is in `SHEEPDOG_TEST_KEY`.
+pub async fn bench(server: &MockServer, args: &[&str]) -> BenchRun {
+    const KEY_ENV: &str = "SHEEPDOG_TEST_KEY";
+    let scratch = Scratch::new();
+    let job_file = scratch.write(
+        "job.toml",
+        &job(&server.base_url(), KEY_ENV, &[("mini", "gpt-4.1-mini")], ""),
+    );
+    let out = scratch.path().join("bench");
+    let mut all = vec![
+        "bench",
+        "--config",
+        job_file.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    all.extend_from_slice(args);
+    let finished = scratch.run(&all, &[(KEY_ENV, "k")]).await;
+    let read = |name: &str| fs::read_to_string(out.join(name)).unwrap_or_default();
+    BenchRun {
+        code: finished.code.unwrap_or(-1),
+        summary: serde_json::from_str(&read("summary.json")).unwrap_or(Value::Null),
+        report: read("report.md"),
+        html: read("report.html"),
+        requests_csv: read("requests.csv"),
+        stdout: finished.stdout,
+        stderr: finished.stderr,
+    }
+}
