@@ -211,5 +211,19 @@ async fn a_full_disk_stops_the_run_and_the_resume_counts_every_request() {
     let finished = job.run(&["--concurrency", "16"]).await;
     finished.assert_code(0);
     assert_eq!(RunFolder::read(&job.out).results.len(), 3_000);
-    assert_counts_agree(&job.out, &server, "disk full + resume");
+    // The stop at the failed write can come between a request being marked sent and it going
+    // out (seen once as 3012 vs 3011): like a kill, that request is counted as lost, never
+    // missed. sheepdog's own counts agree exactly; the server's is equal or lower by at most
+    // the 16 in flight.
+    let folder = RunFolder::read(&job.out);
+    let (counted, received) = (folder.summary_u64("/totals/requests"), server.stats().requests);
+    assert_eq!(
+        csv_rows(&job.out),
+        counted,
+        "disk full + resume: requests.csv rows vs summary.json"
+    );
+    assert!(
+        (received..=received + 16).contains(&counted),
+        "disk full + resume: summary.json says {counted} requests, the server received {received}"
+    );
 }
