@@ -395,6 +395,18 @@ pub struct MockArgs {
     /// Seed of fault injection and latency sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Batch API: from creation to completed [default: 5s].
+    #[arg(long, value_parser = parse_duration)]
+    pub batch_duration: Option<Duration>,
+    /// Batch API: share of lines that fail (a 500 in the error file), e.g. 0.05.
+    #[arg(long, value_parser = parse_probability)]
+    pub batch_fail_share: Option<f64>,
+    /// Batch API: these batches (1-based, in creation order) expire half-way, e.g. 1,3.
+    #[arg(long, value_name = "N,...", value_parser = sheepdog::mock::parse_batch_numbers)]
+    pub batch_expire: Option<Vec<u64>>,
+    /// Batch API: these batches (1-based, in creation order) fail validation, e.g. 2.
+    #[arg(long, value_name = "N,...", value_parser = sheepdog::mock::parse_batch_numbers)]
+    pub batch_failed: Option<Vec<u64>>,
 }
 
 /// `--reorder-window` at most: each held item is a result line in memory.
@@ -501,6 +513,12 @@ impl TryFrom<&MockArgs> for MockConfig {
         config.require_key = args.require_key.clone();
         config.models = args.models.clone();
         config.seed = args.seed;
+        if let Some(duration) = args.batch_duration {
+            config.batch.duration = duration;
+        }
+        config.batch.fail_share = args.batch_fail_share.unwrap_or(0.0);
+        config.batch.expire = args.batch_expire.clone().unwrap_or_default();
+        config.batch.fail = args.batch_failed.clone().unwrap_or_default();
         config.validate()?;
         Ok(config)
     }

@@ -9,11 +9,13 @@
 //! - `POST /v1/chat/completions` (also `/chat/completions`): the answer, or an error (checked
 //!   in this order: API key, request body, model, RPM limit, injected faults).
 //! - `GET /v1/models`, `GET /v1/models/{id}`: the configured (or default) model list.
+//! - the Files and Batches APIs (`/v1/files`, `/v1/batches`), see [`batch`].
 //! - `GET /mock/stats[?log=true]`: [`MockStats`] as JSON, no key needed.
 //!
 //! The server is built for throughput: counters are atomics, the only lock (the request log) is
 //! held for a push and never across an await, and it sleeps only when a latency is configured.
 
+mod batch;
 mod faults;
 mod handlers;
 mod limits;
@@ -37,6 +39,7 @@ use rand::Rng;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use batch::{parse_batch_numbers, BatchSettings, BATCH_ENDPOINTS};
 pub use faults::{parse_fail_models, parse_failures};
 pub use limits::parse_rpm_schedule;
 pub use stats::{LoggedRequest, MockStats};
@@ -111,6 +114,8 @@ pub struct MockConfig {
     pub hang: f64,
     /// Whether answers carry `x-ratelimit-*` headers when `rpm`/`tpm` are set (default true).
     pub ratelimit_headers: bool,
+    /// The Files and Batches APIs: processing time, failed lines, expired and failed batches.
+    pub batch: BatchSettings,
 }
 
 impl Default for MockConfig {
@@ -139,6 +144,7 @@ impl Default for MockConfig {
             quota: None,
             hang: 0.0,
             ratelimit_headers: true,
+            batch: BatchSettings::default(),
         }
     }
 }
@@ -169,6 +175,7 @@ impl MockConfig {
             }
         }
         stream_faults::validate_stream_faults(&self.stream_faults)?;
+        self.batch.validate()?;
         if !(self.output_tokens_std.is_finite() && self.output_tokens_std >= 0.0) {
             return Err(format!(
                 "output tokens standard deviation {} must be 0 or more",
@@ -287,6 +294,9 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let shared = Arc::new(handlers::Shared::new(config));
         let router = handlers::router(shared.clone());
+        // Batch lines are answered by the live routes, in process.
+        let batches = batch::BatchApi::new(&shared.config, shared.recorder.clone(), router.clone());
+        let router = batch::router(batches).merge(router);
         let stop = CancellationToken::new();
 
         use axum::serve::ListenerExt;

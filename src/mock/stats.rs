@@ -24,6 +24,12 @@ pub struct MockStats {
     pub peak_in_flight: u64,
     /// Chat requests by the HTTP status they were answered with.
     pub by_status: BTreeMap<u16, u64>,
+    /// Files uploaded to `POST /v1/files`.
+    #[serde(default)]
+    pub files_uploaded: u64,
+    /// Batches created by `POST /v1/batches`.
+    #[serde(default)]
+    pub batches_created: u64,
     /// The latest requests, oldest first; only with `?log=true`, otherwise empty.
     pub log: Vec<LoggedRequest>,
 }
@@ -76,6 +82,8 @@ pub(crate) struct Recorder {
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     by_status: Box<[AtomicU64]>,
+    files_uploaded: AtomicU64,
+    batches_created: AtomicU64,
     log: Mutex<VecDeque<Entry>>,
 }
 
@@ -87,6 +95,8 @@ impl Recorder {
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            files_uploaded: AtomicU64::new(0),
+            batches_created: AtomicU64::new(0),
             log: Mutex::new(VecDeque::new()),
         }
     }
@@ -108,6 +118,16 @@ impl Recorder {
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
         (number, InFlight { recorder: self.clone() })
+    }
+
+    /// Counts a file uploaded to `POST /v1/files`.
+    pub fn file_uploaded(&self) {
+        self.files_uploaded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a batch created by `POST /v1/batches`.
+    pub fn batch_created(&self) {
+        self.batches_created.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts the answer to a chat request and logs it.
@@ -155,6 +175,8 @@ impl Recorder {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
             by_status,
+            files_uploaded: self.files_uploaded.load(Ordering::Relaxed),
+            batches_created: self.batches_created.load(Ordering::Relaxed),
             log,
         }
     }
