@@ -3,6 +3,7 @@
 //!
 //! The binary is a thin shell around these modules; see `DESIGN.md` for the data flow.
 
+pub mod batch_api;
 pub mod bench;
 pub mod cache;
 pub mod check;

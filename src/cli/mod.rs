@@ -16,6 +16,7 @@ use sheepdog::mock::{parse_fail_models, parse_failures, parse_stream_faults, Lat
 use sheepdog::Exit;
 
 mod answers;
+mod batch;
 mod bench;
 mod cost;
 mod mock;
@@ -85,6 +86,7 @@ pub async fn execute(command: Command) -> Exit {
         Command::Compare(args) => cost::compare(args),
         Command::Report(args) => cost::report(args),
         Command::Merge(args) => ops::merge(args),
+        Command::Batch(args) => batch::control(args).await,
     };
     outcome.unwrap_or_else(|failure| {
         eprintln!("sheepdog: {}", failure.message);
@@ -148,6 +150,8 @@ pub enum Command {
     /// Combine the run folders of a sharded job (`run --shard I/N`) into one: results, errors,
     /// requests and exactly merged statistics.
     Merge(MergeArgs),
+    /// The provider batches of a `run --batch-api` folder: their status, or cancel them.
+    Batch(batch::BatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +219,8 @@ pub struct RunArgs {
     /// Repeat it: 'p99(e2e)<5s', 'p99(ttft)<500ms' (with --stream), 'error_rate<1%', 'rps>10'.
     #[arg(long = "threshold", value_name = "EXPR", value_parser = bench::parse_threshold)]
     pub thresholds: Vec<sheepdog::threshold::Threshold>,
+    #[command(flatten)]
+    pub batch_api: batch::BatchApiArgs,
 }
 
 /// Limits, retries and guards of the dispatch layer (shared by `run` and `bench`).

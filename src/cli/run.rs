@@ -15,6 +15,9 @@ pub async fn run(args: RunArgs) -> Outcome {
         print!("{}", sheepdog::job::dry_run::render(&config, &args.input, &report));
         return Ok(sheepdog::Exit::failed_if(report.rejected > 0));
     }
+    if args.batch_api.batch_api {
+        return super::batch::run(&args, &config).await;
+    }
 
     let mut options = RunOptions::new(args.input.clone());
     options.progress = ProgressMode::detect(args.quiet);

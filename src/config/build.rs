@@ -26,6 +26,14 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         let endpoint = parse_endpoint(&p.base_url).map_err(|m| err(&format!("{key}.base_url"), m))?;
         check_limits(p.rpm, p.tpm, p.max_concurrency).map_err(|(k, m)| err(&format!("{key}.{k}"), m))?;
         let api_key = p.api_key_env.as_deref().and_then(|name| env.var(name)).map(Secret::new);
+        if p.batch_max_lines == Some(0) || p.batch_max_bytes == Some(0) {
+            let k = if p.batch_max_lines == Some(0) {
+                "batch_max_lines"
+            } else {
+                "batch_max_bytes"
+            };
+            return Err(err(&format!("{key}.{k}"), "must be at least 1".into()));
+        }
         let billing = match &p.billing {
             Some(b) => Some(
                 crate::pricing::currency::Billing::new(&b.currency, b.per_usd)
@@ -42,6 +50,8 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
             tpm: p.tpm,
             max_concurrency: p.max_concurrency,
             billing,
+            batch_max_lines: p.batch_max_lines,
+            batch_max_bytes: p.batch_max_bytes,
         });
     }
 
@@ -122,6 +132,8 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
                 tpm: None,
                 max_concurrency: None,
                 billing: None,
+                batch_max_lines: None,
+                batch_max_bytes: None,
             });
         } else {
             notices.push(
@@ -137,6 +149,8 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
                 tpm: None,
                 max_concurrency: None,
                 billing: None,
+                batch_max_lines: None,
+                batch_max_bytes: None,
             });
         }
     }

@@ -38,6 +38,10 @@ pub struct ProviderEntry {
     pub max_concurrency: Option<usize>,
     /// How this provider bills, when not in USD at list price: `{ currency = "CNY", per_usd = 1.0 }`.
     pub billing: Option<BillingEntry>,
+    /// `run --batch-api`: most lines per batch file [default: 50000].
+    pub batch_max_lines: Option<u64>,
+    /// `run --batch-api`: most bytes per batch file [default: 200000000].
+    pub batch_max_bytes: Option<u64>,
 }
 
 /// `per_usd` units of `currency` charged for each USD of list price.

@@ -130,6 +130,9 @@ pub struct Provider {
     pub max_concurrency: Option<usize>,
     /// How the provider bills, when not in USD at list price (used by `sheepdog estimate`).
     pub billing: Option<crate::pricing::currency::Billing>,
+    /// `run --batch-api`: most lines and bytes per batch file (`None`: the Batch API's limits).
+    pub batch_max_lines: Option<u64>,
+    pub batch_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

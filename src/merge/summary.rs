@@ -193,6 +193,8 @@ pub fn merge(parts: &[Part<'_>], job: JobInfo) -> Result<Summary, String> {
         tpot_ms: shown(&tpot, has_tpot),
         output_tokens_estimated,
         thresholds: Vec::new(),
+        batch_latency_ms: None,
+        batch_api: None,
         tokens,
         cost,
         errors: error_rows(errors),

@@ -214,6 +214,18 @@ pub fn render(outcome: &Outcome, unfinished: bool) -> Result<RenderedLine, serde
     Ok(RenderedLine(bytes))
 }
 
+/// The line of `outcome` with `id` as its `id` and `extra` added to its `sheepdog` block (an
+/// item answered through a provider's Batch API: `via`, the batch id, ...).
+pub fn render_extended(outcome: &Outcome, id: &str, extra: Value) -> Result<RenderedLine, serde_json::Error> {
+    let mut line = item_line(outcome);
+    line.id = id.to_string();
+    extend(&mut line.sheepdog, extra);
+    let mut bytes = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut bytes, &line)?;
+    bytes.push(b'\n');
+    Ok(RenderedLine(bytes))
+}
+
 /// A result line that borrows the response body instead of copying it (the bulk of the line).
 #[derive(serde::Serialize)]
 struct ItemLine<'a> {

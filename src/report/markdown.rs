@@ -13,6 +13,9 @@ pub fn render(s: &Summary) -> String {
     totals(&mut out, s);
     latency(&mut out, s);
     tokens_and_cost(&mut out, s);
+    if let Some(batch) = &s.batch_api {
+        out.push_str(&crate::batch_api::summary::markdown(batch, s.batch_latency_ms.as_ref()));
+    }
     targets(&mut out, s);
     pacing(&mut out, s);
     errors(&mut out, s);

@@ -108,6 +108,11 @@ pub struct Collector {
     attempts_per_item: Vec<u64>,
     timeline: Timeline,
     cache: CacheStats,
+    /// Items answered through a provider's Batch API: their latency is the batch's timeline
+    /// (created → ended), kept apart from live latencies.
+    batch_latency: Histogram<u64>,
+    /// Set while [`Collector::record_batch`] records.
+    batch_item: bool,
 }
 
 impl Collector {
@@ -135,6 +140,8 @@ impl Collector {
             attempts_per_item: Vec::new(),
             timeline: Timeline::default(),
             cache: CacheStats::default(),
+            batch_latency: new_histogram(),
+            batch_item: false,
         };
         for info in targets {
             if !collector.by_name.contains_key(&info.name) {
@@ -192,7 +199,11 @@ impl Collector {
             }
             Ok(success) => {
                 self.succeeded += 1;
-                record_duration(&mut self.latency, success.latency);
+                if self.batch_item {
+                    record_duration(&mut self.batch_latency, success.latency);
+                } else {
+                    record_duration(&mut self.latency, success.latency);
+                }
                 if let Some(ttft) = success.ttft {
                     record_duration(&mut self.ttft, ttft);
                 }
@@ -218,6 +229,14 @@ impl Collector {
                 }
             }
         }
+    }
+
+    /// Records an item answered through a provider's Batch API: counted like any item, its
+    /// latency (the batch's timeline) in `batch_latency_ms`, not in the live latencies.
+    pub fn record_batch(&mut self, outcome: &Outcome) {
+        self.batch_item = true;
+        self.record(outcome);
+        self.batch_item = false;
     }
 
     /// The requests of an item whose error line a resume replaced (the item is sent again
@@ -265,6 +284,7 @@ impl Collector {
             }
         }
 
+        let batch_item = self.batch_item;
         let target = self.target(&attempt.target, &attempt.model);
         target.requests += 1;
         if attempt.number > 1 {
@@ -272,6 +292,7 @@ impl Collector {
         }
         match &attempt.error {
             Some(_) => target.failed_requests += 1,
+            None if batch_item => {}
             None => record_duration(&mut target.latency, attempt.latency),
         }
         if let Some(usage) = attempt.usage {
@@ -396,6 +417,8 @@ impl Collector {
             },
             timeline: self.timeline.clone(),
             cache: self.cache.clone(),
+            batch_latency_ms: (!self.batch_latency.is_empty()).then(|| percentiles(&self.batch_latency)),
+            batch_api: None,
         }
     }
 

@@ -46,6 +46,13 @@ pub struct Summary {
     /// `run --threshold`: the verdict of each on the final figures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<crate::threshold::ThresholdCheck>,
+    /// Items answered through a provider's Batch API (`run --batch-api`): created → ended of
+    /// their batch, apart from `latency_ms` (live requests only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_latency_ms: Option<Percentiles>,
+    /// `run --batch-api`: the batches, and the cost at batch prices against live prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_api: Option<crate::batch_api::BatchApiSummary>,
 }
 
 /// Answers served by the response cache instead of a request.

@@ -112,3 +112,23 @@ pub(super) async fn content(State(api): State<Arc<BatchApi>>, headers: HeaderMap
     )
         .into_response()
 }
+
+/// `GET /v1/files[?purpose=...]`: every file (of that purpose), newest first.
+pub(super) async fn list(State(api): State<Arc<BatchApi>>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    if let Err(response) = api.authorize(&headers) {
+        return response;
+    }
+    let purpose = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("purpose=")))
+        .map(str::to_string);
+    let store = api.store();
+    let mut files: Vec<_> = store
+        .files
+        .values()
+        .filter(|f| purpose.as_ref().is_none_or(|p| *p == f.purpose))
+        .collect();
+    files.sort_by(|a, b| b.id.cmp(&a.id));
+    let data: Vec<_> = files.iter().map(|f| f.to_json()).collect();
+    Json(serde_json::json!({"object": "list", "data": data, "has_more": false})).into_response()
+}

@@ -2,7 +2,7 @@
 //! `run --batch-api` (and the official SDKs' `files.create`, `batches.create`,
 //! `batches.retrieve`, `files.content`) can be tested without a provider:
 //!
-//! - `POST /v1/files` (multipart: `purpose`, `file`), `GET /v1/files/{id}`,
+//! - `POST /v1/files` (multipart: `purpose`, `file`), `GET /v1/files`, `GET /v1/files/{id}`,
 //!   `GET /v1/files/{id}/content`;
 //! - `POST /v1/batches` (`input_file_id`, `endpoint`, `completion_window`), `GET /v1/batches`,
 //!   `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`.
@@ -143,7 +143,7 @@ impl BatchApi {
 /// The Files and Batches routes.
 pub(crate) fn router(api: Arc<BatchApi>) -> Router {
     Router::new()
-        .route("/v1/files", post(files::upload))
+        .route("/v1/files", post(files::upload).get(files::list))
         .route("/v1/files/{id}", get(files::retrieve))
         .route("/v1/files/{id}/content", get(files::content))
         .route("/v1/batches", post(create).get(list))

@@ -97,7 +97,9 @@ pub fn scan(dir: &Path, retry_failed: bool, collector: &mut Collector) -> Result
             if let (Verdict::Keep, Some(view)) = (verdict, view) {
                 scanned.done.insert(view.sheepdog.line);
                 order.push(view.sheepdog.line);
+                let batch = view.sheepdog.via.as_deref() == Some("batch_api");
                 match view.into_recorded() {
+                    Recorded::Outcome(outcome) if batch => collector.record_batch(&outcome),
                     Recorded::Outcome(outcome) => collector.record(&outcome),
                     Recorded::Rejected(rejected) => collector.record_rejected(&rejected),
                 }

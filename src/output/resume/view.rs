@@ -27,6 +27,9 @@ struct ErrorView {
 #[derive(Debug, Deserialize)]
 pub struct BlockView {
     pub line: u64,
+    /// `"batch_api"` on items answered through a provider's Batch API.
+    #[serde(default)]
+    pub via: Option<String>,
     /// Present on every item line, absent on a rejected input line.
     #[serde(default)]
     fallbacks: Option<u32>,

@@ -1,0 +1,219 @@
+//! `sheepdog run --batch-api` against the mock's Files and Batches APIs on 127.0.0.1:0: split,
+//! upload, create, poll, collect, reports, resume after kill -9, what did not come back.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sheepdog::mock::BatchSettings;
+use sheepdog::{MockConfig, MockServer};
+
+use common::{read_jsonl, start_mock, RunFolder, Scratch};
+
+/// A job file: one provider at the mock with `provider_extra` in its table, one target.
+fn job(server: &MockServer, provider_extra: &str) -> String {
+    format!(
+        "[[providers]]\nname = \"p\"\nbase_url = \"{}\"\n{provider_extra}\n\n\
+         [[targets]]\nname = \"mini\"\nprovider = \"p\"\nmodel = \"gpt-4.1-mini\"\n\n\
+         [route]\ntargets = [\"mini\"]\n",
+        server.base_url()
+    )
+}
+
+/// `lines` short-form lines `{"id": "i<n>", "prompt": "p<n>"}`.
+fn input(lines: usize) -> String {
+    let mut text = String::with_capacity(lines * 32);
+    for i in 1..=lines {
+        text.push_str(&format!("{{\"id\":\"i{i}\",\"prompt\":\"p{i}\"}}\n"));
+    }
+    text
+}
+
+fn mock(duration_ms: u64, batch: BatchSettings) -> MockConfig {
+    MockConfig {
+        output_tokens: Some(8),
+        batch: BatchSettings {
+            duration: Duration::from_millis(duration_ms),
+            ..batch
+        },
+        ..MockConfig::default()
+    }
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// Every custom_id of results.jsonl and errors.jsonl, with how many lines it has.
+fn ids(folder: &RunFolder) -> BTreeMap<String, usize> {
+    let mut ids = BTreeMap::new();
+    for line in folder.all_lines() {
+        *ids.entry(line["custom_id"].as_str().expect("custom_id").to_string())
+            .or_insert(0) += 1;
+    }
+    ids
+}
+
+fn batch_state(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("batch_api.json")).expect("batch_api.json")).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_input_in_three_batches_with_reports_and_half_the_live_cost() {
+    let server = start_mock(mock(150, BatchSettings::default())).await;
+    let scratch = Scratch::new();
+    let (out, finished) = scratch
+        .run_job(
+            &input(10),
+            &job(&server, "batch_max_lines = 4"),
+            &["--batch-api", "--poll-interval", "20ms"],
+            &[],
+        )
+        .await;
+    finished.assert_code(0);
+    let folder = RunFolder::read(&out);
+    assert_eq!(folder.results.len(), 10);
+    assert!(folder.errors.is_empty(), "{:?}", folder.errors);
+    assert!(ids(&folder).values().all(|&n| n == 1));
+    let line = &folder.results[0];
+    assert_eq!(line["sheepdog"]["via"], "batch_api");
+    assert!(line["sheepdog"]["batch_id"]
+        .as_str()
+        .expect("batch id")
+        .starts_with("batch_"));
+    assert!(line["id"].as_str().expect("id").starts_with("batch_req_"));
+    assert_eq!(line["response"]["status_code"], 200);
+    assert_eq!(line["response"]["body"]["object"], "chat.completion");
+
+    let stats = server.stats();
+    assert_eq!((stats.files_uploaded, stats.batches_created), (3, 3));
+    assert_eq!(stats.requests, 10);
+    let batch = &folder.summary["batch_api"];
+    assert_eq!(batch["batches"].as_array().expect("batches").len(), 3);
+    assert_eq!(batch["items"], 10);
+    let (at_batch, at_live) = (
+        batch["cost_batch_usd"].as_f64().expect("batch cost"),
+        batch["cost_live_usd"].as_f64().expect("live cost"),
+    );
+    assert!(at_batch > 0.0);
+    assert!((at_batch * 2.0 - at_live).abs() < 1e-9, "{at_batch} vs {at_live}");
+    assert!((folder.summary["cost"]["total_usd"].as_f64().expect("cost") - at_batch).abs() < 1e-9);
+    assert!(folder.summary["batch_latency_ms"]["count"].as_u64() == Some(10));
+    assert_eq!(
+        folder.summary["latency_ms"]["count"], 0,
+        "no live latency in a batch run"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(report.contains("## Batch API"), "{report}");
+    assert!(out.join("report.html").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_batch_and_failed_lines_go_to_errors_then_retry_failed_and_then_live() {
+    // Batch 2 of 2 expires half-way; 5% of lines fail.
+    let server = start_mock(mock(
+        150,
+        BatchSettings {
+            fail_share: 0.05,
+            expire: vec![2],
+            ..BatchSettings::default()
+        },
+    ))
+    .await;
+    let scratch = Scratch::new();
+    let (out, finished) = scratch
+        .run_job(
+            &input(200),
+            &job(&server, "batch_max_lines = 100"),
+            &["--batch-api", "--poll-interval", "20ms", "-q"],
+            &[],
+        )
+        .await;
+    finished.assert_code(1);
+    let folder = RunFolder::read(&out);
+    assert_eq!(folder.results.len() + folder.errors.len(), 200);
+    let expired = folder
+        .errors
+        .iter()
+        .filter(|l| l["error"]["code"] == "batch_expired")
+        .count();
+    assert_eq!(expired, 50, "half of the expiring batch");
+    let failed: Vec<String> = folder
+        .errors
+        .iter()
+        .map(|l| l["custom_id"].as_str().expect("id").to_string())
+        .collect();
+    assert!(failed.len() > 50, "some lines failed besides the expired ones");
+    assert!(folder.errors.iter().all(|l| l["sheepdog"]["via"] == "batch_api"));
+
+    // --retry-failed: exactly the failed lines go in one new batch.
+    let before = server.stats();
+    let out_text = path_text(&out);
+    let input_path = path_text(&scratch.path().join("input.jsonl"));
+    let job_path = path_text(&scratch.path().join("job.toml"));
+    let retry = scratch
+        .run(
+            &[
+                "run",
+                &input_path,
+                "--config",
+                &job_path,
+                "--batch-api",
+                "--poll-interval",
+                "20ms",
+                "--resume",
+                &out_text,
+                "--retry-failed",
+                "-q",
+            ],
+            &[],
+        )
+        .await;
+    let after = server.stats();
+    assert_eq!(after.batches_created - before.batches_created, 1, "{}", retry.stderr);
+    let state = batch_state(&out);
+    let last = state["parts"]
+        .as_array()
+        .expect("parts")
+        .last()
+        .expect("a part")
+        .clone();
+    assert_eq!(last["lines"].as_u64(), Some(failed.len() as u64));
+    let folder = RunFolder::read(&out);
+    assert!(ids(&folder).values().all(|&n| n == 1), "one line per item");
+    assert_eq!(ids(&folder).len(), 200);
+    let replaced = read_jsonl(&out.join("errors.replaced.jsonl"));
+    assert_eq!(replaced.len(), failed.len());
+
+    // --then-live: what still failed is answered live (the live mock path has no batch faults).
+    let still_failed = folder.errors.len();
+    let requests_before = server.stats().requests;
+    let live = scratch
+        .run(
+            &[
+                "run",
+                &input_path,
+                "--config",
+                &job_path,
+                "--batch-api",
+                "--then-live",
+                "--resume",
+                &out_text,
+                "-q",
+            ],
+            &[],
+        )
+        .await;
+    live.assert_code(0);
+    let folder = RunFolder::read(&out);
+    assert!(folder.errors.is_empty(), "{:?}", folder.errors);
+    assert_eq!(folder.results.len(), 200);
+    assert_eq!(server.stats().requests - requests_before, still_failed as u64);
+    let live_lines = folder.results.iter().filter(|l| l["sheepdog"]["via"].is_null()).count();
+    assert_eq!(live_lines, still_failed);
+    assert!(folder.summary["batch_api"]["items"].as_u64().expect("items") >= 200 - still_failed as u64);
+    let _ = json!(null);
+}
