@@ -217,3 +217,151 @@ async fn expired_batch_and_failed_lines_go_to_errors_then_retry_failed_and_then_
     assert!(folder.summary["batch_api"]["items"].as_u64().expect("items") >= 200 - still_failed as u64);
     let _ = json!(null);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_input_in_three_batches_every_line_answered_once_at_half_price() {
+    let server = start_mock(mock(300, BatchSettings::default())).await;
+    let scratch = Scratch::new();
+    let started = std::time::Instant::now();
+    let input_path = path_text(&scratch.write("input.jsonl", &input(120_000)));
+    let job_path = path_text(&scratch.write("job.toml", &job(&server, "batch_max_lines = 50000")));
+    let out = scratch.path().join("run");
+    let args = [
+        "run",
+        &input_path,
+        "--config",
+        &job_path,
+        "--out",
+        &path_text(&out),
+        "--batch-api",
+        "--poll-interval",
+        "50ms",
+        "-q",
+    ];
+    // 120,000 lines through a debug build of both sides: longer than the usual run timeout.
+    let mut command = scratch.command(&args, &[]);
+    command.timeout(Duration::from_secs(600));
+    let finished = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("thread");
+    common::Finished::from_output(finished.expect("sheepdog runs")).assert_code(0);
+    eprintln!("120,000 lines through the Batch API in {:?}", started.elapsed());
+    let folder = RunFolder::read(&out);
+    assert_eq!(folder.results.len(), 120_000);
+    assert!(folder.errors.is_empty());
+    let ids = ids(&folder);
+    assert_eq!(ids.len(), 120_000);
+    assert!(ids.values().all(|&n| n == 1));
+    let stats = server.stats();
+    assert_eq!((stats.files_uploaded, stats.batches_created), (3, 3));
+    assert_eq!(stats.requests, 120_000, "every line answered once");
+    let lines: Vec<u64> = batch_state(&out)["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .map(|p| p["lines"].as_u64().expect("lines"))
+        .collect();
+    assert_eq!(lines, [50_000, 50_000, 20_000]);
+    let batch = &folder.summary["batch_api"];
+    let (at_batch, at_live) = (
+        batch["cost_batch_usd"].as_f64().expect("batch cost"),
+        batch["cost_live_usd"].as_f64().expect("live cost"),
+    );
+    assert!(
+        (at_batch * 2.0 - at_live).abs() < 1e-6 * at_live,
+        "{at_batch} vs {at_live}"
+    );
+}
+
+/// Waits (at most 30 s) until `ready()`; panics naming `what` otherwise.
+async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn parts(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("batch_api.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|state| state["parts"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_upload_after_creation_and_while_polling_then_resume_sends_nothing_twice() {
+    let server = start_mock(mock(2000, BatchSettings::default())).await;
+    let scratch = Scratch::new();
+    let input_path = path_text(&scratch.write("input.jsonl", &input(3000)));
+    let job_path = path_text(&scratch.write("job.toml", &job(&server, "batch_max_lines = 1000")));
+    let out = scratch.path().join("run");
+    let out_text = path_text(&out);
+    let first = [
+        "run",
+        &input_path,
+        "--config",
+        &job_path,
+        "--batch-api",
+        "--poll-interval",
+        "20ms",
+        "-q",
+    ];
+    let mut fresh: Vec<&str> = first.to_vec();
+    fresh.extend(["--out", &out_text]);
+    let mut resume: Vec<&str> = first.to_vec();
+    resume.extend(["--resume", &out_text]);
+
+    // 1. As soon as the batch files are split and the uploads begin.
+    let mut child = scratch.spawn(&fresh, &[]);
+    wait_for("the batch state file", || !parts(&out).is_empty()).await;
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    // 2. Right after the first batch is created.
+    let mut child = scratch.spawn(&resume, &[]);
+    wait_for("a batch created", || server.stats().batches_created >= 1).await;
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    // 3. While polling: every batch created, none finished.
+    let mut child = scratch.spawn(&resume, &[]);
+    wait_for("every batch created", || {
+        let parts = parts(&out);
+        parts.len() == 3 && parts.iter().all(|p| p["batch_id"].is_string())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let stats = server.stats();
+    assert!(stats.files_uploaded <= 3 && stats.batches_created <= 3, "{stats:?}");
+
+    // The narrowest windows: killed after the provider stored the upload of part 3 and created
+    // its batch, before either id reached the state file.
+    let mut state = batch_state(&out);
+    let part = &mut state["parts"][2];
+    part["input_file_id"] = Value::Null;
+    part["uploading"] = json!(true);
+    part["batch_id"] = Value::Null;
+    part["creating"] = json!(true);
+    std::fs::write(out.join("batch_api.json"), state.to_string()).expect("write state");
+
+    let finished = scratch.run(&resume, &[]).await;
+    finished.assert_code(0);
+    let stats = server.stats();
+    assert_eq!(
+        (stats.files_uploaded, stats.batches_created),
+        (3, 3),
+        "nothing sent twice"
+    );
+    assert_eq!(stats.requests, 3000, "every line answered once");
+    let folder = RunFolder::read(&out);
+    let ids = ids(&folder);
+    assert_eq!(ids.len(), 3000);
+    assert!(ids.values().all(|&n| n == 1));
+    assert!(folder.errors.is_empty(), "{:?}", folder.errors.first());
+}

@@ -87,7 +87,22 @@ pub(super) async fn run(api: Arc<BatchApi>, id: String, input: Bytes, key: Optio
     let mut answers = futures::stream::iter(0..answerable)
         .map(|n| {
             let (api, key, lines, fails) = (api.clone(), key.clone(), lines.clone(), fails.clone());
-            async move { answer(&api, &lines[n], fails[n], n as u64 + 1, number, key.as_deref()).await }
+            let custom_id = lines[n].custom_id.clone();
+            // A task per line: a big batch uses every core, as live requests do.
+            let task =
+                tokio::spawn(
+                    async move { answer(&api, &lines[n], fails[n], n as u64 + 1, number, key.as_deref()).await },
+                );
+            async move {
+                task.await.unwrap_or_else(|_| {
+                    error_line(
+                        &request_id(number, n as u64 + 1),
+                        &custom_id,
+                        "server_error",
+                        "the mock stopped answering this line",
+                    )
+                })
+            }
         })
         .buffered(LINES_AT_ONCE);
     let (mut output, mut errors) = (Vec::new(), Vec::new());
