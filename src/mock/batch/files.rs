@@ -16,8 +16,8 @@ pub(super) async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    if let Err(response) = api.authorize(&headers) {
-        return response;
+    if let Err(refused) = api.authorize(&headers) {
+        return refused.into_response();
     }
     let Ok(mut multipart) = multipart else {
         return error(
@@ -86,8 +86,8 @@ fn no_file(id: &str) -> Response {
 
 /// `GET /v1/files/{id}`.
 pub(super) async fn retrieve(State(api): State<Arc<BatchApi>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(response) = api.authorize(&headers) {
-        return response;
+    if let Err(refused) = api.authorize(&headers) {
+        return refused.into_response();
     }
     match api.store().files.get(&id) {
         Some(file) => Json(file.to_json()).into_response(),
@@ -97,8 +97,8 @@ pub(super) async fn retrieve(State(api): State<Arc<BatchApi>>, headers: HeaderMa
 
 /// `GET /v1/files/{id}/content`: the bytes as stored.
 pub(super) async fn content(State(api): State<Arc<BatchApi>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(response) = api.authorize(&headers) {
-        return response;
+    if let Err(refused) = api.authorize(&headers) {
+        return refused.into_response();
     }
     let Some(content) = api.store().files.get(&id).map(|f| f.content.clone()) else {
         return no_file(&id);
@@ -115,8 +115,8 @@ pub(super) async fn content(State(api): State<Arc<BatchApi>>, headers: HeaderMap
 
 /// `GET /v1/files[?purpose=...]`: every file (of that purpose), newest first.
 pub(super) async fn list(State(api): State<Arc<BatchApi>>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    if let Err(response) = api.authorize(&headers) {
-        return response;
+    if let Err(refused) = api.authorize(&headers) {
+        return refused.into_response();
     }
     let purpose = uri
         .query()

@@ -121,7 +121,7 @@ impl BatchApi {
     }
 
     /// The bearer key of the request, when it is the one required (or none is required).
-    fn authorize(&self, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    fn authorize(&self, headers: &HeaderMap) -> Result<Option<String>, Unauthorized> {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -131,12 +131,21 @@ impl BatchApi {
         match (&self.require_key, &given) {
             (None, _) => Ok(given),
             (Some(key), Some(g)) if g == key => Ok(given),
-            (Some(_), _) => Err(error(
-                StatusCode::UNAUTHORIZED,
-                "Incorrect or missing API key. Check the key configured for this provider.",
-                "invalid_api_key",
-            )),
+            (Some(_), _) => Err(Unauthorized),
         }
+    }
+}
+
+/// A request without the required key: 401 (the message never holds the key).
+pub(crate) struct Unauthorized;
+
+impl IntoResponse for Unauthorized {
+    fn into_response(self) -> Response {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect or missing API key. Check the key configured for this provider.",
+            "invalid_api_key",
+        )
     }
 }
 
@@ -175,7 +184,7 @@ fn unix_now() -> u64 {
 async fn create(State(api): State<Arc<BatchApi>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let key = match api.authorize(&headers) {
         Ok(key) => key,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -244,8 +253,8 @@ async fn create(State(api): State<Arc<BatchApi>>, headers: HeaderMap, body: axum
 
 /// `GET /v1/batches/{id}`.
 async fn retrieve(State(api): State<Arc<BatchApi>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(response) = api.authorize(&headers) {
-        return response;
+    if let Err(refused) = api.authorize(&headers) {
+        return refused.into_response();
     }
     match api.store().batches.get(&id) {
         Some(batch) => Json(batch.to_json()).into_response(),
@@ -263,8 +272,8 @@ fn no_batch(id: &str) -> Response {
 
 /// `GET /v1/batches`: every batch, newest first.
 async fn list(State(api): State<Arc<BatchApi>>, headers: HeaderMap) -> Response {
-    if let Err(response) = api.authorize(&headers) {
-        return response;
+    if let Err(refused) = api.authorize(&headers) {
+        return refused.into_response();
     }
     let store = api.store();
     let mut batches: Vec<&Batch> = store.batches.values().collect();
@@ -282,8 +291,8 @@ async fn list(State(api): State<Arc<BatchApi>>, headers: HeaderMap) -> Response 
 
 /// `POST /v1/batches/{id}/cancel`: `cancelling` at once, `cancelled` when the lines stop.
 async fn cancel(State(api): State<Arc<BatchApi>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(response) = api.authorize(&headers) {
-        return response;
+    if let Err(refused) = api.authorize(&headers) {
+        return refused.into_response();
     }
     let mut store = api.store();
     let Some(batch) = store.batches.get_mut(&id) else {
