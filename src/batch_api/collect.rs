@@ -78,7 +78,7 @@ pub fn collect(
             "via": "batch_api",
             "batch_id": batch_id,
             "batch_latency_ms": latency.as_millis() as u64,
-            "live_cost_usd": live_cost,
+            "live_cost_usd": live_cost.map(|c| (c * 1e12).round() / 1e12),
         });
         let line = render_extended(&outcome, &id, extra).map_err(|e| BatchError::Setup(e.to_string()))?;
         writer.write_rendered(&outcome, &line)?;

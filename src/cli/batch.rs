@@ -84,8 +84,19 @@ pub async fn run(args: &RunArgs, config: &Config) -> Outcome {
         println!("{}", report::terminal::render(&output.summary));
         if let Some(batch) = &output.summary.batch_api {
             println!(
-                "Batch API: {} item(s), ${:.6} at batch prices (${:.6} at live prices, ${:.6} saved)",
-                batch.items, batch.cost_batch_usd, batch.cost_live_usd, batch.saved_usd
+                "Batch API: {} item(s) in {} batch(es), ${:.6} at batch prices (${:.6} at live prices, ${:.6} saved)",
+                batch.items,
+                batch.batches.len(),
+                batch.cost_batch_usd,
+                batch.cost_live_usd,
+                batch.saved_usd
+            );
+        }
+        if let Some(latency) = &output.summary.batch_latency_ms {
+            println!(
+                "Batch latency (batch created -> ended; the live latency line counts live requests only): p50 {:.1} s, max {:.1} s",
+                latency.p50 / 1000.0,
+                latency.max / 1000.0
             );
         }
         println!("Run folder: {}", output.out_dir.display());
