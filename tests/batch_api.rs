@@ -365,3 +365,35 @@ async fn kill_9_during_upload_after_creation_and_while_polling_then_resume_sends
     assert!(ids.values().all(|&n| n == 1));
     assert!(folder.errors.is_empty(), "{:?}", folder.errors.first());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn then_live_on_a_new_run_sends_batches_first_and_what_failed_live() {
+    let server = start_mock(mock(
+        100,
+        BatchSettings {
+            fail_share: 0.2,
+            ..BatchSettings::default()
+        },
+    ))
+    .await;
+    let scratch = Scratch::new();
+    let (out, finished) = scratch
+        .run_job(
+            &input(50),
+            &job(&server, ""),
+            &["--batch-api", "--then-live", "--poll-interval", "20ms", "-q"],
+            &[],
+        )
+        .await;
+    finished.assert_code(0);
+    let folder = RunFolder::read(&out);
+    assert_eq!(folder.results.len(), 50);
+    assert!(folder.errors.is_empty());
+    let live = folder.results.iter().filter(|l| l["sheepdog"]["via"].is_null()).count();
+    let failed_in_batch = read_jsonl(&out.join("errors.replaced.jsonl")).len();
+    assert!(failed_in_batch > 0, "a fifth of the lines failed in the batch");
+    assert_eq!(live, failed_in_batch, "exactly those were sent live");
+    let stats = server.stats();
+    assert_eq!(stats.batches_created, 1);
+    assert_eq!(stats.requests, 50 - failed_in_batch as u64 + live as u64);
+}

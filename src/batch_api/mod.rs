@@ -116,6 +116,7 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
         prepared,
         input,
         lock,
+        resumed,
         ..
     } = ready;
     let endpoint = prepared
@@ -131,7 +132,8 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
             covered.insert(line);
         }
     }
-    if !options.then_live {
+    // `--then-live` on a resume sends what did not come back live instead of in new batches.
+    if !(options.then_live && resumed.is_some()) {
         let first = state.parts.iter().map(|p| p.number).max().unwrap_or(0) + 1;
         let (dir, input_path, target, run_id) = (
             out_dir.clone(),
