@@ -397,3 +397,59 @@ async fn then_live_on_a_new_run_sends_batches_first_and_what_failed_live() {
     assert_eq!(stats.batches_created, 1);
     assert_eq!(stats.requests, 50 - failed_in_batch as u64 + live as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_polling_leaves_the_batches_running_and_batch_cancel_cancels_them() {
+    let server = start_mock(mock(20_000, BatchSettings::default())).await;
+    let scratch = Scratch::new();
+    let input_path = path_text(&scratch.write("input.jsonl", &input(20)));
+    let job_path = path_text(&scratch.write("job.toml", &job(&server, "batch_max_lines = 10")));
+    let out = scratch.path().join("run");
+    let out_text = path_text(&out);
+    let child = scratch.spawn(
+        &[
+            "run",
+            &input_path,
+            "--config",
+            &job_path,
+            "--batch-api",
+            "--poll-interval",
+            "20ms",
+            "--out",
+            &out_text,
+        ],
+        &[],
+    );
+    wait_for("both batches created", || {
+        let parts = parts(&out);
+        parts.len() == 2 && parts.iter().all(|p| p["batch_id"].is_string())
+    })
+    .await;
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("sheepdog output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("2 batch(es) left running at the provider"), "{stderr}");
+    assert!(stderr.contains("sheepdog batch cancel"), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+
+    let status = scratch.run(&["batch", "status", &out_text], &[]).await;
+    status.assert_code(0);
+    assert_eq!(
+        status.stdout.matches("in_progress").count() + status.stdout.matches("validating").count(),
+        2,
+        "{}",
+        status.stdout
+    );
+    let cancel = scratch.run(&["batch", "cancel", &out_text], &[]).await;
+    cancel.assert_code(0);
+    assert_eq!(cancel.stdout.matches("cancelling").count(), 2, "{}", cancel.stdout);
+    assert_eq!(server.stats().batches_created, 2, "status and cancel create nothing");
+}
