@@ -1,65 +1,16 @@
 //! `sheepdog run --batch-api` against the mock's Files and Batches APIs on 127.0.0.1:0: split,
-//! upload, create, poll, collect, reports, resume after kill -9, what did not come back.
+//! upload, create, poll, collect, reports, what did not come back (`--retry-failed`,
+//! `--then-live`). Crashes and interrupts: `batch_api_resume.rs`.
 
+mod batch_support;
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use sheepdog::mock::BatchSettings;
-use sheepdog::{MockConfig, MockServer};
 
+use batch_support::*;
 use common::{read_jsonl, start_mock, RunFolder, Scratch};
-
-/// A job file: one provider at the mock with `provider_extra` in its table, one target.
-fn job(server: &MockServer, provider_extra: &str) -> String {
-    format!(
-        "[[providers]]\nname = \"p\"\nbase_url = \"{}\"\n{provider_extra}\n\n\
-         [[targets]]\nname = \"mini\"\nprovider = \"p\"\nmodel = \"gpt-4.1-mini\"\n\n\
-         [route]\ntargets = [\"mini\"]\n",
-        server.base_url()
-    )
-}
-
-/// `lines` short-form lines `{"id": "i<n>", "prompt": "p<n>"}`.
-fn input(lines: usize) -> String {
-    let mut text = String::with_capacity(lines * 32);
-    for i in 1..=lines {
-        text.push_str(&format!("{{\"id\":\"i{i}\",\"prompt\":\"p{i}\"}}\n"));
-    }
-    text
-}
-
-fn mock(duration_ms: u64, batch: BatchSettings) -> MockConfig {
-    MockConfig {
-        output_tokens: Some(8),
-        batch: BatchSettings {
-            duration: Duration::from_millis(duration_ms),
-            ..batch
-        },
-        ..MockConfig::default()
-    }
-}
-
-fn path_text(path: &Path) -> String {
-    path.to_str().expect("utf-8 path").to_string()
-}
-
-/// Every custom_id of results.jsonl and errors.jsonl, with how many lines it has.
-fn ids(folder: &RunFolder) -> BTreeMap<String, usize> {
-    let mut ids = BTreeMap::new();
-    for line in folder.all_lines() {
-        *ids.entry(line["custom_id"].as_str().expect("custom_id").to_string())
-            .or_insert(0) += 1;
-    }
-    ids
-}
-
-fn batch_state(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("batch_api.json")).expect("batch_api.json")).expect("json")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_input_in_three_batches_with_reports_and_half_the_live_cost() {
@@ -215,7 +166,6 @@ async fn expired_batch_and_failed_lines_go_to_errors_then_retry_failed_and_then_
     let live_lines = folder.results.iter().filter(|l| l["sheepdog"]["via"].is_null()).count();
     assert_eq!(live_lines, still_failed);
     assert!(folder.summary["batch_api"]["items"].as_u64().expect("items") >= 200 - still_failed as u64);
-    let _ = json!(null);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,99 +223,6 @@ async fn large_input_in_three_batches_every_line_answered_once_at_half_price() {
     );
 }
 
-/// Waits (at most 30 s) until `ready()`; panics naming `what` otherwise.
-async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    for _ in 0..3000 {
-        if ready() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn parts(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("batch_api.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|state| state["parts"].as_array().cloned())
-        .unwrap_or_default()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_upload_after_creation_and_while_polling_then_resume_sends_nothing_twice() {
-    let server = start_mock(mock(2000, BatchSettings::default())).await;
-    let scratch = Scratch::new();
-    let input_path = path_text(&scratch.write("input.jsonl", &input(3000)));
-    let job_path = path_text(&scratch.write("job.toml", &job(&server, "batch_max_lines = 1000")));
-    let out = scratch.path().join("run");
-    let out_text = path_text(&out);
-    let first = [
-        "run",
-        &input_path,
-        "--config",
-        &job_path,
-        "--batch-api",
-        "--poll-interval",
-        "20ms",
-        "-q",
-    ];
-    let mut fresh: Vec<&str> = first.to_vec();
-    fresh.extend(["--out", &out_text]);
-    let mut resume: Vec<&str> = first.to_vec();
-    resume.extend(["--resume", &out_text]);
-
-    // 1. As soon as the batch files are split and the uploads begin.
-    let mut child = scratch.spawn(&fresh, &[]);
-    wait_for("the batch state file", || !parts(&out).is_empty()).await;
-    child.kill().expect("kill -9");
-    let _ = child.wait();
-
-    // 2. Right after the first batch is created.
-    let mut child = scratch.spawn(&resume, &[]);
-    wait_for("a batch created", || server.stats().batches_created >= 1).await;
-    child.kill().expect("kill -9");
-    let _ = child.wait();
-
-    // 3. While polling: every batch created, none finished.
-    let mut child = scratch.spawn(&resume, &[]);
-    wait_for("every batch created", || {
-        let parts = parts(&out);
-        parts.len() == 3 && parts.iter().all(|p| p["batch_id"].is_string())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    child.kill().expect("kill -9");
-    let _ = child.wait();
-    let stats = server.stats();
-    assert!(stats.files_uploaded <= 3 && stats.batches_created <= 3, "{stats:?}");
-
-    // The narrowest windows: killed after the provider stored the upload of part 3 and created
-    // its batch, before either id reached the state file.
-    let mut state = batch_state(&out);
-    let part = &mut state["parts"][2];
-    part["input_file_id"] = Value::Null;
-    part["uploading"] = json!(true);
-    part["batch_id"] = Value::Null;
-    part["creating"] = json!(true);
-    std::fs::write(out.join("batch_api.json"), state.to_string()).expect("write state");
-
-    let finished = scratch.run(&resume, &[]).await;
-    finished.assert_code(0);
-    let stats = server.stats();
-    assert_eq!(
-        (stats.files_uploaded, stats.batches_created),
-        (3, 3),
-        "nothing sent twice"
-    );
-    assert_eq!(stats.requests, 3000, "every line answered once");
-    let folder = RunFolder::read(&out);
-    let ids = ids(&folder);
-    assert_eq!(ids.len(), 3000);
-    assert!(ids.values().all(|&n| n == 1));
-    assert!(folder.errors.is_empty(), "{:?}", folder.errors.first());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn then_live_on_a_new_run_sends_batches_first_and_what_failed_live() {
     let server = start_mock(mock(
@@ -396,60 +253,4 @@ async fn then_live_on_a_new_run_sends_batches_first_and_what_failed_live() {
     let stats = server.stats();
     assert_eq!(stats.batches_created, 1);
     assert_eq!(stats.requests, 50 - failed_in_batch as u64 + live as u64);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_while_polling_leaves_the_batches_running_and_batch_cancel_cancels_them() {
-    let server = start_mock(mock(20_000, BatchSettings::default())).await;
-    let scratch = Scratch::new();
-    let input_path = path_text(&scratch.write("input.jsonl", &input(20)));
-    let job_path = path_text(&scratch.write("job.toml", &job(&server, "batch_max_lines = 10")));
-    let out = scratch.path().join("run");
-    let out_text = path_text(&out);
-    let child = scratch.spawn(
-        &[
-            "run",
-            &input_path,
-            "--config",
-            &job_path,
-            "--batch-api",
-            "--poll-interval",
-            "20ms",
-            "--out",
-            &out_text,
-        ],
-        &[],
-    );
-    wait_for("both batches created", || {
-        let parts = parts(&out);
-        parts.len() == 2 && parts.iter().all(|p| p["batch_id"].is_string())
-    })
-    .await;
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(killed.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("join")
-        .expect("sheepdog output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("2 batch(es) left running at the provider"), "{stderr}");
-    assert!(stderr.contains("sheepdog batch cancel"), "{stderr}");
-    assert!(stderr.contains("--resume"), "{stderr}");
-
-    let status = scratch.run(&["batch", "status", &out_text], &[]).await;
-    status.assert_code(0);
-    assert_eq!(
-        status.stdout.matches("in_progress").count() + status.stdout.matches("validating").count(),
-        2,
-        "{}",
-        status.stdout
-    );
-    let cancel = scratch.run(&["batch", "cancel", &out_text], &[]).await;
-    cancel.assert_code(0);
-    assert_eq!(cancel.stdout.matches("cancelling").count(), 2, "{}", cancel.stdout);
-    assert_eq!(server.stats().batches_created, 2, "status and cancel create nothing");
 }
