@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use sheepdog::mock::BatchSettings;
+use sheepdog::MockConfig;
 
 use batch_support::*;
 use common::{read_jsonl, start_mock, RunFolder, Scratch};
@@ -253,4 +254,38 @@ async fn then_live_on_a_new_run_sends_batches_first_and_what_failed_live() {
     let stats = server.stats();
     assert_eq!(stats.batches_created, 1);
     assert_eq!(stats.requests, 50 - failed_in_batch as u64 + live as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_answered_429_wait_the_retry_after_and_go_on() {
+    let server = start_mock(MockConfig {
+        retry_after: Duration::from_millis(300),
+        ..mock(
+            50,
+            BatchSettings {
+                poll_429: 3,
+                ..BatchSettings::default()
+            },
+        )
+    })
+    .await;
+    let scratch = Scratch::new();
+    let started = std::time::Instant::now();
+    let (out, finished) = scratch
+        .run_job(
+            &input(5),
+            &job(&server, ""),
+            &["--batch-api", "--poll-interval", "10ms", "-q"],
+            &[],
+        )
+        .await;
+    finished.assert_code(0);
+    // Three 429s asking for 300 ms each, never undercut (the 10 ms poll interval would be).
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(RunFolder::read(&out).results.len(), 5);
+    assert_eq!(server.stats().batches_created, 1);
 }

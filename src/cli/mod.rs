@@ -413,6 +413,9 @@ pub struct MockArgs {
     /// Batch API: these batches (1-based, in creation order) fail validation, e.g. 2.
     #[arg(long, value_name = "N,...", value_parser = sheepdog::mock::parse_batch_numbers)]
     pub batch_failed: Option<Vec<u64>>,
+    /// Batch API: the first N polls of each batch get 429 with --retry-after.
+    #[arg(long, value_name = "N")]
+    pub batch_poll_429: Option<u32>,
 }
 
 /// `--reorder-window` at most: each held item is a result line in memory.
@@ -525,6 +528,7 @@ impl TryFrom<&MockArgs> for MockConfig {
         config.batch.fail_share = args.batch_fail_share.unwrap_or(0.0);
         config.batch.expire = args.batch_expire.clone().unwrap_or_default();
         config.batch.fail = args.batch_failed.clone().unwrap_or_default();
+        config.batch.poll_429 = args.batch_poll_429.unwrap_or(0);
         config.validate()?;
         Ok(config)
     }

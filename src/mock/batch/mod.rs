@@ -54,6 +54,9 @@ pub struct BatchSettings {
     pub expire: Vec<u64>,
     /// Batches (1-based, in creation order) that fail validation: no line is answered.
     pub fail: Vec<u64>,
+    /// The first this-many `GET /v1/batches/{id}` of each batch get 429 with `retry-after`
+    /// (the server's `retry_after`), to show that polling honours it.
+    pub poll_429: u32,
 }
 
 impl Default for BatchSettings {
@@ -63,6 +66,7 @@ impl Default for BatchSettings {
             fail_share: 0.0,
             expire: Vec::new(),
             fail: Vec::new(),
+            poll_429: 0,
         }
     }
 }
@@ -98,6 +102,8 @@ pub(crate) struct BatchApi {
     settings: BatchSettings,
     require_key: Option<String>,
     seed: u64,
+    /// What a 429 asks to wait.
+    retry_after: std::time::Duration,
     recorder: Arc<Recorder>,
     /// The server's live routes: every batch line is answered by them.
     lines: Router,
@@ -110,6 +116,7 @@ impl BatchApi {
             settings: config.batch.clone(),
             require_key: config.require_key.clone(),
             seed: config.seed,
+            retry_after: config.retry_after,
             recorder,
             lines,
             store: std::sync::Mutex::new(Store::default()),
@@ -256,10 +263,24 @@ async fn retrieve(State(api): State<Arc<BatchApi>>, headers: HeaderMap, Path(id)
     if let Err(refused) = api.authorize(&headers) {
         return refused.into_response();
     }
-    match api.store().batches.get(&id) {
-        Some(batch) => Json(batch.to_json()).into_response(),
-        None => no_batch(&id),
+    let mut store = api.store();
+    let Some(batch) = store.batches.get_mut(&id) else {
+        return no_batch(&id);
+    };
+    if batch.polls < api.settings.poll_429 {
+        batch.polls += 1;
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests for this batch; try again later.",
+            "rate_limit_exceeded",
+        );
+        let wait = api.retry_after;
+        let (secs, ms) = super::faults::retry_after_headers(wait);
+        response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        response.headers_mut().insert("retry-after-ms", ms.into());
+        return response;
     }
+    Json(batch.to_json()).into_response()
 }
 
 fn no_batch(id: &str) -> Response {

@@ -58,6 +58,8 @@ pub(crate) struct Batch {
     pub completed: u64,
     pub failed: u64,
     pub metadata: Option<Value>,
+    /// `GET /v1/batches/{id}` refused so far (`BatchSettings::poll_429`).
+    pub polls: u32,
     /// Cancelled by `POST /v1/batches/{id}/cancel`: no further line is answered.
     pub cancel: CancellationToken,
 }
