@@ -34,7 +34,7 @@ pub fn render(dir: &Path, format: Format) -> Result<Rendered, String> {
             notes.push(format!(
                 "{} has no {}: one row per item (its final request) rebuilt from the result files",
                 dir.display(),
-                report::csv::REQUESTS_FILE
+                crate::output::files::REQUESTS_FILE
             ));
         }
         return Ok(Rendered { bytes, notes });
@@ -58,7 +58,7 @@ pub fn render(dir: &Path, format: Format) -> Result<Rendered, String> {
             "{} has no {}: the report is rebuilt from {} and {} (the run did not finish)",
             dir.display(),
             report::SUMMARY_FILE,
-            report::csv::REQUESTS_FILE,
+            crate::output::files::REQUESTS_FILE,
             crate::output::ERRORS_FILE
         ));
     }

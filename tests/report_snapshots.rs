@@ -206,7 +206,7 @@ fn requests_csv() {
     }
     writer.flush().expect("flush");
     drop(writer);
-    let csv = std::fs::read_to_string(dir.path().join(report::csv::REQUESTS_FILE)).expect("requests.csv");
+    let csv = std::fs::read_to_string(dir.path().join(sheepdog::output::files::REQUESTS_FILE)).expect("requests.csv");
     insta::assert_snapshot!(csv);
 }
 

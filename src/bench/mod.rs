@@ -86,7 +86,7 @@ pub async fn run_bench(
         ));
     }
     let out_dir = out_dir(config)?;
-    let mut csv = requests::RequestsCsv::create(&out_dir)?;
+    let mut csv = crate::output::requests::RequestsCsv::create(&out_dir)?;
     let targets: Vec<TargetInfo> = prepared
         .route
         .iter()

@@ -1,20 +1,14 @@
-//! `requests.csv` of a bench run folder: one row per request (retries inside it), warm-up
-//! requests included and marked, columns derived from [`BenchRow`].
+//! The rows of a bench's `requests.csv`: one per request (retries inside it), warm-up requests
+//! included and marked, columns derived from [`BenchRow`]. Written by the one requests writer,
+//! [`crate::output::requests::RequestsCsv`].
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::stats::Sample;
-use crate::output::WriteError;
 use crate::record::ErrorClass;
-
-/// File name of the per-request table in a bench run folder.
-pub const REQUESTS_FILE: &str = "requests.csv";
 
 /// One request of a bench. Times are in ms from the start of the bench.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,39 +73,6 @@ impl BenchRow {
             attempts: outcome.attempts.len(),
             status: last.and_then(|a| a.status),
             error_class: outcome.result.as_ref().err().map(|e| e.class),
-        }
-    }
-}
-
-/// The open `requests.csv`.
-pub(crate) struct RequestsCsv {
-    path: PathBuf,
-    writer: csv::Writer<BufWriter<File>>,
-}
-
-impl RequestsCsv {
-    pub fn create(dir: &Path) -> Result<RequestsCsv, WriteError> {
-        let path = dir.join(REQUESTS_FILE);
-        let file = File::create(&path).map_err(|source| WriteError {
-            path: path.clone(),
-            source,
-        })?;
-        let writer = csv::Writer::from_writer(BufWriter::with_capacity(256 * 1024, file));
-        Ok(RequestsCsv { path, writer })
-    }
-
-    pub fn write(&mut self, row: &BenchRow) -> Result<(), WriteError> {
-        self.writer.serialize(row).map_err(|e| self.fail(e.into()))
-    }
-
-    pub fn flush(&mut self) -> Result<(), WriteError> {
-        self.writer.flush().map_err(|e| self.fail(e))
-    }
-
-    fn fail(&self, source: std::io::Error) -> WriteError {
-        WriteError {
-            path: self.path.clone(),
-            source,
         }
     }
 }

@@ -11,12 +11,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::prompts::Prompts;
-use super::requests::{BenchRow, RequestsCsv};
+use super::requests::BenchRow;
 use super::spec::{Slo, StopAt};
 use super::stats::{Sample, StepCollector, Window};
 use crate::dispatch::Dispatcher;
 use crate::job::JobError;
 use crate::load::{Load, Pacer};
+use crate::output::requests::RequestsCsv;
 use crate::output::WriteError;
 use crate::stats::TargetInfo;
 

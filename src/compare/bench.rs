@@ -14,8 +14,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::bench::requests::REQUESTS_FILE;
 use crate::bench::BenchSummary;
+use crate::output::files::REQUESTS_FILE;
 
 /// Changes of the median below this share are never marked.
 pub const MIN_CHANGE: f64 = 0.05;

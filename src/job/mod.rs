@@ -320,7 +320,7 @@ pub async fn execute(
         source,
     })?;
     crate::output::resume::counts::at_end(&out_dir, sent, &mut owned.collector).map_err(|source| WriteError {
-        path: out_dir.join(crate::report::csv::REQUESTS_FILE),
+        path: out_dir.join(crate::output::files::REQUESTS_FILE),
         source,
     })?;
     let finished = owned.collector.live().done;

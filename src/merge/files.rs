@@ -7,7 +7,8 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::report::csv::{RequestRow, REQUESTS_FILE};
+use crate::output::files::REQUESTS_FILE;
+use crate::output::requests::RequestRow;
 
 /// Appends `from/name` (if it exists) to `out`, adding a final newline if the file lacks one
 /// (a line cut by a crash is kept as it is, on its own line).

@@ -20,14 +20,13 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use crate::job::RunStatus;
+use crate::output::files::REQUESTS_FILE;
 use crate::output::manifest::Manifest;
 use crate::output::{ERRORS_FILE, RESULTS_FILE};
-use crate::report::csv::REQUESTS_FILE;
 use crate::shard::ShardInfo;
 use crate::stats::summary::{JobInfo, Summary};
 
-/// The merge's own record in the merged folder.
-pub const MERGE_FILE: &str = "merge.json";
+pub use crate::output::files::MERGE_FILE;
 
 #[derive(Debug, Clone)]
 pub struct MergeOptions {

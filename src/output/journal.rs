@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-pub const SENT_FILE: &str = "requests.sent";
+pub use super::files::SENT_FILE;
 
 #[derive(Debug, Clone)]
 pub struct SentJournal {

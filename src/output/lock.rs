@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-pub const LOCK_FILE: &str = "run.lock";
+pub use super::files::LOCK_FILE;
 
 /// The run folder is in use (or the lock could not be taken). Exit code 2.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-pub const MANIFEST_FILE: &str = "run.json";
+pub use super::files::MANIFEST_FILE;
 const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,7 +105,7 @@ impl Manifest {
 
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::report::write_atomic(dir, MANIFEST_FILE, &bytes)?;
+        super::write_atomic(dir, MANIFEST_FILE, &bytes)?;
         super::sync_dir(dir)
     }
 

@@ -4,11 +4,14 @@
 //! manifest (`run.json`, [`manifest`]), the resume scan ([`resume`]) and the final reordering
 //! of an `--ordered` job ([`reorder`]).
 
+mod atomic;
+pub mod files;
 pub mod journal;
 pub mod lineset;
 pub mod lock;
 pub mod manifest;
 pub mod reorder;
+pub mod requests;
 pub mod resume;
 
 use std::fs::{File, OpenOptions};
@@ -19,10 +22,8 @@ use serde_json::{json, Value};
 
 use crate::record::{Outcome, Rejected};
 
-pub const RESULTS_FILE: &str = "results.jsonl";
-pub const ERRORS_FILE: &str = "errors.jsonl";
-/// Error lines replaced by a resume (`--retry-failed`, or items a stop cut short), kept for the user.
-pub const REPLACED_FILE: &str = "errors.replaced.jsonl";
+pub use atomic::write_atomic;
+pub use files::{ERRORS_FILE, REPLACED_FILE, RESULTS_FILE};
 
 /// A write to the run folder failed: the run must stop rather than pay for answers it cannot keep.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ pub struct ResultsWriter {
     results: Sink,
     errors: Sink,
     /// `requests.csv`: one row per request.
-    requests: crate::report::csv::RequestsCsv,
+    requests: requests::RequestsCsv,
 }
 
 struct Sink {
@@ -105,8 +106,8 @@ impl ResultsWriter {
         Ok(ResultsWriter {
             results: Sink::open(dir.join(RESULTS_FILE))?,
             errors: Sink::open(dir.join(ERRORS_FILE))?,
-            requests: crate::report::csv::RequestsCsv::open(dir).map_err(|source| WriteError {
-                path: dir.join(crate::report::csv::REQUESTS_FILE),
+            requests: requests::RequestsCsv::open(dir).map_err(|source| WriteError {
+                path: dir.join(files::REQUESTS_FILE),
                 source,
             })?,
         })
@@ -134,11 +135,7 @@ impl ResultsWriter {
             Ok(_) => self.results.bytes(&line.0),
             Err(_) => self.errors.bytes(&line.0),
         }?;
-        let requests = &mut self.requests;
-        requests.write_outcome(outcome).map_err(|source| WriteError {
-            path: requests.path().to_path_buf(),
-            source,
-        })
+        self.requests.write_outcome(outcome)
     }
 
     pub fn write_rejected(&mut self, rejected: &Rejected) -> Result<(), WriteError> {
@@ -149,11 +146,7 @@ impl ResultsWriter {
     pub fn flush(&mut self) -> Result<(), WriteError> {
         self.results.flush()?;
         self.errors.flush()?;
-        let requests = &mut self.requests;
-        requests.flush().map_err(|source| WriteError {
-            path: requests.path().to_path_buf(),
-            source,
-        })
+        self.requests.flush()
     }
 
     /// Flushes everything, then waits until both result files are on disk (`fdatasync`).

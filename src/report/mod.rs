@@ -16,19 +16,15 @@ pub mod rebuild;
 pub mod terminal;
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
 
 use crate::stats::summary::Summary;
 
 pub use fmt::TableFormat;
 
-/// File name of the machine-readable summary in a run folder.
-pub const SUMMARY_FILE: &str = "summary.json";
-/// File name of the Markdown report in a run folder.
-pub const MARKDOWN_FILE: &str = "report.md";
-/// File name of the HTML report (self-contained, with charts) in a run folder.
-pub const HTML_FILE: &str = "report.html";
+pub use crate::output::files::{HTML_FILE, MARKDOWN_FILE, SUMMARY_FILE};
+pub use crate::output::write_atomic;
 
 /// Writes `summary.json`, `report.md` and `report.html` into `dir` (created if missing).
 pub fn write_all(dir: &Path, summary: &Summary) -> io::Result<()> {
@@ -37,22 +33,6 @@ pub fn write_all(dir: &Path, summary: &Summary) -> io::Result<()> {
     write_atomic(dir, SUMMARY_FILE, &json)?;
     write_atomic(dir, MARKDOWN_FILE, markdown::render(summary).as_bytes())?;
     write_atomic(dir, HTML_FILE, html::render(summary).as_bytes())
-}
-
-/// Writes `dir/name` through a temporary file in `dir`, synced, then renamed over it.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, dir.join(name))
-    })();
-    if written.is_err() {
-        // Best effort: the error that matters is the one returned.
-        let _ = fs::remove_file(&tmp);
-    }
-    written.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", dir.join(name).display())))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::csv::{RequestRow, REQUESTS_FILE};
+use crate::output::files::REQUESTS_FILE;
+use crate::output::requests::RequestRow;
 use crate::output::ERRORS_FILE;
 use crate::record::{Attempt, ErrorInfo, Outcome, Rejected, StreamTiming, Success, Usage};
 use crate::stats::summary::{JobInfo, Summary};

@@ -8,10 +8,11 @@ use std::path::Path;
 
 use super::view::{LineView, Recorded};
 use super::{read_lines, sync_dir};
+use crate::output::files::REQUESTS_FILE;
 use crate::output::journal::SENT_FILE;
 use crate::output::lineset::LineSet;
+use crate::output::requests::RequestsCsv;
 use crate::output::REPLACED_FILE;
-use crate::report::csv::{RequestsCsv, REQUESTS_FILE};
 use crate::stats::Collector;
 
 /// After the resume scan: counts the requests of replaced items, keeps in requests.csv only the
@@ -74,8 +75,8 @@ fn append_lost(dir: &Path, rows: u64) -> std::io::Result<()> {
         return Ok(());
     }
     let mut csv = RequestsCsv::open(dir)?;
-    csv.write_lost(rows)?;
-    csv.flush()
+    csv.write_lost(rows).map_err(|e| e.source)?;
+    csv.flush().map_err(|e| e.source)
 }
 
 /// Keeps the rows of requests.csv whose line `keep` says, and the lost rows; drops the others
