@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::job::{prepare, JobError};
+use crate::engine::prepare;
+use crate::job::JobError;
 use crate::provider::{Client, RequestError};
 use crate::record::ErrorClass;
 

@@ -10,6 +10,7 @@ pub mod check;
 pub mod compare;
 pub mod config;
 pub mod dispatch;
+pub mod engine;
 pub mod estimate;
 pub mod exit;
 pub mod folder_report;

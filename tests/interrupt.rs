@@ -95,3 +95,77 @@ async fn stop_with(signal: &str) {
     assert_eq!(folder.summary_u64("/totals/unsent"), 2_000 - done);
     assert!(folder.results.iter().all(|l| block_u64(l, "attempts") == 1));
 }
+
+/// SIGTERM during a bench: the step in progress ends, its requests in flight finish, and
+/// summary.json, report.md and requests.csv are written; the exit code is 3, as for a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_bench_writes_its_reports_and_exits_3() {
+    let config = MockConfig {
+        latency: Latency::Fixed(Duration::from_millis(50)),
+        ..MockConfig::default()
+    };
+    let server = start_mock(config).await;
+    let scratch = Scratch::new();
+    let job_file = scratch.write(
+        "job.toml",
+        &job(&server.base_url(), "KEY", &[("mini", "gpt-4.1-mini")], ""),
+    );
+    let out = scratch.path().join("bench");
+    let args = [
+        "bench",
+        "--config",
+        job_file.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--quiet",
+        "--no-stream",
+        "--concurrency",
+        "4,8",
+        "--duration",
+        "60s",
+    ];
+    let mut child = scratch.spawn(&args, &[("KEY", "k")]);
+    let started = Instant::now();
+    while server.stats().requests < 20 {
+        if started.elapsed() > Duration::from_secs(20) || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!("the bench never got going: {:?}", child.wait_with_output());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait for sheepdog");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the 60 s step went on after SIGTERM"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json written"))
+            .expect("summary.json is JSON");
+    assert_eq!(summary["bench"]["aborted"], "interrupted");
+    let steps = summary["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 1, "the second step never started");
+    let requests = steps[0]["requests"].as_u64().expect("requests");
+    assert!(requests >= 20, "{requests} requests in the step");
+    assert_eq!(
+        steps[0]["failed"], 0,
+        "requests in flight finish normally: {}",
+        steps[0]
+    );
+    assert_eq!(server.stats().in_flight, 0, "nothing left running at the mock");
+    assert!(out.join("report.md").is_file());
+    let csv = std::fs::read_to_string(out.join("requests.csv")).expect("requests.csv");
+    assert_eq!(csv.lines().count() as u64, requests + 1, "one row per request");
+}

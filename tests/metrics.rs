@@ -281,7 +281,7 @@ async fn bench_feeds_the_metrics_too() {
         metrics: Some(metrics.clone()),
         ..BenchSpec::default()
     };
-    let output = sheepdog::run_bench(&config, &spec, CancellationToken::new(), &mut |_| {})
+    let output = sheepdog::run_bench(&config, &spec, &sheepdog::engine::Stop::default(), &mut |_| {})
         .await
         .expect("bench ran");
     let samples = parse_exposition(&metrics.render()).expect("valid exposition");

@@ -2,9 +2,10 @@
 //! sweep after another, and reports latency (e2e, TTFT, ITL, TPOT, and in open loop from the
 //! scheduled send time), throughput, errors and SLO goodput.
 //!
-//! Requests go through the same `Dispatcher::process` as `run` (retries, limits, fallbacks),
-//! streamed by default. Each step runs the single worker loop of [`step`] with its own
-//! [`Load`]; its samples go to one owner, which keeps the figures and writes `requests.csv`.
+//! Requests go through the same [engine](crate::engine) as `run`: one setup of the dispatcher
+//! (retries, limits, fallbacks), streamed by default; each step pumps the prompts through a
+//! pacer for its own [`Load`], and its samples go to one owner, which keeps the figures, writes
+//! `requests.csv` and feeds the metrics. Ctrl-C and SIGTERM stop it like a run.
 //! After each step `summary.json` ([`BenchSummary`]), `report.md` and `report.html` are
 //! rewritten, so a long sweep that is stopped still leaves the steps it finished.
 
@@ -21,18 +22,17 @@ mod step;
 pub mod summary;
 pub mod terminal;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::dispatch::{DispatchOptions, Dispatcher};
-use crate::job::{prepare, JobError, RunStatus};
+use crate::engine::{prepare, Setup, Stop};
+use crate::job::{JobError, RunStatus};
 use crate::load::Load;
+use crate::output::requests::RequestsCsv;
 use crate::output::WriteError;
-use crate::provider::Client;
 use crate::report::{write_atomic, MARKDOWN_FILE, SUMMARY_FILE};
 use crate::stats::summary::JobInfo;
 use crate::stats::TargetInfo;
@@ -69,34 +69,54 @@ pub struct BenchOutput {
 pub async fn run_bench(
     config: &Config,
     spec: &BenchSpec,
-    stop: CancellationToken,
+    stop: &Stop,
     observe: &mut (dyn FnMut(BenchEvent<'_>) + Send),
 ) -> Result<BenchOutput, JobError> {
     spec.validate(config.stream.is_some()).map_err(JobError::Setup)?;
     let prepared = prepare(config).await?;
-    let primary = &prepared.route[0];
-    let primary_model = primary.model.clone().or_else(|| primary.default_model.clone());
-    let tokenizer_model = primary_model
-        .clone()
-        .unwrap_or_else(|| FALLBACK_TOKENIZER_MODEL.to_string());
-    let (mut prompts, prompt_info) = prompts::Prompts::load(&spec.prompts, &tokenizer_model, spec.seed)?;
-    if primary_model.is_none() && prompts.first_model().is_none() {
-        return Err(JobError::Setup(
-            "no model: give --model, targets in a job file, or \"model\" in the input lines".into(),
-        ));
-    }
+    let targets = crate::engine::targets_of(&prepared.route);
+    let (prompts, loaded) = load_prompts(config, spec, &prepared.route)?;
     let out_dir = out_dir(config)?;
-    let mut csv = crate::output::requests::RequestsCsv::create(&out_dir)?;
-    let targets: Vec<TargetInfo> = prepared
-        .route
-        .iter()
-        .map(|t| TargetInfo {
-            name: t.name.clone(),
-            provider: t.endpoint.provider.clone(),
-            model: t.model.clone().unwrap_or_else(|| "(per line)".into()),
-        })
-        .collect();
-    let slots = match spec.find_max {
+    let csv = RequestsCsv::create(&out_dir)?;
+    let setup = Setup {
+        slots: slots(spec),
+        metrics: spec.metrics.clone(),
+        journal: None,
+    };
+    let dispatcher = crate::engine::dispatcher(config, prepared.route, setup, &stop.stop)?;
+    let start = Instant::now();
+    let ctx = step::StepContext {
+        dispatcher: &dispatcher,
+        targets: &targets,
+        stop_at: spec.stop_at,
+        warmup: spec.warmup,
+        slo: spec.slo,
+        max_in_flight: spec.max_in_flight,
+        start,
+        stop: &stop.stop,
+        abandon: &stop.abandon,
+        drain_timeout: crate::job::DEFAULT_DRAIN_TIMEOUT,
+    };
+    let mut bench = Bench {
+        summary: BenchSummary::new(loaded.into_info(config, &targets, &out_dir)),
+        out_dir,
+        start,
+    };
+    let swept = bench.sweep(&ctx, spec, prompts, csv, observe).await;
+    if let Some(mock) = prepared.mock {
+        mock.shutdown().await;
+    }
+    swept?;
+    let aborted = stop
+        .stop
+        .is_cancelled()
+        .then(|| dispatcher.abort_reason().unwrap_or_else(|| "interrupted".to_string()));
+    bench.finish(aborted)
+}
+
+/// In-flight slots of the client and the dispatcher: the most any step may use.
+fn slots(spec: &BenchSpec) -> usize {
+    match spec.find_max {
         Some(FindMax {
             by: SearchBy::Concurrency,
             ceiling,
@@ -110,138 +130,189 @@ pub async fn run_bench(
             .max()
             .unwrap_or(1),
     }
-    .max(1);
-    let mut client = Client::new(slots)
-        .map_err(|e| JobError::Setup(e.to_string()))?
-        .max_response_size(config.max_response_size);
-    if let Some(settings) = config.stream {
-        client = client.streaming(settings);
-    }
-    let mut options = DispatchOptions::from_config(config);
-    options.concurrency = slots;
-    options.metrics = spec.metrics.clone();
-    let dispatcher = Dispatcher::new(client, prepared.route, options, stop.clone());
+    .max(1)
+}
 
-    let started_at = SystemTime::now();
-    let start = Instant::now();
-    let mut info = BenchInfo {
+/// What the bench sends, as its summary says before the first step.
+struct Loaded {
+    prompts: String,
+    prompt_tokens: u64,
+    model: Option<String>,
+    streamed: bool,
+    stop: String,
+    warmup_s: f64,
+    slo: Option<SloSpec>,
+}
+
+fn load_prompts(
+    config: &Config,
+    spec: &BenchSpec,
+    route: &[crate::dispatch::RouteTarget],
+) -> Result<(prompts::Prompts, Loaded), JobError> {
+    let primary = &route[0];
+    let primary_model = primary.model.clone().or_else(|| primary.default_model.clone());
+    let tokenizer_model = primary_model
+        .clone()
+        .unwrap_or_else(|| FALLBACK_TOKENIZER_MODEL.to_string());
+    let (prompts, prompt_info) = prompts::Prompts::load(&spec.prompts, &tokenizer_model, spec.seed)?;
+    if primary_model.is_none() && prompts.first_model().is_none() {
+        return Err(JobError::Setup(
+            "no model: give --model, targets in a job file, or \"model\" in the input lines".into(),
+        ));
+    }
+    let loaded = Loaded {
         prompts: spec.prompts.label(),
         prompt_tokens: prompt_info.input_tokens,
-        target: targets[0].name.clone(),
-        model: primary_model.unwrap_or_else(|| targets[0].model.clone()),
+        model: primary_model,
         streamed: config.stream.is_some(),
         stop: spec.stop_at.label(),
         warmup_s: spec.warmup.as_secs_f64(),
         slo: spec.slo.as_ref().map(SloSpec::from),
-        out_dir: out_dir.display().to_string(),
-        started_at: rfc3339(started_at),
-        finished_at: rfc3339(started_at),
-        duration_s: 0.0,
-        aborted: None,
-        stopped_early: None,
-        config: config.echo(),
     };
-    let mut summary = BenchSummary {
-        schema_version: BENCH_SCHEMA_VERSION,
-        kind: FolderKind::Bench,
-        sheepdog_version: env!("CARGO_PKG_VERSION").to_string(),
-        bench: info.clone(),
-        steps: Vec::new(),
-        thresholds: Vec::new(),
-        find_max: None,
-    };
-    let ctx = step::StepContext {
-        dispatcher: &dispatcher,
-        targets: &targets,
-        stop_at: spec.stop_at,
-        warmup: spec.warmup,
-        slo: spec.slo,
-        max_in_flight: spec.max_in_flight,
-        start,
-        stop: &stop,
-    };
-    let mut failure = None;
-    let mut plan = plan::Plan::new(spec);
-    let timed = matches!(spec.stop_at, StopAt::Duration(_)).then(|| spec.warmup.as_secs_f64());
-    while let Some(load) = plan.next() {
-        if stop.is_cancelled() {
-            break;
+    Ok((prompts, loaded))
+}
+
+impl Loaded {
+    fn into_info(self, config: &Config, targets: &[TargetInfo], out_dir: &Path) -> BenchInfo {
+        let started_at = rfc3339(SystemTime::now());
+        BenchInfo {
+            prompts: self.prompts,
+            prompt_tokens: self.prompt_tokens,
+            target: targets[0].name.clone(),
+            model: self.model.unwrap_or_else(|| targets[0].model.clone()),
+            streamed: self.streamed,
+            stop: self.stop,
+            warmup_s: self.warmup_s,
+            slo: self.slo,
+            out_dir: out_dir.display().to_string(),
+            started_at: started_at.clone(),
+            finished_at: started_at,
+            duration_s: 0.0,
+            aborted: None,
+            stopped_early: None,
+            config: config.echo(),
         }
-        let number = summary.steps.len() + 1;
-        observe(BenchEvent::StepStarted {
-            step: number,
-            of: plan.planned(),
-            load: &load,
-        });
-        let step_started = SystemTime::now();
-        let (run, returned) = match step::run(&ctx, number, load, &mut prompts, csv).await {
-            Ok(done) => done,
-            Err(e) => {
-                failure = Some(e);
+    }
+}
+
+impl BenchSummary {
+    fn new(bench: BenchInfo) -> BenchSummary {
+        BenchSummary {
+            schema_version: BENCH_SCHEMA_VERSION,
+            kind: FolderKind::Bench,
+            sheepdog_version: env!("CARGO_PKG_VERSION").to_string(),
+            bench,
+            steps: Vec::new(),
+            thresholds: Vec::new(),
+            find_max: None,
+        }
+    }
+}
+
+/// A bench under way: its folder and its summary so far.
+struct Bench {
+    out_dir: PathBuf,
+    summary: BenchSummary,
+    start: Instant,
+}
+
+impl Bench {
+    /// Runs the planned steps (or the search) until the plan ends, a stop, or a crossed
+    /// threshold with `--abort-on-fail`; the reports are rewritten after each step.
+    async fn sweep(
+        &mut self,
+        ctx: &step::StepContext<'_>,
+        spec: &BenchSpec,
+        mut prompts: prompts::Prompts,
+        mut csv: RequestsCsv,
+        observe: &mut (dyn FnMut(BenchEvent<'_>) + Send),
+    ) -> Result<(), JobError> {
+        let mut plan = plan::Plan::new(spec);
+        let timed = matches!(spec.stop_at, StopAt::Duration(_)).then(|| spec.warmup.as_secs_f64());
+        while let Some(load) = plan.next() {
+            if ctx.stop.is_cancelled() {
                 break;
             }
-        };
-        csv = returned;
-        let job = JobInfo {
-            input: format!("bench step {number}: {}", load.label()),
-            out_dir: out_dir.display().to_string(),
-            started_at: rfc3339(step_started),
-            finished_at: rfc3339(SystemTime::now()),
-            duration_s: run.measured.as_secs_f64(),
-            aborted: None,
-            parts: 1,
-            config: serde_json::Value::Null,
-        };
-        let mut report = run.collector.finish(number, &load, run.measured, run.complete, job);
-        if let Some(note) = plan.record(&mut report, &summary.steps, timed) {
-            info.stopped_early = Some(note);
+            let number = self.summary.steps.len() + 1;
+            observe(BenchEvent::StepStarted {
+                step: number,
+                of: plan.planned(),
+                load: &load,
+            });
+            let step_started = SystemTime::now();
+            let (run, returned) = step::run(ctx, number, load, &mut prompts, csv).await?;
+            csv = returned;
+            let job = step_job(number, &load, &self.out_dir, step_started, run.measured);
+            let mut report = run.collector.finish(number, &load, run.measured, run.complete, job);
+            if let Some(note) = plan.record(&mut report, &self.summary.steps, timed) {
+                self.summary.bench.stopped_early = Some(note);
+            }
+            observe(BenchEvent::StepFinished(&report));
+            let crossed = self.add_step(spec, report, &plan)?;
+            if crossed && spec.abort_on_fail {
+                break;
+            }
         }
-        observe(BenchEvent::StepFinished(&report));
+        Ok(())
+    }
+
+    /// Adds a finished step and its threshold checks, and rewrites the reports. True when a
+    /// threshold was crossed.
+    fn add_step(&mut self, spec: &BenchSpec, report: StepReport, plan: &plan::Plan) -> Result<bool, JobError> {
+        let number = report.step;
         let checks = threshold::check(&spec.thresholds, &Figures::of_step(&report), &step_scope(&report));
         let crossed = checks.iter().any(|c| !c.passed);
-        summary.thresholds.extend(checks);
-        summary.steps.push(report);
+        self.summary.thresholds.extend(checks);
+        self.summary.steps.push(report);
         if crossed && spec.abort_on_fail {
-            info.stopped_early = Some(format!(
+            self.summary.bench.stopped_early = Some(format!(
                 "a threshold was crossed at step {number} (--abort-on-fail): no further step run"
             ));
         }
-        if let plan::Plan::Search(search) = &plan {
-            summary.find_max = Some(search.report());
+        if let plan::Plan::Search(search) = plan {
+            self.summary.find_max = Some(search.report());
         }
-        info.finished_at = rfc3339(SystemTime::now());
-        info.duration_s = start.elapsed().as_secs_f64();
-        summary.bench = info.clone();
-        write_reports(&out_dir, &summary)?;
-        if crossed && spec.abort_on_fail {
-            break;
-        }
+        self.stamp();
+        write_reports(&self.out_dir, &self.summary)?;
+        Ok(crossed)
     }
-    if let Some(mock) = prepared.mock {
-        mock.shutdown().await;
+
+    fn stamp(&mut self) {
+        self.summary.bench.finished_at = rfc3339(SystemTime::now());
+        self.summary.bench.duration_s = self.start.elapsed().as_secs_f64();
     }
-    if let Some(error) = failure {
-        return Err(error);
+
+    /// The final reports, and how the bench ended.
+    fn finish(mut self, aborted: Option<String>) -> Result<BenchOutput, JobError> {
+        self.summary.bench.aborted = aborted.clone();
+        self.stamp();
+        write_reports(&self.out_dir, &self.summary)?;
+        let failed: u64 = self.summary.steps.iter().map(|s| s.failed).sum();
+        let status = match aborted {
+            Some(reason) => RunStatus::Aborted(reason),
+            None if failed > 0 || self.summary.crossed().next().is_some() => RunStatus::SomeFailed,
+            None => RunStatus::AllSucceeded,
+        };
+        Ok(BenchOutput {
+            summary: self.summary,
+            out_dir: self.out_dir,
+            status,
+        })
     }
-    let aborted = stop
-        .is_cancelled()
-        .then(|| dispatcher.abort_reason().unwrap_or_else(|| "interrupted".to_string()));
-    info.aborted = aborted.clone();
-    info.finished_at = rfc3339(SystemTime::now());
-    info.duration_s = start.elapsed().as_secs_f64();
-    summary.bench = info;
-    write_reports(&out_dir, &summary)?;
-    let failed: u64 = summary.steps.iter().map(|s| s.failed).sum();
-    let status = match aborted {
-        Some(reason) => RunStatus::Aborted(reason),
-        None if failed > 0 || summary.crossed().next().is_some() => RunStatus::SomeFailed,
-        None => RunStatus::AllSucceeded,
-    };
-    Ok(BenchOutput {
-        summary,
-        out_dir,
-        status,
-    })
+}
+
+/// What a step's own summary says of it as a job.
+fn step_job(number: usize, load: &Load, out_dir: &Path, started: SystemTime, measured: std::time::Duration) -> JobInfo {
+    JobInfo {
+        input: format!("bench step {number}: {}", load.label()),
+        out_dir: out_dir.display().to_string(),
+        started_at: rfc3339(started),
+        finished_at: rfc3339(SystemTime::now()),
+        duration_s: measured.as_secs_f64(),
+        aborted: None,
+        parts: 1,
+        config: serde_json::Value::Null,
+    }
 }
 
 /// Where a step's threshold checks were made: `step 3 (rate 20/s)`.

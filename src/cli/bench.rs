@@ -264,7 +264,7 @@ pub async fn bench(args: BenchArgs) -> Outcome {
             ),
         }
     };
-    let output = sheepdog::run_bench(&config, &spec, stop.stop, &mut observe).await?;
+    let output = sheepdog::run_bench(&config, &spec, &stop, &mut observe).await?;
     if !args.quiet {
         println!("{}", sheepdog::bench::terminal::render(&output.summary));
         println!("Run folder: {}", output.out_dir.display());

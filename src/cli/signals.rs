@@ -6,26 +6,17 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use sheepdog::engine::Stop;
 use sheepdog::job::signals::StopSignals;
 use sheepdog::Exit;
 
 use super::Failure;
 
-/// The tokens a command watches: `stop` (send nothing new) and `abandon` (drop what is in
-/// flight).
-pub struct Stop {
-    pub stop: CancellationToken,
-    pub abandon: CancellationToken,
-}
-
 /// Starts listening before anything is sent, so an early signal is never lost.
 pub fn watch(drain: Duration) -> Result<Stop, Failure> {
     let signals = StopSignals::listen()
         .map_err(|e| Failure::new(format!("cannot listen for Ctrl-C / SIGTERM: {e}"), Exit::Aborted))?;
-    let stop = Stop {
-        stop: CancellationToken::new(),
-        abandon: CancellationToken::new(),
-    };
+    let stop = Stop::default();
     tokio::spawn(on_stop_signals(signals, stop.stop.clone(), stop.abandon.clone(), drain));
     Ok(stop)
 }

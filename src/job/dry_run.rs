@@ -32,7 +32,7 @@ pub struct DryRun {
 
 pub fn dry_run(config: &Config, input: &Path) -> Result<DryRun, JobError> {
     let reader = Reader::open(input)?.with_shard(config.shard);
-    super::prepare::check_keys(config)?;
+    crate::engine::check_keys(config)?;
     let primary = config.primary();
     let mut report = DryRun::default();
     for entry in reader {

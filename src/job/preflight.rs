@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::options::RunOptions;
-use super::prepare::{prepare, Prepared};
 use super::worker::CacheContext;
 use super::JobError;
 use crate::cache::ResponseCache;
 use crate::config::{Config, Endpoint};
+use crate::engine::{prepare, Prepared};
 use crate::input::{InputError, Reader};
 use crate::output::journal::{SentJournal, SENT_FILE};
 use crate::output::lineset::LineSet;
@@ -21,7 +21,7 @@ use crate::output::lock::{RunLock, LOCK_FILE};
 use crate::output::manifest::{fingerprint_input, InputFingerprint, Manifest, Part};
 use crate::output::resume::{self, FileOrder};
 use crate::output::{ResultsWriter, ERRORS_FILE, RESULTS_FILE};
-use crate::stats::{Collector, TargetInfo};
+use crate::stats::Collector;
 
 /// Bytes of a result line beyond the input line it answers (response body and bookkeeping):
 /// a rough figure for the disk-space check, not a limit.
@@ -103,126 +103,32 @@ async fn checked(
         .into());
     }
     let mut manifest = Manifest::new(input.clone(), &config.echo());
-    if let Some(shard) = config.shard {
-        let lines = if streamed {
-            0
-        } else {
-            scan_input(&options.input, move |path| crate::shard::count_lines(path, shard)).await?
-        };
-        manifest.shard = Some(crate::shard::ShardInfo {
-            index: shard.index,
-            count: shard.count,
-            lines,
-        });
-    }
-    let earlier_manifest = match Manifest::read(&out_dir).map_err(JobError::Setup)? {
-        Some(earlier) => {
-            if let Some(reason) = earlier.refuse_resume(&manifest, &out_dir) {
-                return Err(JobError::Setup(reason));
-            }
-            Some(earlier)
-        }
-        None if options.resume.is_some() => {
-            return Err(JobError::Setup(format!(
-                "{}: not a sheepdog run folder (no run.json): nothing to resume",
-                out_dir.display()
-            )));
-        }
-        None => {
-            for name in [RESULTS_FILE, ERRORS_FILE] {
-                if out_dir.join(name).metadata().map(|m| m.len() > 0).unwrap_or(false) {
-                    return Err(JobError::Setup(format!(
-                        "{}: holds results but no run.json, so it cannot be resumed safely; choose another --out",
-                        out_dir.display()
-                    )));
-                }
-            }
-            None
-        }
-    };
+    manifest.shard = shard_info(config, options, streamed).await?;
+    let earlier_manifest = earlier_run(&out_dir, &manifest, options)?;
     check_writable(&out_dir)?;
 
-    let targets: Vec<TargetInfo> = prepared
-        .route
-        .iter()
-        .map(|t| TargetInfo {
-            name: t.name.clone(),
-            provider: t.endpoint.provider.clone(),
-            model: t.model.clone().unwrap_or_else(|| "(per line)".into()),
-        })
-        .collect();
-    let mut collector = Collector::new(targets);
-    let mut notices = Vec::new();
-    let (mut done, mut order, mut earlier, mut resumed) = (LineSet::new(), Default::default(), Duration::ZERO, None);
-    if let Some(earlier_manifest) = earlier_manifest {
-        let (dir, retry_failed) = (out_dir.clone(), options.retry_failed);
-        let (scan, rebuilt) = tokio::task::spawn_blocking(move || {
-            let scan = resume::scan(&dir, retry_failed, &mut collector).and_then(|mut scan| {
-                let lost = resume::counts::at_resume(&dir, &scan.done, &mut collector)?;
-                scan.notices.extend(lost);
-                Ok(scan)
-            });
-            (scan, collector)
-        })
-        .await
-        .map_err(|e| JobError::Setup(format!("resume scan stopped: {e}")))?;
-        let scan = scan.map_err(JobError::Setup)?;
-        collector = rebuilt;
-        earlier = earlier_manifest.duration(scan.last_write);
-        resumed = Some(Resumed {
-            done: scan.done.len(),
-            replaced: scan.replaced,
-            earlier_parts: earlier_manifest.parts.len(),
-        });
-        notices.extend(scan.notices);
-        (done, order) = (scan.done, (scan.results_order, scan.errors_order));
-        manifest.parts = earlier_manifest.parts;
-    }
+    let collector = Collector::new(crate::engine::targets_of(&prepared.route));
+    let Scanned {
+        collector,
+        done,
+        order,
+        mut notices,
+        resumed,
+        earlier,
+    } = match earlier_manifest {
+        Some(earlier) => resume_scan(&out_dir, options, collector, earlier, &mut manifest).await?,
+        None => Scanned::fresh(collector),
+    };
     manifest.parts.push(Part {
         started_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         duration_s: None,
     });
-    manifest
-        .write(&out_dir)
-        .map_err(|e| JobError::Setup(format!("{}: cannot write run.json: {e}", out_dir.display())))?;
-    let writer = ResultsWriter::open(&out_dir)?;
-    let journal = SentJournal::open(&out_dir)
-        .map_err(|e| JobError::Setup(format!("{}: cannot write: {e}", out_dir.join(SENT_FILE).display())))?;
-    crate::output::sync_dir(&out_dir).map_err(|e| JobError::Setup(format!("{}: {e}", out_dir.display())))?;
-
+    let (writer, journal) = open_files(&out_dir, &manifest)?;
     let left = manifest
         .shard
         .map_or(input.lines, |s| s.lines)
         .saturating_sub(done.len());
-    let per_line = input.size / input.lines.max(1) + RESULT_OVERHEAD_BYTES;
-    if let Some(free) = available_space(&out_dir) {
-        let needed = left.saturating_mul(per_line);
-        if free < needed {
-            notices.push(format!(
-                "warning: {} has {} MiB free, and the {left} items left may need about {} MiB (a rough \
-                 estimate); if the disk fills up the run stops, and --resume continues it",
-                out_dir.display(),
-                free >> 20,
-                needed >> 20
-            ));
-        }
-    }
-
-    let cache = match &options.cache {
-        Some(path) => Some(CacheContext {
-            cache: ResponseCache::open(path).map_err(|e| JobError::Setup(e.to_string()))?,
-            endpoints: config
-                .route
-                .iter()
-                .map(|&t| match &config.provider_of(&config.targets[t]).endpoint {
-                    Endpoint::Mock => "mock".to_string(),
-                    Endpoint::Url(url) => url.clone(),
-                })
-                .collect(),
-            prices: config.prices.clone(),
-        }),
-        None => None,
-    };
+    notices.extend(disk_notice(&out_dir, &input, left));
     Ok(Preflight {
         out_dir,
         lock,
@@ -235,11 +141,166 @@ async fn checked(
         writer,
         journal,
         prepared,
-        cache,
+        cache: open_cache(config, options)?,
         earlier,
         resumed,
         notices,
     })
+}
+
+/// The shard this run takes, with its line count (0 for a pipe, counted while read).
+async fn shard_info(
+    config: &Config,
+    options: &RunOptions,
+    streamed: bool,
+) -> Result<Option<crate::shard::ShardInfo>, JobError> {
+    let Some(shard) = config.shard else {
+        return Ok(None);
+    };
+    let lines = if streamed {
+        0
+    } else {
+        scan_input(&options.input, move |path| crate::shard::count_lines(path, shard)).await?
+    };
+    Ok(Some(crate::shard::ShardInfo {
+        index: shard.index,
+        count: shard.count,
+        lines,
+    }))
+}
+
+/// The manifest of the run already in `out_dir`, if any, checked against this one: a folder
+/// of another job, or with results but no manifest, is refused.
+fn earlier_run(out_dir: &Path, manifest: &Manifest, options: &RunOptions) -> Result<Option<Manifest>, JobError> {
+    match Manifest::read(out_dir).map_err(JobError::Setup)? {
+        Some(earlier) => match earlier.refuse_resume(manifest, out_dir) {
+            Some(reason) => Err(JobError::Setup(reason)),
+            None => Ok(Some(earlier)),
+        },
+        None if options.resume.is_some() => Err(JobError::Setup(format!(
+            "{}: not a sheepdog run folder (no run.json): nothing to resume",
+            out_dir.display()
+        ))),
+        None => {
+            for name in [RESULTS_FILE, ERRORS_FILE] {
+                if out_dir.join(name).metadata().map(|m| m.len() > 0).unwrap_or(false) {
+                    return Err(JobError::Setup(format!(
+                        "{}: holds results but no run.json, so it cannot be resumed safely; choose another --out",
+                        out_dir.display()
+                    )));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// What the earlier parts left: statistics, lines done, file order.
+struct Scanned {
+    collector: Collector,
+    done: LineSet,
+    order: (FileOrder, FileOrder),
+    notices: Vec<String>,
+    resumed: Option<Resumed>,
+    /// Running time of the earlier parts.
+    earlier: Duration,
+}
+
+impl Scanned {
+    fn fresh(collector: Collector) -> Scanned {
+        Scanned {
+            collector,
+            done: LineSet::new(),
+            order: Default::default(),
+            notices: Vec::new(),
+            resumed: None,
+            earlier: Duration::ZERO,
+        }
+    }
+}
+
+/// Scans (and repairs) the earlier parts on a blocking thread; their parts go into `manifest`.
+async fn resume_scan(
+    out_dir: &Path,
+    options: &RunOptions,
+    mut collector: Collector,
+    earlier: Manifest,
+    manifest: &mut Manifest,
+) -> Result<Scanned, JobError> {
+    let (dir, retry_failed) = (out_dir.to_path_buf(), options.retry_failed);
+    let (scan, rebuilt) = tokio::task::spawn_blocking(move || {
+        let scan = resume::scan(&dir, retry_failed, &mut collector).and_then(|mut scan| {
+            let lost = resume::counts::at_resume(&dir, &scan.done, &mut collector)?;
+            scan.notices.extend(lost);
+            Ok(scan)
+        });
+        (scan, collector)
+    })
+    .await
+    .map_err(|e| JobError::Setup(format!("resume scan stopped: {e}")))?;
+    let scan = scan.map_err(JobError::Setup)?;
+    let resumed = Resumed {
+        done: scan.done.len(),
+        replaced: scan.replaced,
+        earlier_parts: earlier.parts.len(),
+    };
+    let earlier_time = earlier.duration(scan.last_write);
+    manifest.parts = earlier.parts;
+    Ok(Scanned {
+        collector: rebuilt,
+        done: scan.done,
+        order: (scan.results_order, scan.errors_order),
+        notices: scan.notices,
+        resumed: Some(resumed),
+        earlier: earlier_time,
+    })
+}
+
+/// Writes `run.json` and opens the result files and the journal, durably.
+fn open_files(out_dir: &Path, manifest: &Manifest) -> Result<(ResultsWriter, SentJournal), JobError> {
+    manifest
+        .write(out_dir)
+        .map_err(|e| JobError::Setup(format!("{}: cannot write run.json: {e}", out_dir.display())))?;
+    let writer = ResultsWriter::open(out_dir)?;
+    let journal = SentJournal::open(out_dir)
+        .map_err(|e| JobError::Setup(format!("{}: cannot write: {e}", out_dir.join(SENT_FILE).display())))?;
+    crate::output::sync_dir(out_dir).map_err(|e| JobError::Setup(format!("{}: {e}", out_dir.display())))?;
+    Ok((writer, journal))
+}
+
+/// A warning when the disk may not hold the results of the `left` items.
+fn disk_notice(out_dir: &Path, input: &InputFingerprint, left: u64) -> Option<String> {
+    let per_line = input.size / input.lines.max(1) + RESULT_OVERHEAD_BYTES;
+    let free = available_space(out_dir)?;
+    let needed = left.saturating_mul(per_line);
+    (free < needed).then(|| {
+        format!(
+            "warning: {} has {} MiB free, and the {left} items left may need about {} MiB (a rough \
+             estimate); if the disk fills up the run stops, and --resume continues it",
+            out_dir.display(),
+            free >> 20,
+            needed >> 20
+        )
+    })
+}
+
+/// The response cache (`--cache`), with the endpoint of each route target for its keys.
+fn open_cache(config: &Config, options: &RunOptions) -> Result<Option<CacheContext>, JobError> {
+    let Some(path) = &options.cache else {
+        return Ok(None);
+    };
+    Ok(Some(CacheContext {
+        cache: ResponseCache::open(path).map_err(|e| JobError::Setup(e.to_string()))?,
+        endpoints: config
+            .route
+            .iter()
+            .map(|&t| match &config.provider_of(&config.targets[t]).endpoint {
+                Endpoint::Mock => "mock".to_string(),
+                Endpoint::Url(url) => url.clone(),
+            })
+            .collect(),
+        prices: config.prices.clone(),
+    }))
 }
 
 /// The run folder: `--resume DIR`, `--out DIR`, or `reports/<input stem>-<UTC timestamp>/`.

@@ -200,6 +200,24 @@ impl Pacer {
     pub async fn drain(&self) {
         let _ = self.slots.acquire_many(self.size).await;
     }
+
+    /// Waits until every ticket handed out has been dropped, i.e. every request has reported.
+    /// After a stop, requests in flight get `timeout` to finish; then (or as soon as `abandon`
+    /// is cancelled) `abandon` is cancelled, their tasks drop them, and this waits for that.
+    pub async fn drain_within(&self, timeout: Duration, stop: &CancellationToken, abandon: &CancellationToken) {
+        if !stop.is_cancelled() {
+            tokio::select! {
+                _ = self.drain() => return,
+                _ = stop.cancelled() => {}
+            }
+        }
+        tokio::select! {
+            _ = self.drain() => return,
+            _ = tokio::time::sleep(timeout) => abandon.cancel(),
+            _ = abandon.cancelled() => {}
+        }
+        self.drain().await;
+    }
 }
 
 /// A deadline that never comes (about 30 years ahead, well inside `Instant`'s range).

@@ -8,7 +8,7 @@ use crate::dispatch::{Limits, RouteTarget};
 use crate::mock::MockServer;
 use crate::provider;
 
-use super::JobError;
+use crate::job::JobError;
 
 /// The route with live endpoints; keeps the embedded mock server alive while it exists.
 pub struct Prepared {
