@@ -95,7 +95,7 @@ pub async fn run_bench(
         start,
         stop: &stop.stop,
         abandon: &stop.abandon,
-        drain_timeout: crate::job::DEFAULT_DRAIN_TIMEOUT,
+        drain_timeout: config.run.drain_timeout,
     };
     let mut bench = Bench {
         summary: BenchSummary::new(loaded.into_info(config, &targets, &out_dir)),

@@ -230,7 +230,7 @@ pub async fn bench(args: BenchArgs) -> Outcome {
     let metrics_server = ops::start_metrics(&args.metrics).await?;
     spec.metrics = metrics_server.as_ref().map(|server| server.metrics());
     say_notices(&config.notices, args.quiet);
-    let stop = signals::watch(sheepdog::job::DEFAULT_DRAIN_TIMEOUT)?;
+    let stop = signals::watch(config.run.drain_timeout)?;
     let quiet = args.quiet;
     let mut observe = |event: BenchEvent<'_>| {
         if quiet {

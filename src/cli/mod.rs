@@ -418,8 +418,7 @@ pub struct MockArgs {
     pub batch_poll_429: Option<u32>,
 }
 
-/// `--reorder-window` at most: each held item is a result line in memory.
-pub const MAX_REORDER_WINDOW: usize = 1_000_000;
+use sheepdog::config::run::MAX_REORDER_WINDOW;
 /// `mock --output-tokens-std` at most.
 const MAX_OUTPUT_TOKENS_STD: f64 = 1_000_000.0;
 
@@ -452,6 +451,7 @@ impl RunArgs {
         self.dispatch.apply(&mut overrides);
         self.shard.apply(&mut overrides);
         self.validate.apply(&mut overrides);
+        self.durable.apply(&mut overrides);
         overrides
     }
 }
@@ -544,21 +544,24 @@ pub struct DurableArgs {
     #[arg(long)]
     pub retry_failed: bool,
     /// When result lines are synced to disk: always, interval (about every second) or never
-    /// [default: interval].
-    #[arg(long, value_name = "WHEN")]
-    pub fsync: Option<sheepdog::job::FsyncPolicy>,
-    /// On Ctrl-C or SIGTERM, wait this long for requests in flight [default: 30s].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    /// [default: interval; job file: run.fsync].
+    #[arg(long, value_name = "WHEN", env = "SHEEPDOG_FSYNC")]
+    pub fsync: Option<sheepdog::config::run::FsyncPolicy>,
+    /// On Ctrl-C or SIGTERM, wait this long for requests in flight [default: 30s; job file:
+    /// run.drain_timeout].
+    #[arg(long, value_name = "DUR", env = "SHEEPDOG_DRAIN_TIMEOUT", value_parser = parse_duration)]
     pub drain_timeout: Option<Duration>,
-    /// Write results.jsonl in input order (a bounded reorder buffer; dispatch waits when full).
-    #[arg(long)]
+    /// Write results.jsonl in input order (a bounded reorder buffer; dispatch waits when full)
+    /// [job file: run.ordered].
+    #[arg(long, env = "SHEEPDOG_ORDERED")]
     pub ordered: bool,
-    /// With --ordered: finished items held back at most [default: 10000].
-    #[arg(long, value_name = "N", requires = "ordered", value_parser = count(1, MAX_REORDER_WINDOW))]
+    /// With --ordered: finished items held back at most [default: 10000; job file:
+    /// run.reorder_window].
+    #[arg(long, value_name = "N", env = "SHEEPDOG_REORDER_WINDOW", value_parser = count(1, MAX_REORDER_WINDOW))]
     pub reorder_window: Option<usize>,
     /// Response cache database: identical requests are answered from it (cost 0), new answers
-    /// are added [default: off].
-    #[arg(long, value_name = "PATH")]
+    /// are added [default: off; job file: run.cache].
+    #[arg(long, value_name = "PATH", env = "SHEEPDOG_CACHE")]
     pub cache: Option<PathBuf>,
     /// Accept an input without lines (exit 0) instead of refusing it (exit 2).
     #[arg(long)]
@@ -566,14 +569,20 @@ pub struct DurableArgs {
 }
 
 impl DurableArgs {
-    pub fn apply(&self, options: &mut sheepdog::RunOptions) {
+    /// The job settings among these flags (or their `SHEEPDOG_*` variables), resolved with
+    /// the job file's `[run]` table.
+    pub fn apply(&self, overrides: &mut Overrides) {
+        overrides.fsync = self.fsync;
+        overrides.drain_timeout = self.drain_timeout;
+        overrides.ordered = self.ordered.then_some(true);
+        overrides.reorder_window = self.reorder_window;
+        overrides.cache = self.cache.clone();
+    }
+
+    /// The invocation details among these flags.
+    pub fn options(&self, options: &mut sheepdog::RunOptions) {
         options.resume = self.resume.clone();
         options.retry_failed = self.retry_failed;
-        options.fsync = self.fsync.unwrap_or_default();
-        options.drain_timeout = self.drain_timeout.unwrap_or(sheepdog::job::DEFAULT_DRAIN_TIMEOUT);
-        options.ordered = self.ordered;
-        options.reorder_window = self.reorder_window.unwrap_or(sheepdog::job::DEFAULT_REORDER_WINDOW);
-        options.cache = self.cache.clone();
         options.allow_empty = self.allow_empty;
     }
 }

@@ -21,14 +21,14 @@ pub async fn run(args: RunArgs) -> Outcome {
 
     let mut options = RunOptions::new(args.input.clone());
     options.progress = ProgressMode::detect(args.quiet);
-    args.durable.apply(&mut options);
+    args.durable.options(&mut options);
     let metrics_server = ops::start_metrics(&args.metrics).await?;
     ops::check_pushgateway(&args.metrics)?;
     options.metrics = metrics_server
         .as_ref()
         .map(|server| server.metrics())
         .or_else(|| args.metrics.pushgateway.is_some().then(sheepdog::metrics::Metrics::new));
-    let stop = signals::watch(options.drain_timeout)?;
+    let stop = signals::watch(config.run.drain_timeout)?;
 
     // A signal during the checks (an input that blocks, a slow resume scan) ends the run at
     // once: nothing was sent yet.

@@ -225,6 +225,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
     }
 
     let run = job.run.unwrap_or_default();
+    let run_settings = super::run::resolve(o, &run).map_err(|(key, message)| err(&key, message))?;
     let dispatch = dispatch::resolve(o, &run, &retry_file, job.route.as_ref(), job.breaker.as_ref())
         .map_err(|(key, message)| err(&key, message))?;
     let concurrency = o.concurrency.or(run.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
@@ -322,6 +323,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         shard,
         shard_limits,
         output_check,
+        run: run_settings,
     };
     if let (Some(shard), crate::shard::ShardLimits::Divide) = (shard, shard_limits) {
         let notice = crate::shard::divide_limits(&mut config, shard.count);

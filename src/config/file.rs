@@ -153,6 +153,16 @@ pub struct RunEntry {
     pub max_response_size: Option<Size>,
     /// In a sharded run: "divide" (default) each limit by the shard count, or keep it "full".
     pub shard_limits: Option<String>,
+    /// When result lines are synced to disk: "always", "interval" (default) or "never".
+    pub fsync: Option<String>,
+    /// Write results.jsonl in input order.
+    pub ordered: Option<bool>,
+    /// With `ordered`: finished items held back at most.
+    pub reorder_window: Option<usize>,
+    /// The response cache database.
+    pub cache: Option<String>,
+    /// How long a stop waits for requests in flight.
+    pub drain_timeout: Option<Dur>,
 }
 
 /// Settings of the in-process mock server started for providers with `base_url = "mock"`.

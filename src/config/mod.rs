@@ -6,6 +6,7 @@ mod build;
 pub mod dispatch;
 pub mod file;
 pub mod lines;
+pub mod run;
 
 use build::build;
 
@@ -106,6 +107,16 @@ pub struct Overrides {
     pub validate_json: bool,
     /// `--schema FILE`: ... and valid against this JSON Schema (implies `validate_json`).
     pub schema: Option<PathBuf>,
+    /// `--fsync` / `SHEEPDOG_FSYNC`.
+    pub fsync: Option<run::FsyncPolicy>,
+    /// `--ordered` / `SHEEPDOG_ORDERED`.
+    pub ordered: Option<bool>,
+    /// `--reorder-window` / `SHEEPDOG_REORDER_WINDOW`.
+    pub reorder_window: Option<usize>,
+    /// `--cache` / `SHEEPDOG_CACHE`.
+    pub cache: Option<PathBuf>,
+    /// `--drain-timeout` / `SHEEPDOG_DRAIN_TIMEOUT`.
+    pub drain_timeout: Option<Duration>,
 }
 
 /// Where a provider is reached.
@@ -187,6 +198,8 @@ pub struct Config {
     pub shard_limits: crate::shard::ShardLimits,
     /// `--validate-json`: the check every answer goes through.
     pub output_check: Option<std::sync::Arc<crate::validate::OutputCheck>>,
+    /// Durability, order, cache and stop of a run (`[run]`, `--fsync`, `--ordered`, ...).
+    pub run: run::RunSettings,
 }
 
 /// Reads the environment the way the OpenAI SDKs do.
@@ -282,6 +295,9 @@ impl Config {
             "stream_idle_timeout_ms": self.stream.map(|s| s.idle_timeout.as_millis() as u64),
             "max_response_size": self.max_response_size,
         });
+        if let Some(object) = echo.as_object_mut() {
+            self.run.echo(object);
+        }
         if let (Some(shard), Some(object)) = (self.shard, echo.as_object_mut()) {
             object.insert("shard".into(), shard.to_string().into());
             object.insert("shard_limits".into(), self.shard_limits.to_string().into());

@@ -82,7 +82,7 @@ pub(super) async fn finish(
         }
     })?;
     let unsent = folder.lines.saturating_sub(owned.collector.live().done);
-    if options.ordered && unsent == 0 && !owned.in_order {
+    if config.run.ordered && unsent == 0 && !owned.in_order {
         for name in [RESULTS_FILE, ERRORS_FILE] {
             crate::output::reorder::sort_by_line(&folder.out_dir, name).map_err(|source| WriteError {
                 path: folder.out_dir.join(name),

@@ -102,7 +102,7 @@ pub async fn run_job(config: &Config, options: &RunOptions, stop: CancellationTo
 }
 
 /// Runs a job that passed [`preflight`]. `stop`: send nothing new, let requests in flight finish
-/// (up to `options.drain_timeout`); `abandon`: drop the requests in flight at once.
+/// (up to `config.run.drain_timeout`); `abandon`: drop the requests in flight at once.
 pub async fn execute(
     config: &Config,
     options: &RunOptions,
@@ -146,13 +146,16 @@ pub async fn execute(
         progress: Progress::new(options.progress, (!streamed).then_some(lines)),
         stop: stop.clone(),
         abandon: abandon.clone(),
-        fsync: options.fsync,
-        ordered: options.ordered,
+        fsync: config.run.fsync,
+        ordered: config.run.ordered,
         order,
         metrics: options.metrics.clone(),
     };
     let owner = tokio::spawn(owner.run(events_rx));
-    let window = options.ordered.then(|| options.reorder_window.max(config.concurrency));
+    let window = config
+        .run
+        .ordered
+        .then(|| config.run.reorder_window.max(config.concurrency));
     let source = source::InputSource::new(entries, done, events.clone(), window, dispatcher.clone(), stop.clone());
     let tasks = Tasks {
         dispatcher: dispatcher.clone(),
@@ -162,7 +165,7 @@ pub async fn execute(
         abandon: abandon.clone(),
         offset: earlier,
     };
-    let read = dispatch(source, &tasks, config.concurrency, options.drain_timeout).await;
+    let read = dispatch(source, &tasks, config.concurrency, config.run.drain_timeout).await;
     let Tasks { cache, events, .. } = tasks;
     drop(events);
     let owned = owner

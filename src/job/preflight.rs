@@ -141,7 +141,7 @@ async fn checked(
         writer,
         journal,
         prepared,
-        cache: open_cache(config, options)?,
+        cache: open_cache(config)?,
         earlier,
         resumed,
         notices,
@@ -285,8 +285,8 @@ fn disk_notice(out_dir: &Path, input: &InputFingerprint, left: u64) -> Option<St
 }
 
 /// The response cache (`--cache`), with the endpoint of each route target for its keys.
-fn open_cache(config: &Config, options: &RunOptions) -> Result<Option<CacheContext>, JobError> {
-    let Some(path) = &options.cache else {
+fn open_cache(config: &Config) -> Result<Option<CacheContext>, JobError> {
+    let Some(path) = &config.run.cache else {
         return Ok(None);
     };
     Ok(Some(CacheContext {
