@@ -27,14 +27,17 @@ async fn open_loop_sends_rate_times_duration_requests() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let step = &run.summary["steps"][0];
     let requests = f64_at(step, "/requests");
-    // 200 are due; a loaded 2-core machine may start the last few after the window closes.
+    // 200 are due: the pacer's schedule is absolute, so a late start on a loaded machine
+    // still sends every request due before the end of the window (late, with its lag).
     assert!(
-        (180.0..=206.0).contains(&requests),
+        (195.0..=205.0).contains(&requests),
         "{requests} requests at 100/s for 2 s"
     );
     assert_eq!(server.stats().requests as f64, requests, "each sent once");
+    // A client that kept up lags by about a millisecond; one that sent in bursts or one at a
+    // time would lag by most of the 2 s. The bound leaves a loaded 2-core machine room.
     let lag_p99 = f64_at(step, "/schedule_lag_ms/p99");
-    assert!(lag_p99 < 500.0, "the client kept up: lag p99 {lag_p99} ms");
+    assert!(lag_p99 < 1_000.0, "the client kept up: lag p99 {lag_p99} ms");
     assert_eq!(
         run.requests_csv.lines().count() as f64,
         requests + 1.0,
@@ -92,15 +95,16 @@ async fn corrected_latency_shows_a_server_stall_that_uncorrected_latency_hides()
     let uncorrected_p90 = f64_at(step, "/summary/latency_ms/p90");
     let corrected_p90 = f64_at(step, "/latency_from_schedule_ms/p90");
     let lag_max = f64_at(step, "/schedule_lag_ms/max");
-    // Bounds with room for a loaded machine: the stall adds ~800 ms to the corrected p90 and
-    // nothing to the uncorrected one.
-    assert!(
-        uncorrected_p90 < 300.0,
-        "uncorrected p90 {uncorrected_p90} ms hides the stall"
-    );
+    // The stall is the server's own 1 s sleep, so the corrected p90 holds ~800 ms however
+    // loaded the machine is; the uncorrected p90 is the mock's answer time, which load may
+    // stretch, but not to a stall's size.
     assert!(corrected_p90 > 500.0, "corrected p90 {corrected_p90} ms shows it");
     assert!(
-        corrected_p90 - uncorrected_p90 > 400.0,
+        uncorrected_p90 < 450.0,
+        "uncorrected p90 {uncorrected_p90} ms hides the stall"
+    );
+    assert!(
+        corrected_p90 > 2.0 * uncorrected_p90,
         "corrected p90 {corrected_p90} ms vs uncorrected {uncorrected_p90} ms"
     );
     assert!(lag_max > 700.0, "the client fell behind by {lag_max} ms and says so");
