@@ -72,7 +72,7 @@ pub async fn run_bench(
     stop: &Stop,
     observe: &mut (dyn FnMut(BenchEvent<'_>) + Send),
 ) -> Result<BenchOutput, JobError> {
-    spec.validate(config.stream.is_some()).map_err(JobError::Setup)?;
+    spec.validate(config.stream.is_some()).map_err(JobError::Bench)?;
     let prepared = prepare(config).await?;
     let targets = crate::engine::targets_of(&prepared.route);
     let (prompts, loaded) = load_prompts(config, spec, &prepared.route)?;
@@ -156,7 +156,7 @@ fn load_prompts(
         .unwrap_or_else(|| FALLBACK_TOKENIZER_MODEL.to_string());
     let (prompts, prompt_info) = prompts::Prompts::load(&spec.prompts, &tokenizer_model, spec.seed)?;
     if primary_model.is_none() && prompts.first_model().is_none() {
-        return Err(JobError::Setup(
+        return Err(JobError::Bench(
             "no model: give --model, targets in a job file, or \"model\" in the input lines".into(),
         ));
     }
@@ -348,12 +348,12 @@ fn out_dir(config: &Config) -> Result<PathBuf, JobError> {
         None => crate::output::fresh_run_dir("bench"),
     };
     if dir.join(SUMMARY_FILE).exists() {
-        return Err(JobError::Setup(format!(
+        return Err(JobError::RunFolder(format!(
             "{}: already holds the summary of a run; choose another --out",
             dir.display()
         )));
     }
     std::fs::create_dir_all(&dir)
-        .map_err(|e| JobError::Setup(format!("{}: cannot create the run folder: {e}", dir.display())))?;
+        .map_err(|e| JobError::RunFolder(format!("{}: cannot create the run folder: {e}", dir.display())))?;
     Ok(dir)
 }

@@ -69,7 +69,7 @@ impl Prompts {
             }
         }
         let Some(first) = items.first() else {
-            return Err(JobError::Setup(format!(
+            return Err(JobError::Bench(format!(
                 "{}: no valid request in the file ({rejected} invalid lines; `sheepdog run {} --dry-run` says why)",
                 path.display(),
                 path.display()

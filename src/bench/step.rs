@@ -111,9 +111,10 @@ pub(crate) async fn run(
     // Every slot back means every request of the step has reported (or was dropped).
     pacer.drain_within(ctx.drain_timeout, ctx.stop, ctx.abandon).await;
     drop(samples_tx);
-    let owned = owner
-        .await
-        .map_err(|e| JobError::Setup(format!("the owner of bench step {step} stopped: {e}")))?;
+    let owned = owner.await.map_err(|source| JobError::Task {
+        what: format!("the owner of bench step {step}"),
+        source,
+    })?;
     if let Some(error) = owned.write_error {
         return Err(error.into());
     }

@@ -31,7 +31,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared, JobError> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let server = MockServer::start(config.mock.clone(), addr)
             .await
-            .map_err(|e| JobError::Setup(format!("cannot start the built-in mock server on 127.0.0.1: {e}")))?;
+            .map_err(JobError::MockServer)?;
         Some(server)
     } else {
         None

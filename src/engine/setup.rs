@@ -33,7 +33,7 @@ pub fn dispatcher(
 ) -> Result<Arc<Dispatcher>, JobError> {
     let slots = setup.slots.max(1);
     let mut client = Client::new(slots)
-        .map_err(|e| JobError::Setup(e.to_string()))?
+        .map_err(|e| JobError::Client(e.to_string()))?
         .max_response_size(config.max_response_size);
     if let Some(journal) = setup.journal {
         client = client.journal(journal);

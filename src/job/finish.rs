@@ -117,7 +117,7 @@ async fn close(
 ) -> Result<(), JobError> {
     if let Some(cache) = cache {
         if let Err(e) = cache.cache.close() {
-            return Err(JobError::Setup(format!("response cache: {e}")));
+            return Err(JobError::Cache(format!("response cache: {e}")));
         }
     }
     if let Some(mock) = mock {

@@ -51,8 +51,31 @@ pub enum JobError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Input(#[from] InputError),
+    /// The HTTP client could not be built.
     #[error("{0}")]
-    Setup(String),
+    Client(String),
+    /// The built-in mock server could not start.
+    #[error("cannot start the built-in mock server on 127.0.0.1: {0}")]
+    MockServer(std::io::Error),
+    /// The run folder cannot hold this run: another job's, results without a manifest, not
+    /// writable, or its files cannot be created.
+    #[error("{0}")]
+    RunFolder(String),
+    /// `--resume` names no run folder, or one that disagrees with `--out`.
+    #[error("{0}")]
+    Resume(String),
+    /// The response cache could not be opened or closed.
+    #[error("{0}")]
+    Cache(String),
+    /// The bench's plan or prompts cannot be run (bad flags, no prompt, no model).
+    #[error("{0}")]
+    Bench(String),
+    /// A task of the run ended abnormally (a bug, never the input's fault).
+    #[error("{what} stopped: {source}")]
+    Task {
+        what: String,
+        source: tokio::task::JoinError,
+    },
     #[error(transparent)]
     Locked(#[from] crate::output::lock::LockError),
     #[error("{0}; the run stopped so that no answer is paid for and then lost")]
@@ -63,7 +86,16 @@ impl JobError {
     /// Bad usage, config or input; or a run that had to stop.
     pub fn exit(&self) -> Exit {
         match self {
-            JobError::Config(_) | JobError::Input(_) | JobError::Setup(_) | JobError::Locked(_) => Exit::Usage,
+            JobError::Config(_)
+            | JobError::Input(_)
+            | JobError::Client(_)
+            | JobError::MockServer(_)
+            | JobError::RunFolder(_)
+            | JobError::Resume(_)
+            | JobError::Cache(_)
+            | JobError::Bench(_)
+            | JobError::Task { .. }
+            | JobError::Locked(_) => Exit::Usage,
             JobError::Write(_) => Exit::Aborted,
         }
     }
@@ -168,9 +200,10 @@ pub async fn execute(
     let read = dispatch(source, &tasks, config.concurrency, config.run.drain_timeout).await;
     let Tasks { cache, events, .. } = tasks;
     drop(events);
-    let owned = owner
-        .await
-        .map_err(|e| JobError::Setup(format!("result writer stopped: {e}")))?;
+    let owned = owner.await.map_err(|source| JobError::Task {
+        what: "result writer".into(),
+        source,
+    })?;
     let ended = finish::Ended {
         owned,
         read,

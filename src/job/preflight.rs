@@ -172,19 +172,19 @@ async fn shard_info(
 /// The manifest of the run already in `out_dir`, if any, checked against this one: a folder
 /// of another job, or with results but no manifest, is refused.
 fn earlier_run(out_dir: &Path, manifest: &Manifest, options: &RunOptions) -> Result<Option<Manifest>, JobError> {
-    match Manifest::read(out_dir).map_err(JobError::Setup)? {
+    match Manifest::read(out_dir).map_err(JobError::RunFolder)? {
         Some(earlier) => match earlier.refuse_resume(manifest, out_dir) {
-            Some(reason) => Err(JobError::Setup(reason)),
+            Some(reason) => Err(JobError::RunFolder(reason)),
             None => Ok(Some(earlier)),
         },
-        None if options.resume.is_some() => Err(JobError::Setup(format!(
+        None if options.resume.is_some() => Err(JobError::Resume(format!(
             "{}: not a sheepdog run folder (no run.json): nothing to resume",
             out_dir.display()
         ))),
         None => {
             for name in [RESULTS_FILE, ERRORS_FILE] {
                 if out_dir.join(name).metadata().map(|m| m.len() > 0).unwrap_or(false) {
-                    return Err(JobError::Setup(format!(
+                    return Err(JobError::RunFolder(format!(
                         "{}: holds results but no run.json, so it cannot be resumed safely; choose another --out",
                         out_dir.display()
                     )));
@@ -237,8 +237,11 @@ async fn resume_scan(
         (scan, collector)
     })
     .await
-    .map_err(|e| JobError::Setup(format!("resume scan stopped: {e}")))?;
-    let scan = scan.map_err(JobError::Setup)?;
+    .map_err(|source| JobError::Task {
+        what: "resume scan".into(),
+        source,
+    })?;
+    let scan = scan.map_err(JobError::RunFolder)?;
     let resumed = Resumed {
         done: scan.done.len(),
         replaced: scan.replaced,
@@ -260,11 +263,11 @@ async fn resume_scan(
 fn open_files(out_dir: &Path, manifest: &Manifest) -> Result<(ResultsWriter, SentJournal), JobError> {
     manifest
         .write(out_dir)
-        .map_err(|e| JobError::Setup(format!("{}: cannot write run.json: {e}", out_dir.display())))?;
+        .map_err(|e| JobError::RunFolder(format!("{}: cannot write run.json: {e}", out_dir.display())))?;
     let writer = ResultsWriter::open(out_dir)?;
     let journal = SentJournal::open(out_dir)
-        .map_err(|e| JobError::Setup(format!("{}: cannot write: {e}", out_dir.join(SENT_FILE).display())))?;
-    crate::output::sync_dir(out_dir).map_err(|e| JobError::Setup(format!("{}: {e}", out_dir.display())))?;
+        .map_err(|e| JobError::RunFolder(format!("{}: cannot write: {e}", out_dir.join(SENT_FILE).display())))?;
+    crate::output::sync_dir(out_dir).map_err(|e| JobError::RunFolder(format!("{}: {e}", out_dir.display())))?;
     Ok((writer, journal))
 }
 
@@ -290,7 +293,7 @@ fn open_cache(config: &Config) -> Result<Option<CacheContext>, JobError> {
         return Ok(None);
     };
     Ok(Some(CacheContext {
-        cache: ResponseCache::open(path).map_err(|e| JobError::Setup(e.to_string()))?,
+        cache: ResponseCache::open(path).map_err(|e| JobError::Cache(e.to_string()))?,
         endpoints: config
             .route
             .iter()
@@ -313,7 +316,10 @@ async fn scan_input<T: Send + 'static>(
     let path = input.to_path_buf();
     let scanned = tokio::task::spawn_blocking(move || scan(&path))
         .await
-        .map_err(|e| JobError::Setup(format!("input scan stopped: {e}")))?;
+        .map_err(|source| JobError::Task {
+            what: "input scan".into(),
+            source,
+        })?;
     scanned.map_err(|source| {
         JobError::from(InputError::Read {
             path: input.to_path_buf(),
@@ -326,14 +332,14 @@ async fn scan_input<T: Send + 'static>(
 fn out_dir(config: &Config, options: &RunOptions) -> Result<PathBuf, JobError> {
     if let Some(dir) = &options.resume {
         if let Some(out) = config.out.as_ref().filter(|out| *out != dir) {
-            return Err(JobError::Setup(format!(
+            return Err(JobError::Resume(format!(
                 "--resume {} and --out {} name different folders; give one",
                 dir.display(),
                 out.display()
             )));
         }
         if !dir.is_dir() {
-            return Err(JobError::Setup(format!(
+            return Err(JobError::Resume(format!(
                 "--resume {}: no such run folder",
                 dir.display()
             )));
@@ -354,7 +360,7 @@ fn out_dir(config: &Config, options: &RunOptions) -> Result<PathBuf, JobError> {
 /// Creates the folder and proves a file can be written, synced and removed in it.
 fn check_writable(dir: &Path) -> Result<(), JobError> {
     let fail = |e: std::io::Error| {
-        JobError::Setup(format!(
+        JobError::RunFolder(format!(
             "{}: the run folder is not writable ({e}); nothing was sent",
             dir.display()
         ))
