@@ -33,7 +33,7 @@ pub async fn check(config: &Config) -> Result<Vec<CheckRow>, JobError> {
     }
     let prepared = prepare(&keyless).await?;
     let client = Client::new(4)
-        .map_err(|e| JobError::Client(e.to_string()))?
+        .map_err(|e| JobError::from(crate::engine::EngineError::Client(e.to_string())))?
         .max_response_size(config.max_response_size);
     let mut rows = Vec::new();
     for (target, &index) in prepared.route.iter().zip(&config.route) {

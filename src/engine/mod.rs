@@ -27,6 +27,20 @@ use crate::load::{Pacer, Ticket};
 pub use prepare::{check_keys, prepare, Prepared};
 pub use setup::{dispatcher, targets_of, Setup};
 
+/// Why the engine could not be set up. Exit code 2, like every setup failure.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A provider of the route has no key.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    Client(String),
+    /// The built-in mock server could not start.
+    #[error("cannot start the built-in mock server on 127.0.0.1: {0}")]
+    MockServer(std::io::Error),
+}
+
 /// How a run or a bench is stopped: `stop` sends nothing new and lets requests in flight finish
 /// (up to the drain timeout); `abandon` drops them at once. Ctrl-C and SIGTERM cancel them
 /// (first and second signal) the same way for both commands.

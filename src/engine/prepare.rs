@@ -8,7 +8,7 @@ use crate::dispatch::{Limits, RouteTarget};
 use crate::mock::MockServer;
 use crate::provider;
 
-use crate::job::JobError;
+use super::EngineError;
 
 /// The route with live endpoints; keeps the embedded mock server alive while it exists.
 pub struct Prepared {
@@ -25,13 +25,13 @@ impl Prepared {
 }
 
 /// Checks that every provider of the route has its key and starts the mock server if needed.
-pub async fn prepare(config: &Config) -> Result<Prepared, JobError> {
+pub async fn prepare(config: &Config) -> Result<Prepared, EngineError> {
     check_keys(config)?;
     let mock = if config.uses_mock() {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let server = MockServer::start(config.mock.clone(), addr)
             .await
-            .map_err(JobError::MockServer)?;
+            .map_err(EngineError::MockServer)?;
         Some(server)
     } else {
         None
@@ -82,7 +82,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared, JobError> {
 }
 
 /// Every provider of the route has its key (when it names a variable for one).
-pub fn check_keys(config: &Config) -> Result<(), JobError> {
+pub fn check_keys(config: &Config) -> Result<(), EngineError> {
     let file = config
         .source
         .as_ref()
@@ -96,7 +96,7 @@ pub fn check_keys(config: &Config) -> Result<(), JobError> {
                 .iter()
                 .position(|p| p.name == provider.name)
                 .unwrap_or(0);
-            return Err(JobError::Config(ConfigError::new(
+            return Err(EngineError::Config(ConfigError::new(
                 &file,
                 &format!("providers[{index}].api_key_env"),
                 format!(

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::EngineError;
 use crate::config::Config;
 use crate::dispatch::{DispatchOptions, Dispatcher, RouteTarget};
-use crate::job::JobError;
 use crate::output::journal::SentJournal;
 use crate::provider::Client;
 use crate::stats::TargetInfo;
@@ -30,10 +30,10 @@ pub fn dispatcher(
     route: Vec<RouteTarget>,
     setup: Setup,
     stop: &CancellationToken,
-) -> Result<Arc<Dispatcher>, JobError> {
+) -> Result<Arc<Dispatcher>, EngineError> {
     let slots = setup.slots.max(1);
     let mut client = Client::new(slots)
-        .map_err(|e| JobError::Client(e.to_string()))?
+        .map_err(|e| EngineError::Client(e.to_string()))?
         .max_response_size(config.max_response_size);
     if let Some(journal) = setup.journal {
         client = client.journal(journal);

@@ -51,12 +51,9 @@ pub enum JobError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Input(#[from] InputError),
-    /// The HTTP client could not be built.
-    #[error("{0}")]
-    Client(String),
-    /// The built-in mock server could not start.
-    #[error("cannot start the built-in mock server on 127.0.0.1: {0}")]
-    MockServer(std::io::Error),
+    /// Keys, client or embedded mock server (see [`crate::engine::EngineError`]).
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     /// The run folder cannot hold this run: another job's, results without a manifest, not
     /// writable, or its files cannot be created.
     #[error("{0}")]
@@ -88,8 +85,7 @@ impl JobError {
         match self {
             JobError::Config(_)
             | JobError::Input(_)
-            | JobError::Client(_)
-            | JobError::MockServer(_)
+            | JobError::Engine(_)
             | JobError::RunFolder(_)
             | JobError::Resume(_)
             | JobError::Cache(_)
