@@ -136,10 +136,11 @@ async fn a_closed_loop_sweep_has_a_step_per_concurrency_and_a_summary_table() {
         assert_eq!(step["failed"], 0);
         let ttft_p50 = f64_at(step, "/summary/ttft_ms/p50");
         assert!((20.0..=200.0).contains(&ttft_p50), "TTFT p50 {ttft_p50}");
-        // The mock keeps an absolute 2 ms schedule; a first token read late makes the mean gap
-        // of a request a little shorter, never much.
+        // The mock keeps an absolute 2 ms schedule: a first token read late (a loaded machine)
+        // makes the mean gap of a request shorter, by as much as the first token was late, so
+        // only the upper bound is tight.
         let itl_p50 = f64_at(step, "/summary/itl_ms/p50");
-        assert!((1.5..=20.0).contains(&itl_p50), "ITL p50 {itl_p50}");
+        assert!(itl_p50 > 0.0 && itl_p50 <= 20.0, "ITL p50 {itl_p50}");
         assert_eq!(f64_at(step, "/slo/met_all"), 1.0, "generous objectives are always met");
         let goodput = f64_at(step, "/slo/goodput_rps");
         assert!((goodput - f64_at(step, "/achieved_rps")).abs() < 1e-9);
