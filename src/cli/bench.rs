@@ -104,6 +104,10 @@ pub struct BenchArgs {
     /// Tries per target for retryable failures [default: 3].
     #[arg(long, env = "SHEEPDOG_MAX_ATTEMPTS", value_parser = super::attempts())]
     pub max_attempts: Option<u32>,
+    /// On Ctrl-C or SIGTERM, wait this long for requests in flight [default: 30s; job file:
+    /// run.drain_timeout].
+    #[arg(long, value_name = "DUR", env = "SHEEPDOG_DRAIN_TIMEOUT", value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
     /// Run folder [default: reports/bench-<UTC time>].
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
@@ -124,6 +128,7 @@ impl BenchArgs {
             out: self.out.clone(),
             stream: Some(!self.no_stream),
             stream_idle_timeout: self.stream_idle_timeout,
+            drain_timeout: self.drain_timeout,
             ..Overrides::default()
         }
     }
