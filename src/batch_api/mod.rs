@@ -305,7 +305,7 @@ pub async fn control(config: &Config, dir: &std::path::Path, cancel: bool) -> Re
             state::STATE_FILE
         ))
     })?;
-    let prepared = crate::job::prepare(config).await?;
+    let prepared = crate::job::prepare(config).await.map_err(JobError::from)?;
     let endpoint = prepared
         .route
         .first()

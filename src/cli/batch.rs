@@ -49,14 +49,14 @@ pub async fn run(args: &RunArgs, config: &Config) -> Outcome {
     }
     let mut run = RunOptions::new(args.input.clone());
     run.progress = ProgressMode::detect(args.quiet);
-    args.durable.apply(&mut run);
+    args.durable.options(&mut run);
     let options = BatchOptions {
         run,
         completion_window: window,
         poll_interval: flags.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL),
         then_live: flags.then_live,
     };
-    let stop = signals::watch(options.run.drain_timeout)?;
+    let stop = signals::watch(config.run.drain_timeout)?;
     let done = sheepdog::batch_api::run(config, &options, stop.stop).await;
     let output = match done {
         Ok(done) => done.output,
