@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use std::sync::Arc;
+
+use crate::dispatch::budget::Budget;
 use crate::stats::LiveCounts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,8 @@ pub struct Progress {
     total: Option<u64>,
     started: Instant,
     last: Instant,
+    /// `--max-cost`: spent / budget and the projected total are shown instead of the cost.
+    budget: Option<Arc<Budget>>,
 }
 
 impl Progress {
@@ -63,7 +68,28 @@ impl Progress {
             total,
             started: now,
             last: now,
+            budget: None,
         }
+    }
+
+    /// Shows what the run spent of its budget, and what the whole job would cost at the
+    /// current rate.
+    pub fn with_budget(mut self, budget: Option<Arc<Budget>>) -> Progress {
+        self.budget = budget;
+        self
+    }
+
+    /// `$0.0123` without a budget; `$3.20 of $25.00, projected $41.10` with one.
+    fn cost(&self, c: &LiveCounts) -> String {
+        let Some(budget) = &self.budget else {
+            return money(c.cost_usd);
+        };
+        let spent = budget.spent();
+        let mut text = format!("{} of {}", budget.format(spent), budget.format(budget.limit()));
+        if let Some(projected) = projected(spent, c.done, self.total) {
+            text.push_str(&format!(", projected {}", budget.format(projected)));
+        }
+        text
     }
 
     /// Called by the owner of the statistics after each finished item.
@@ -80,7 +106,7 @@ impl Progress {
                             "ok {} failed {} {}",
                             counts.succeeded,
                             counts.failed + counts.rejected,
-                            money(counts.cost_usd)
+                            self.cost(counts)
                         ));
                     }
                 }
@@ -111,7 +137,7 @@ impl Progress {
                 c.succeeded,
                 c.failed,
                 c.rejected,
-                money(c.cost_usd)
+                self.cost(c)
             );
         };
         let eta = if rate > 0.0 && total > c.done {
@@ -133,11 +159,59 @@ impl Progress {
             c.succeeded,
             c.failed,
             c.rejected,
-            money(c.cost_usd)
+            self.cost(c)
         )
     }
 }
 
+/// The whole job's cost if the items left cost what the finished ones did on average.
+fn projected(spent: f64, done: u64, total: Option<u64>) -> Option<f64> {
+    let total = total?;
+    (done > 0 && total >= done).then(|| spent / done as f64 * total as f64)
+}
+
 fn money(usd: f64) -> String {
     format!("${usd:.4}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_projection_scales_the_spend_to_every_item() {
+        assert_eq!(projected(2.0, 10, Some(100)), Some(20.0));
+        assert_eq!(projected(2.0, 0, Some(100)), None);
+        assert_eq!(projected(2.0, 10, None), None);
+    }
+
+    #[tokio::test]
+    async fn the_log_line_shows_spent_of_budget_and_the_projection() {
+        let config = crate::config::Config::resolve(
+            &crate::config::Overrides {
+                max_cost: Some("25".into()),
+                ..Default::default()
+            },
+            &NoEnv,
+        )
+        .unwrap();
+        let budget = Budget::from_config(&config).unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        budget.reserve(3.0, &stop).await.unwrap().settle(2.0);
+        let progress = Progress::new(ProgressMode::Quiet, Some(100)).with_budget(Some(budget));
+        let counts = LiveCounts {
+            done: 10,
+            succeeded: 10,
+            ..Default::default()
+        };
+        let line = progress.line(&counts);
+        assert!(line.contains("$2.00 of $25.00, projected $20.00"), "{line}");
+    }
+
+    struct NoEnv;
+    impl crate::config::Env for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
 }

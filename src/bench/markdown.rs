@@ -41,6 +41,9 @@ pub fn render(s: &BenchSummary) -> String {
     if let Some(reason) = &b.stopped_early {
         let _ = writeln!(out, "> **Stopped early:** {}\n", md_cell(reason));
     }
+    if let Some(budget) = &b.budget {
+        let _ = writeln!(out, "Budget (`--max-cost`): {}\n", md_cell(&budget.describe()));
+    }
     out.push_str(&crate::threshold::markdown(&s.thresholds));
     if let Some(found) = &s.find_max {
         find_max(&mut out, found);

@@ -111,6 +111,7 @@ pub async fn run_bench(
         .stop
         .is_cancelled()
         .then(|| dispatcher.abort_reason().unwrap_or_else(|| "interrupted".to_string()));
+    bench.summary.bench.budget = dispatcher.budget_report();
     bench.finish(aborted)
 }
 
@@ -190,6 +191,7 @@ impl Loaded {
             duration_s: 0.0,
             aborted: None,
             stopped_early: None,
+            budget: None,
             config: config.echo(),
         }
     }
@@ -248,6 +250,7 @@ impl Bench {
                 self.summary.bench.stopped_early = Some(note);
             }
             observe(BenchEvent::StepFinished(&report));
+            self.summary.bench.budget = ctx.dispatcher.budget_report();
             let crossed = self.add_step(spec, report, &plan)?;
             if crossed && spec.abort_on_fail {
                 break;

@@ -85,6 +85,9 @@ pub struct BenchInfo {
     /// with `--abort-on-fail`, a saturated server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// `--max-cost`: the budget, what the bench spent, and whether the budget stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::dispatch::budget::BudgetReport>,
     /// The effective configuration, without secrets.
     pub config: serde_json::Value,
 }

@@ -53,5 +53,8 @@ pub fn render(s: &BenchSummary) -> String {
     if let Some(reason) = &b.aborted {
         let _ = writeln!(out, "aborted: {reason}");
     }
+    if let Some(budget) = &b.budget {
+        let _ = writeln!(out, "budget: {}", budget.describe());
+    }
     out.trim_end().to_string()
 }

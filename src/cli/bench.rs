@@ -116,11 +116,13 @@ pub struct BenchArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub metrics: super::MetricsArgs,
+    #[command(flatten)]
+    pub budget: super::budget::BudgetArgs,
 }
 
 impl BenchArgs {
     pub fn overrides(&self) -> Overrides {
-        Overrides {
+        let mut overrides = Overrides {
             config: self.target.config.clone(),
             model: self.target.model.clone(),
             timeout: self.timeout,
@@ -130,7 +132,9 @@ impl BenchArgs {
             stream_idle_timeout: self.stream_idle_timeout,
             drain_timeout: self.drain_timeout,
             ..Overrides::default()
-        }
+        };
+        self.budget.apply(&mut overrides);
+        overrides
     }
 
     /// The bench plan; the message names the flag that is wrong.
@@ -231,6 +235,7 @@ impl BenchArgs {
 pub async fn bench(args: BenchArgs) -> Outcome {
     let mut config = resolve(&args.overrides())?;
     cost::apply_prices(&mut config, args.target.prices.as_deref())?;
+    super::budget::check(&config)?;
     let mut spec = args.spec().map_err(Failure::usage)?;
     let metrics_server = ops::start_metrics(&args.metrics).await?;
     spec.metrics = metrics_server.as_ref().map(|server| server.metrics());

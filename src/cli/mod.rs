@@ -18,6 +18,7 @@ use sheepdog::Exit;
 mod answers;
 mod batch;
 mod bench;
+mod budget;
 mod cost;
 mod mock;
 mod ops;
@@ -221,6 +222,8 @@ pub struct RunArgs {
     pub thresholds: Vec<sheepdog::threshold::Threshold>,
     #[command(flatten)]
     pub batch_api: batch::BatchApiArgs,
+    #[command(flatten)]
+    pub budget: budget::BudgetArgs,
 }
 
 /// Limits, retries and guards of the dispatch layer (shared by `run` and `bench`).
@@ -452,6 +455,7 @@ impl RunArgs {
         self.shard.apply(&mut overrides);
         self.validate.apply(&mut overrides);
         self.durable.apply(&mut overrides);
+        self.budget.apply(&mut overrides);
         overrides
     }
 }

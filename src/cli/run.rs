@@ -8,6 +8,7 @@ use super::{cost, ops, resolve, resume_command, say_notices, signals, Failure, O
 pub async fn run(args: RunArgs) -> Outcome {
     let mut config = resolve(&args.overrides())?;
     cost::apply_prices(&mut config, args.target.prices.as_deref())?;
+    super::budget::check(&config)?;
     sheepdog::threshold::validate(&args.thresholds, false, config.stream.is_some()).map_err(Failure::usage)?;
     say_notices(&config.notices, args.quiet);
     if args.dry_run {

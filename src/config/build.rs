@@ -226,6 +226,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
 
     let run = job.run.unwrap_or_default();
     let run_settings = super::run::resolve(o, &run).map_err(|(key, message)| err(&key, message))?;
+    let max_cost = max_cost(o, &run).map_err(|(key, message)| err(key, message))?;
     let dispatch = dispatch::resolve(o, &run, &retry_file, job.route.as_ref(), job.breaker.as_ref())
         .map_err(|(key, message)| err(&key, message))?;
     let concurrency = o.concurrency.or(run.concurrency).unwrap_or(DEFAULT_CONCURRENCY);
@@ -324,12 +325,42 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         shard_limits,
         output_check,
         run: run_settings,
+        max_cost,
     };
     if let (Some(shard), crate::shard::ShardLimits::Divide) = (shard, shard_limits) {
         let notice = crate::shard::divide_limits(&mut config, shard.count);
         config.notices.extend(notice);
     }
     Ok(config)
+}
+
+/// The budget: `--max-cost` (or `SHEEPDOG_MAX_COST`) over `run.max_cost`; its rate `--fx`
+/// over `run.fx`.
+fn max_cost(
+    o: &Overrides,
+    run: &super::file::RunEntry,
+) -> Result<Option<crate::dispatch::budget::MaxCost>, (&'static str, String)> {
+    let (key, text) = match (&o.max_cost, &run.max_cost) {
+        (Some(text), _) => ("--max-cost", text.clone()),
+        (None, Some(amount)) => ("run.max_cost", amount.0.clone()),
+        (None, None) => return Ok(None),
+    };
+    let (amount, currency) = crate::dispatch::budget::MaxCost::parse(&text).map_err(|m| (key, m))?;
+    let (fx_key, fx) = match (o.fx, run.fx) {
+        (Some(fx), _) => ("--fx", Some(fx)),
+        (None, fx) => ("run.fx", fx),
+    };
+    if let Some(fx) = fx {
+        if !fx.is_finite() || fx <= 0.0 {
+            return Err((fx_key, format!("{fx} must be a number > 0 ({currency} per 1 USD)")));
+        }
+    }
+    Ok(Some(crate::dispatch::budget::MaxCost {
+        amount,
+        currency,
+        fx,
+        key: key.to_string(),
+    }))
 }
 
 fn plain_target(name: String, provider: usize, model: Option<String>) -> Target {

@@ -163,6 +163,29 @@ pub struct RunEntry {
     pub cache: Option<String>,
     /// How long a stop waits for requests in flight.
     pub drain_timeout: Option<Dur>,
+    /// The budget: `25` (USD) or `"180CNY"`.
+    pub max_cost: Option<Amount>,
+    /// Units of the budget's currency per USD, for a budget in another currency.
+    pub fx: Option<f64>,
+}
+
+/// An amount written as a number (`25`) or a string (`"180CNY"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Amount(pub String);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        Ok(Amount(match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => n.to_string(),
+            Raw::Text(text) => text,
+        }))
+    }
 }
 
 /// Settings of the in-process mock server started for providers with `base_url = "mock"`.

@@ -117,6 +117,10 @@ pub struct Overrides {
     pub cache: Option<PathBuf>,
     /// `--drain-timeout` / `SHEEPDOG_DRAIN_TIMEOUT`.
     pub drain_timeout: Option<Duration>,
+    /// `--max-cost`: the budget as written (`25`, `180CNY`).
+    pub max_cost: Option<String>,
+    /// `--fx`: units of the budget's currency per USD.
+    pub fx: Option<f64>,
 }
 
 /// Where a provider is reached.
@@ -200,6 +204,8 @@ pub struct Config {
     pub output_check: Option<std::sync::Arc<crate::validate::OutputCheck>>,
     /// Durability, order, cache and stop of a run (`[run]`, `--fsync`, `--ordered`, ...).
     pub run: run::RunSettings,
+    /// `--max-cost` / `run.max_cost`: sending stops before the run could pass it.
+    pub max_cost: Option<crate::dispatch::budget::MaxCost>,
 }
 
 /// Reads the environment the way the OpenAI SDKs do.
@@ -297,6 +303,12 @@ impl Config {
         });
         if let Some(object) = echo.as_object_mut() {
             self.run.echo(object);
+        }
+        if let (Some(max), Some(object)) = (&self.max_cost, echo.as_object_mut()) {
+            object.insert(
+                "max_cost".into(),
+                serde_json::json!({ "amount": max.amount, "currency": max.currency, "fx": max.fx }),
+            );
         }
         if let (Some(shard), Some(object)) = (self.shard, echo.as_object_mut()) {
             object.insert("shard".into(), shard.to_string().into());

@@ -24,7 +24,7 @@ impl Dispatcher {
         target: &RouteTarget,
         model: &str,
         bytes: &[u8],
-        tokens: f64,
+        (tokens, cost): (f64, Option<f64>),
         later_usable: bool,
         began: Instant,
         attempts: &mut Vec<Attempt>,
@@ -63,6 +63,13 @@ impl Dispatcher {
                 drop((slot, held));
                 return (None, Leave::Next);
             }
+            let Ok(reservation) = self.reserve_budget(cost).await else {
+                drop((slot, held));
+                if probe {
+                    target.breaker.release_probe();
+                }
+                return (None, Leave::Done);
+            };
             let timeout = match self.options.settings.deadline {
                 Some(deadline) => self.options.timeout.min(deadline.saturating_sub(began.elapsed())),
                 None => self.options.timeout,
@@ -97,6 +104,7 @@ impl Dispatcher {
                     target.adaptive.on_success(sent, &reply.ratelimit, used);
                     target.note_success();
                     let cost_usd = self.options.prices.get(model).map(|p| p.cost_usd(&reply.usage));
+                    self.settle_budget(reservation, target, cost_usd);
                     attempts.push(Attempt {
                         target: target.name.clone(),
                         model: model.to_string(),
@@ -128,6 +136,8 @@ impl Dispatcher {
                 }
                 Err(error) => {
                     held.settle(paid.map(|usage| usage.input_tokens + usage.output_tokens));
+                    let paid_usd = paid.and_then(|usage| self.options.prices.get(model).map(|p| p.cost_usd(&usage)));
+                    self.settle_budget(reservation, target, paid_usd);
                     let class = error.class();
                     let info = error.info();
                     attempts.push(Attempt {
@@ -140,7 +150,7 @@ impl Dispatcher {
                         stream: None,
                         status: error.status().or(paid.map(|_| 200)),
                         usage: paid,
-                        cost_usd: paid.and_then(|usage| self.options.prices.get(model).map(|p| p.cost_usd(&usage))),
+                        cost_usd: paid_usd,
                         error: Some(info.clone()),
                         concurrency_limit,
                     });

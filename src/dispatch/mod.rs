@@ -8,6 +8,7 @@ pub mod adaptive;
 mod attempt;
 pub mod backoff;
 pub mod breaker;
+pub mod budget;
 pub mod guard;
 pub mod limits;
 pub mod rate;
@@ -47,6 +48,8 @@ pub struct DispatchOptions {
     pub metrics: Option<crate::metrics::Metrics>,
     /// `--validate-json`: answers that fail it are `invalid_output` errors.
     pub output_check: Option<Arc<crate::validate::OutputCheck>>,
+    /// `--max-cost`: consulted before each request.
+    pub budget: Option<Arc<budget::Budget>>,
 }
 
 impl DispatchOptions {
@@ -62,6 +65,7 @@ impl DispatchOptions {
             concurrency: config.concurrency,
             metrics: None,
             output_check: config.output_check.clone(),
+            budget: budget::Budget::from_config(config),
         }
     }
 }
@@ -74,7 +78,14 @@ pub struct Dispatcher {
     guard: Option<guard::Guard>,
     started: Instant,
     stop: CancellationToken,
-    abort_reason: Mutex<Option<String>>,
+    abort_reason: Mutex<Option<Abort>>,
+}
+
+/// Why the dispatcher stopped the run.
+enum Abort {
+    Reason(String),
+    /// The budget was reached: said with what was spent when the run ended.
+    Budget,
 }
 
 /// Why the attempts at one target ended.
@@ -130,6 +141,7 @@ impl Dispatcher {
     /// Adds what only the dispatcher saw to a run's summary: breaker openings, what the rate
     /// controller decided and what requests waited for, per target.
     pub fn annotate(&self, summary: &mut crate::stats::summary::Summary) {
+        summary.budget = self.budget_report();
         for target in &self.route {
             if let Some(row) = summary.targets.iter_mut().find(|row| row.name == target.name) {
                 let control = target.adaptive.report();
@@ -159,9 +171,24 @@ impl Dispatcher {
         }
     }
 
-    /// Why the run was stopped by the dispatcher (fatal provider error, error-rate guard).
+    /// Why the run was stopped by the dispatcher (fatal provider error, error-rate guard,
+    /// budget reached).
     pub fn abort_reason(&self) -> Option<String> {
-        self.abort_reason.lock().map(|r| r.clone()).unwrap_or(None)
+        let slot = self.abort_reason.lock().ok()?;
+        match slot.as_ref()? {
+            Abort::Reason(reason) => Some(reason.clone()),
+            Abort::Budget => self.options.budget.as_ref().map(|b| b.reason()),
+        }
+    }
+
+    /// The run's budget (`--max-cost`), if any.
+    pub fn budget(&self) -> Option<&Arc<budget::Budget>> {
+        self.options.budget.as_ref()
+    }
+
+    /// The budget's figures, when the run has one (`--max-cost`).
+    pub fn budget_report(&self) -> Option<budget::BudgetReport> {
+        self.options.budget.as_ref().map(|b| b.report())
     }
 
     /// The model an item is sent with at a target: the target's, else the line's own, else
@@ -218,13 +245,20 @@ impl Dispatcher {
                 }
             };
             let tokens = self.token_estimate(target, model, &body, bytes.len());
+            let cost = match self.cost_estimate(target, model, &body) {
+                Ok(cost) => cost,
+                Err(message) => {
+                    last_error = Some(invalid_input(message));
+                    continue;
+                }
+            };
             let later_usable = self.route[index + 1..].iter().any(|t| !t.is_dead());
             let leave = self
                 .at_target(
                     target,
                     model,
                     &bytes,
-                    tokens,
+                    (tokens, cost),
                     later_usable,
                     began,
                     &mut attempts,
@@ -267,8 +301,12 @@ impl Dispatcher {
 
     fn abort(&self, reason: String) {
         tracing::error!(reason = %reason, "stopping the run");
+        self.stop_for(Abort::Reason(reason));
+    }
+
+    fn stop_for(&self, why: Abort) {
         if let Ok(mut slot) = self.abort_reason.lock() {
-            slot.get_or_insert(reason);
+            slot.get_or_insert(why);
         }
         self.stop.cancel();
     }

@@ -164,6 +164,11 @@ pub async fn execute(
         journal: Some(journal.clone().stopping(&[&stop, &abandon])),
     };
     let dispatcher = crate::engine::dispatcher(config, route, setup, &stop)?;
+    // The budget covers the whole job: what earlier parts spent counts.
+    let budget = dispatcher.budget().cloned();
+    if let Some(budget) = &budget {
+        budget.carry(collector.cost_by_target());
+    }
     announce(config, options, &out_dir, lines);
 
     let (entries, fingerprint) = source::read_input(options.input.clone(), config.shard, lines, streamed);
@@ -171,7 +176,7 @@ pub async fn execute(
     let owner = owner::Owner {
         writer,
         collector,
-        progress: Progress::new(options.progress, (!streamed).then_some(lines)),
+        progress: Progress::new(options.progress, (!streamed).then_some(lines)).with_budget(budget),
         stop: stop.clone(),
         abandon: abandon.clone(),
         fsync: config.run.fsync,

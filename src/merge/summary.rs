@@ -195,6 +195,7 @@ pub fn merge(parts: &[Part<'_>], job: JobInfo) -> Result<Summary, String> {
         thresholds: Vec::new(),
         batch_latency_ms: None,
         batch_api: None,
+        budget: None,
         tokens,
         cost,
         errors: error_rows(errors),

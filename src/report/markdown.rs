@@ -56,6 +56,9 @@ fn title(out: &mut String, s: &Summary) {
     if let Some(reason) = &job.aborted {
         let _ = writeln!(out, "> **Aborted:** {}\n", md_cell(reason));
     }
+    if let Some(budget) = &s.budget {
+        let _ = writeln!(out, "Budget (`--max-cost`): {}\n", md_cell(&budget.describe()));
+    }
 }
 
 fn totals(out: &mut String, s: &Summary) {

@@ -64,6 +64,9 @@ pub fn render(s: &Summary) -> String {
         ),
     );
     line("cost", fmt::cost(&s.cost));
+    if let Some(budget) = &s.budget {
+        line("budget", budget.describe());
+    }
     if s.cache.hits > 0 {
         let (hits, saved) = (fmt::int(s.cache.hits), fmt::usd(s.cache.saved_usd));
         line(

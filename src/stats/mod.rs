@@ -313,6 +313,12 @@ impl Collector {
             .or_insert(0) += 1;
     }
 
+    /// What each target's priced requests cost so far, in USD (a resumed job's budget starts
+    /// from it).
+    pub fn cost_by_target(&self) -> Vec<(String, f64)> {
+        self.targets.iter().map(|t| (t.info.name.clone(), t.cost_usd)).collect()
+    }
+
     /// Counters for a progress bar; cheap.
     pub fn live(&self) -> LiveCounts {
         LiveCounts {
@@ -391,6 +397,7 @@ impl Collector {
             tpot_ms: (!self.tpot.is_empty()).then(|| percentiles(&self.tpot)),
             output_tokens_estimated: self.output_tokens_estimated,
             thresholds: Vec::new(),
+            budget: None,
             tokens: self.tokens.clone(),
             cost: Cost {
                 total_usd: self.cost_usd,

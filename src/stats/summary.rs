@@ -53,6 +53,9 @@ pub struct Summary {
     /// `run --batch-api`: the batches, and the cost at batch prices against live prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_api: Option<crate::batch_api::BatchApiSummary>,
+    /// `--max-cost`: the budget, what the job spent, and whether the budget stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::dispatch::budget::BudgetReport>,
 }
 
 /// Answers served by the response cache instead of a request.
