@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     answered: std::sync::atomic::AtomicU64,
     /// The server-wide stall and the `max_concurrency` queue.
     queue: Queue,
+    /// Prompt prefixes seen, reported as cached tokens when they come again.
+    prefix_cache: super::prefix_cache::PrefixCache,
 }
 
 impl Shared {
@@ -51,6 +53,7 @@ impl Shared {
             }),
             answered: std::sync::atomic::AtomicU64::new(0),
             queue: Queue::new(&config),
+            prefix_cache: Default::default(),
             config,
             recorder: Arc::new(Recorder::new()),
         }
@@ -243,7 +246,10 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
         config.output_tokens_std,
         config.seed,
     );
-    let reply = Reply::new(request.prompt, length, request.cap);
+    let reply = Reply {
+        cached_tokens: shared.prefix_cache.lookup(&request.prefix, request.prompt.tokens),
+        ..Reply::new(request.prompt, length, request.cap)
+    };
     // Structured outputs, tools or `n`: the choices are built whole; `reply` keeps their total.
     let choices = (!request.shape.is_plain()).then(|| {
         structured::answer(

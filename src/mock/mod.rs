@@ -19,6 +19,7 @@ mod batch;
 mod faults;
 mod handlers;
 mod limits;
+mod prefix_cache;
 mod queue;
 mod reply;
 mod request;

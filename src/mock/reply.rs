@@ -108,6 +108,8 @@ pub(crate) struct Reply {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub finish_reason: &'static str,
+    /// Prompt tokens served from the mock's prefix cache.
+    pub cached_tokens: u32,
 }
 
 impl Reply {
@@ -127,6 +129,7 @@ impl Reply {
             prompt_tokens: prompt.tokens,
             completion_tokens,
             finish_reason,
+            cached_tokens: 0,
         }
     }
 
@@ -155,7 +158,9 @@ impl Reply {
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
             total_tokens: u64::from(self.prompt_tokens) + u64::from(self.completion_tokens),
-            prompt_tokens_details: PromptDetails { cached_tokens: 0 },
+            prompt_tokens_details: PromptDetails {
+                cached_tokens: self.cached_tokens,
+            },
             completion_tokens_details: CompletionDetails { reasoning_tokens: 0 },
         }
     }

@@ -19,6 +19,8 @@ pub(crate) struct ChatRequest {
     pub shape: Shape,
     /// The last message is a tool's result.
     pub ends_with_tool: bool,
+    /// The messages' blocks for the prefix cache.
+    pub prefix: Vec<u64>,
 }
 
 impl ChatRequest {
@@ -91,6 +93,10 @@ impl ChatRequest {
             cap,
             shape,
             ends_with_tool: structured::ends_with_tool(body),
+            prefix: match body.get("messages") {
+                Some(Value::Array(messages)) => super::prefix_cache::blocks(messages),
+                _ => Vec::new(),
+            },
         })
     }
 }
