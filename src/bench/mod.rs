@@ -16,10 +16,12 @@ mod prompts;
 pub mod requests;
 pub mod saturation;
 pub mod search;
+mod sharegpt;
 pub mod spec;
 mod stats;
 mod step;
 pub mod summary;
+pub mod synthetic;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +42,7 @@ use crate::threshold::{self, Figures};
 
 pub use prompts::PromptInfo;
 pub use search::{FindMax, FindMaxReport, SearchBy};
-pub use spec::{BenchSpec, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
+pub use spec::{BenchSpec, Length, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
 pub use summary::{BenchInfo, BenchSummary, FolderKind, StepReport, BENCH_SCHEMA_VERSION};
 
 /// The tokenizer that sizes synthetic prompts when the route names no model.

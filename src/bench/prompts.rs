@@ -1,6 +1,7 @@
-//! The prompts a bench sends: the valid lines of an input file, cycled, or generated prompts
-//! of about a given number of tokens. Every request gets its own serial number; synthetic
-//! prompts start with it, so that no two share a prefix a provider could cache.
+//! The prompts a bench sends: the valid lines of an input file (or the conversations of a
+//! ShareGPT file), cycled, or generated prompts of lengths drawn from `--synthetic`. Every
+//! request gets its own serial number; synthetic prompts start with it (after the shared
+//! prefix, for the requests that have it), so that no two share more than that prefix.
 
 use std::path::Path;
 
@@ -8,13 +9,14 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
-use super::spec::{PromptSource, Synthetic};
+use super::spec::PromptSource;
+use super::synthetic::{Synthetic, MIN_SYNTHETIC_INPUT};
 use crate::input::{Entry, LineFormat, Reader, WorkItem};
 use crate::job::JobError;
-use crate::tokens::{count_text, encoding_for_model, estimate_prompt_tokens, Encoding};
+use crate::tokens::estimate_prompt_tokens;
 
-/// Distinct synthetic prompt texts; requests cycle through them.
-const POOL: usize = 32;
+/// Words drawn once; each synthetic prompt is a run of them from a random place.
+const CORPUS: usize = 8192;
 
 /// Common English words, each one token (with its leading space) in cl100k and o200k.
 const WORDS: &[&str] = &[
@@ -36,7 +38,68 @@ pub(crate) struct Prompts {
 
 enum Kind {
     File(Vec<WorkItem>),
-    Synthetic { texts: Vec<String>, max_tokens: u32 },
+    Synthetic(Box<Generator>),
+}
+
+/// Draws each synthetic request: its length, its words, whether it has the shared prefix,
+/// its `max_tokens`. Seeded: the same seed gives the same requests.
+struct Generator {
+    spec: Synthetic,
+    corpus: Vec<&'static str>,
+    /// The shared prefix and the newline after it (empty without one).
+    prefix: String,
+    /// Prompt tokens of the request around the text (framing, role, serial number).
+    overhead: u64,
+    rng: SmallRng,
+}
+
+impl Generator {
+    fn new(spec: Synthetic, model: &str, seed: u64) -> Generator {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let corpus: Vec<&str> = (0..CORPUS).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
+        let prefix = if spec.prefix > 0 {
+            let start = rng.random_range(0..CORPUS);
+            format!("{}\n", words(&corpus, start, u64::from(spec.prefix)))
+        } else {
+            String::new()
+        };
+        Generator {
+            spec,
+            overhead: estimate_prompt_tokens(model, &user_body("0000 x")) - 1,
+            corpus,
+            prefix,
+            rng,
+        }
+    }
+
+    /// The body of request `n`.
+    fn body(&mut self, n: u64) -> Map<String, Value> {
+        let tokens = u64::from(self.spec.input.sample(&mut self.rng, MIN_SYNTHETIC_INPUT));
+        let max_tokens = self.spec.output.sample(&mut self.rng, 1);
+        let shared = self.spec.prefix > 0 && self.rng.random_bool(self.spec.prefix_share.clamp(0.0, 1.0));
+        let start = self.rng.random_range(0..CORPUS);
+        let text = words(&self.corpus, start, tokens.saturating_sub(self.overhead).max(1));
+        let prefix = if shared { self.prefix.as_str() } else { "" };
+        let mut body = Map::new();
+        body.insert(
+            "messages".into(),
+            json!([{"role": "user", "content": format!("{prefix}{n:04} {text}")}]),
+        );
+        body.insert("max_tokens".into(), json!(max_tokens));
+        body
+    }
+}
+
+/// `count` words of the corpus from `start` on (wrapping), one token each.
+fn words(corpus: &[&str], start: usize, count: u64) -> String {
+    let mut text = String::with_capacity(count as usize * 7);
+    for i in 0..count as usize {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(corpus[(start + i) % corpus.len()]);
+    }
+    text
 }
 
 /// What loading the prompts found out, for the summary and the notices.
@@ -62,10 +125,15 @@ impl Prompts {
     fn from_file(path: &Path, model: &str) -> Result<(Prompts, PromptInfo), JobError> {
         let mut items = Vec::new();
         let mut rejected = 0;
-        for entry in Reader::open(path)? {
-            match entry? {
-                Entry::Item(item) => items.push(item),
-                Entry::Rejected(_) => rejected += 1,
+        if super::sharegpt::detect(path)? {
+            let loaded = super::sharegpt::load(path, model)?;
+            (items, rejected) = (loaded.items, loaded.skipped);
+        } else {
+            for entry in Reader::open(path)? {
+                match entry? {
+                    Entry::Item(item) => items.push(item),
+                    Entry::Rejected(_) => rejected += 1,
+                }
             }
         }
         let Some(first) = items.first() else {
@@ -91,30 +159,25 @@ impl Prompts {
     }
 
     fn synthetic(synthetic: Synthetic, model: &str, seed: u64) -> (Prompts, PromptInfo) {
-        let (encoding, _) = encoding_for_model(model);
-        // The request around the text: framing, role and reply priming, plus the serial number.
-        let overhead = estimate_prompt_tokens(model, &user_body("0000 x")) - 1;
-        let target = u64::from(synthetic.input_tokens).saturating_sub(overhead).max(1);
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let texts: Vec<String> = (0..POOL).map(|_| text_of(target, encoding, &mut rng)).collect();
-        let input_tokens = estimate_prompt_tokens(model, &user_body(&format!("0000 {}", texts[0])));
+        // The first request's size, from a generator of its own: the same seed, the same requests.
+        let first = Generator::new(synthetic, model, seed).body(1);
         let info = PromptInfo {
-            distinct: texts.len(),
+            distinct: 0,
             rejected: 0,
-            input_tokens,
+            input_tokens: estimate_prompt_tokens(model, &Value::Object(first)),
         };
-        let kind = Kind::Synthetic {
-            texts,
-            max_tokens: synthetic.output_tokens,
+        let prompts = Prompts {
+            kind: Kind::Synthetic(Box::new(Generator::new(synthetic, model, seed))),
+            sent: 0,
         };
-        (Prompts { kind, sent: 0 }, info)
+        (prompts, info)
     }
 
     /// The model the first prompt names, if any (synthetic prompts name none).
     pub fn first_model(&self) -> Option<&str> {
         match &self.kind {
             Kind::File(items) => items.first().and_then(WorkItem::model),
-            Kind::Synthetic { .. } => None,
+            Kind::Synthetic(_) => None,
         }
     }
 
@@ -122,21 +185,15 @@ impl Prompts {
     pub fn next(&mut self) -> WorkItem {
         self.sent += 1;
         let n = self.sent;
-        match &self.kind {
+        match &mut self.kind {
             Kind::File(items) => {
                 let mut item = items[(n - 1) as usize % items.len()].clone();
                 item.id = format!("{}#{n}", item.id);
                 item.line = n;
                 item
             }
-            Kind::Synthetic { texts, max_tokens } => {
-                let text = &texts[(n - 1) as usize % texts.len()];
-                let mut body = Map::new();
-                body.insert(
-                    "messages".into(),
-                    json!([{"role": "user", "content": format!("{n:04} {text}")}]),
-                );
-                body.insert("max_tokens".into(), json!(max_tokens));
+            Kind::Synthetic(generator) => {
+                let body = generator.body(n);
                 WorkItem {
                     id: format!("synthetic-{n}"),
                     line: n,
@@ -153,50 +210,98 @@ fn user_body(content: &str) -> Value {
     json!({"messages": [{"role": "user", "content": content}]})
 }
 
-/// Random words adding up to `target` tokens (a few more or less after the corrections).
-fn text_of(target: u64, encoding: Encoding, rng: &mut SmallRng) -> String {
-    let mut words: Vec<&str> = (0..target).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
-    for _ in 0..4 {
-        let count = count_text(encoding, &words.join(" "));
-        if count == target {
-            break;
-        }
-        if count > target {
-            let excess = (count - target) as usize;
-            words.truncate(words.len().saturating_sub(excess).max(1));
-        } else {
-            words.extend((count..target).map(|_| WORDS[rng.random_range(0..WORDS.len())]));
-        }
-    }
-    words.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use super::super::synthetic::Length;
+
+    fn synthetic(text: &str, seed: u64) -> (Prompts, PromptInfo) {
+        let spec: Synthetic = text.parse().unwrap();
+        Prompts::load(&PromptSource::Synthetic(spec), "gpt-4.1-mini", seed).unwrap()
+    }
+
+    fn content(item: &WorkItem) -> String {
+        item.body["messages"][0]["content"].as_str().unwrap().to_string()
+    }
+
+    fn tokens(item: &WorkItem) -> u64 {
+        estimate_prompt_tokens("gpt-4.1-mini", &Value::Object(item.body.clone()))
+    }
+
     #[test]
     fn synthetic_prompts_have_about_the_asked_tokens_and_differ() {
-        let spec = Synthetic {
-            input_tokens: 512,
-            output_tokens: 64,
-        };
-        let (mut prompts, info) = Prompts::load(&PromptSource::Synthetic(spec), "gpt-4.1-mini", 1).unwrap();
-        assert_eq!(info.distinct, POOL);
+        let (mut prompts, info) = synthetic("in=512,out=64", 1);
         assert!((500..=524).contains(&info.input_tokens), "{} tokens", info.input_tokens);
         let a = prompts.next();
         let b = prompts.next();
         assert_ne!(a.body["messages"], b.body["messages"]);
         assert_eq!(a.body["max_tokens"], 64);
         assert_eq!((a.line, b.line), (1, 2));
-        let tokens = estimate_prompt_tokens("gpt-4.1-mini", &Value::Object(b.body.clone()));
-        assert!((500..=524).contains(&tokens), "{tokens} tokens");
-        for _ in 0..POOL {
-            prompts.next();
+        assert_eq!(tokens(&a), info.input_tokens, "the first request is the one reported");
+        for _ in 0..100 {
+            let item = prompts.next();
+            assert!((500..=524).contains(&tokens(&item)), "{} tokens", tokens(&item));
+            assert!(content(&item).starts_with(&format!("{:04} ", item.line)));
         }
-        let again = prompts.next();
-        let text = |item: &WorkItem| item.body["messages"][0]["content"].as_str().unwrap().to_string();
-        assert!(text(&again).starts_with(&format!("{:04} ", again.line)));
+    }
+
+    #[test]
+    fn drawn_lengths_reach_the_requests_with_their_means() {
+        let (mut prompts, _) = synthetic("in=normal:512:128,out=uniform:64:256", 3);
+        let n = 2000;
+        let items: Vec<WorkItem> = (0..n).map(|_| prompts.next()).collect();
+        let mean_in = items.iter().map(|i| tokens(i) as f64).sum::<f64>() / n as f64;
+        let max_tokens: Vec<u64> = items.iter().map(|i| i.body["max_tokens"].as_u64().unwrap()).collect();
+        let mean_out = max_tokens.iter().sum::<u64>() as f64 / n as f64;
+        assert!((mean_in - 512.0).abs() < 512.0 * 0.03, "mean prompt {mean_in} tokens");
+        assert!((mean_out - 160.0).abs() < 160.0 * 0.03, "mean max_tokens {mean_out}");
+        assert!(max_tokens.iter().all(|m| (64..=256).contains(m)));
+        let spread = items.iter().map(tokens).max().unwrap() - items.iter().map(tokens).min().unwrap();
+        assert!(spread > 400, "lengths vary: {spread}");
+        assert_eq!(
+            prompts_spec(&prompts).input,
+            Length::Normal {
+                mean: 512.0,
+                std: 128.0
+            }
+        );
+    }
+
+    fn prompts_spec(prompts: &Prompts) -> Synthetic {
+        match &prompts.kind {
+            Kind::Synthetic(generator) => generator.spec,
+            Kind::File(_) => panic!("synthetic prompts expected"),
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_requests() {
+        let spec = "in=normal:256:64,out=uniform:8:64,prefix=300,prefix-share=0.5";
+        let run = |seed| {
+            let (mut prompts, _) = synthetic(spec, seed);
+            (0..50).map(|_| prompts.next().body).collect::<Vec<_>>()
+        };
+        assert_eq!(run(9), run(9));
+        assert_ne!(run(9), run(10));
+    }
+
+    #[test]
+    fn a_share_of_the_requests_starts_with_the_same_prefix() {
+        let (mut prompts, _) = synthetic("in=64,out=8,prefix=2000,prefix-share=0.8", 5);
+        let items: Vec<WorkItem> = (0..1000).map(|_| prompts.next()).collect();
+        let prefix = match &prompts.kind {
+            Kind::Synthetic(generator) => generator.prefix.clone(),
+            Kind::File(_) => unreachable!(),
+        };
+        let words = prefix.split_whitespace().count();
+        assert_eq!(words, 2000, "the prefix has 2000 one-token words");
+        let shared = items.iter().filter(|i| content(i).starts_with(&prefix)).count();
+        assert!((760..=840).contains(&shared), "{shared} of 1000 have the prefix");
+        let with = items.iter().find(|i| content(i).starts_with(&prefix)).unwrap();
+        assert!((2040..=2090).contains(&tokens(with)), "{} tokens", tokens(with));
+        let without = items.iter().find(|i| !content(i).starts_with(&prefix)).unwrap();
+        assert!((60..=70).contains(&tokens(without)), "{} tokens", tokens(without));
     }
 
     #[test]

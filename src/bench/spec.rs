@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::synthetic::{Length, Synthetic};
 use crate::load::{Load, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT};
-
-/// Shortest synthetic prompt: the chat framing alone takes about 8 tokens.
-const MIN_SYNTHETIC_INPUT: u32 = 16;
 
 /// A validated bench plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,57 +101,8 @@ impl PromptSource {
     pub fn label(&self) -> String {
         match self {
             PromptSource::File(path) => path.display().to_string(),
-            PromptSource::Synthetic(s) => format!("synthetic in={},out={}", s.input_tokens, s.output_tokens),
+            PromptSource::Synthetic(s) => format!("synthetic {}", s.label()),
         }
-    }
-}
-
-/// `--synthetic in=512,out=128`: prompts of about `input_tokens` tokens, `max_tokens` set to
-/// `output_tokens`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Synthetic {
-    pub input_tokens: u32,
-    pub output_tokens: u32,
-}
-
-impl Default for Synthetic {
-    fn default() -> Self {
-        Synthetic {
-            input_tokens: 512,
-            output_tokens: 128,
-        }
-    }
-}
-
-impl FromStr for Synthetic {
-    type Err = String;
-
-    /// `in=512,out=128`; a key left out keeps its default (512 in, 128 out).
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let mut synthetic = Synthetic::default();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("`{part}` is not KEY=TOKENS: write e.g. in=512,out=128"))?;
-            let tokens: u32 = value
-                .trim()
-                .parse()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("`{}` in `{part}` is not a number of tokens (1 or more)", value.trim()))?;
-            match key.trim() {
-                "in" | "input" => synthetic.input_tokens = tokens,
-                "out" | "output" => synthetic.output_tokens = tokens,
-                other => return Err(format!("unknown key `{other}` in `{part}`: the keys are in and out")),
-            }
-        }
-        if synthetic.input_tokens < MIN_SYNTHETIC_INPUT {
-            return Err(format!(
-                "in={} is too short: a prompt takes at least {MIN_SYNTHETIC_INPUT} tokens with its framing",
-                synthetic.input_tokens
-            ));
-        }
-        Ok(synthetic)
     }
 }
 
@@ -313,24 +262,6 @@ impl From<&Slo> for SloSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn synthetic_reads_in_and_out() {
-        let s: Synthetic = "in=512,out=128".parse().unwrap();
-        assert_eq!((s.input_tokens, s.output_tokens), (512, 128));
-        let s: Synthetic = "out=16".parse().unwrap();
-        assert_eq!((s.input_tokens, s.output_tokens), (512, 16));
-        let err = |t: &str| t.parse::<Synthetic>().unwrap_err();
-        assert!(
-            err("in=x").contains("`x` in `in=x` is not a number of tokens"),
-            "{}",
-            err("in=x")
-        );
-        assert!(err("in=0").contains("not a number of tokens (1 or more)"));
-        assert!(err("size=5").contains("unknown key `size`"));
-        assert!(err("512").contains("is not KEY=TOKENS"));
-        assert!(err("in=4").contains("too short"));
-    }
 
     #[test]
     fn slo_reads_each_metric_once() {
