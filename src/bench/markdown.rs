@@ -133,6 +133,8 @@ fn ms(p: Option<&Percentiles>, pick: fn(&Percentiles) -> f64) -> String {
 pub fn sweep_table(s: &BenchSummary) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let open = s.steps.iter().any(|st| st.latency_from_schedule_ms.is_some());
     let slo = s.steps.iter().any(|st| st.slo.is_some());
+    // A prompt cache was measured: the share of prompt tokens it served.
+    let cached = s.bench.prompts.contains("prefix=") || s.steps.iter().any(|st| st.cached_input_share > 0.0);
     let mut header = vec![
         "step",
         "load",
@@ -148,6 +150,9 @@ pub fn sweep_table(s: &BenchSummary) -> (Vec<&'static str>, Vec<Vec<String>>) {
     ];
     if open {
         header.extend(["sched e2e p99", "lag p99"]);
+    }
+    if cached {
+        header.push("cached");
     }
     header.push("errors");
     if slo {
@@ -174,6 +179,9 @@ pub fn sweep_table(s: &BenchSummary) -> (Vec<&'static str>, Vec<Vec<String>>) {
             if open {
                 row.push(ms(st.latency_from_schedule_ms.as_ref(), |p| p.p99));
                 row.push(ms(st.schedule_lag_ms.as_ref(), |p| p.p99));
+            }
+            if cached {
+                row.push(fmt::pct(st.cached_input_share));
             }
             row.push(fmt::pct(st.error_rate));
             if slo {

@@ -246,6 +246,10 @@ impl StepCollector {
         let open = |h: &Histogram<u64>| self.open.then(|| percentiles(h));
         let encoded = |h: &Histogram<u64>| self.open.then(|| encode_histogram(h).unwrap_or_default());
         let summary = self.collector.finish(job, self.requests, 0);
+        let cached_input_share = match summary.tokens.input {
+            0 => 0.0,
+            input => summary.tokens.cached_input as f64 / input as f64,
+        };
         StepReport {
             step,
             load: load_info(load),
@@ -265,6 +269,7 @@ impl StepCollector {
             latency_from_schedule_us: encoded(&self.from_schedule),
             schedule_lag_us: encoded(&self.lag),
             saturated: None,
+            cached_input_share,
         }
     }
 }

@@ -133,6 +133,10 @@ pub struct StepReport {
     /// Why more load bought no more throughput at this step, when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturated: Option<String>,
+    /// Share of the measured prompt tokens the server served from its prompt cache
+    /// (`usage.prompt_tokens_details.cached_tokens` / prompt tokens; 0 without usage).
+    #[serde(default)]
+    pub cached_input_share: f64,
 }
 
 impl StepReport {
