@@ -34,11 +34,15 @@ pub enum By {
 pub struct BenchArgs {
     #[command(flatten)]
     pub target: ConfigArgs,
-    /// Prompts: a JSONL file in the formats `run` reads, sent in a cycle.
+    /// Prompts: a JSONL file in the formats `run` reads, or ShareGPT conversations (a JSON
+    /// array or JSONL of {"conversations": [{"from": "human"|"gpt", "value"}]}: the first human
+    /// turn is the prompt, its answer's length max_tokens), sent in a cycle.
     #[arg(long, conflicts_with = "synthetic")]
     pub input: Option<PathBuf>,
-    /// Generated prompts of about this many tokens, max_tokens set to out [default: in=512,out=128].
-    #[arg(long, value_name = "in=N,out=N")]
+    /// Generated prompts of about `in` tokens, max_tokens set to `out`; each a number, or drawn
+    /// per request: normal:MEAN:STD, uniform:MIN:MAX. prefix=N,prefix-share=0.8 starts that
+    /// share of requests with the same N-token prefix (added to `in`) [default: in=512,out=128].
+    #[arg(long, value_name = "in=N,out=N[,prefix=N,prefix-share=S]")]
     pub synthetic: Option<String>,
     /// Closed loop: N requests always in flight. A list runs a sweep, one step each: 1,4,16,64
     #[arg(long, value_name = "N[,N...]")]
