@@ -182,7 +182,7 @@ fn bad_bench_usage_exits_2_naming_the_flag() {
         (&["bench", "--rate", "fast"], "--rate: `fast` is not a number"),
         (
             &["bench", "--concurrency", "2", "--synthetic", "in=x"],
-            "--synthetic: `x` in `in=x`",
+            "--synthetic: `x` is not a number of tokens (1 or more) (in `in=x`)",
         ),
         (
             &["bench", "--concurrency", "2", "--slo", "ttfb=1s"],
