@@ -98,7 +98,7 @@ fn push(loaded: &mut Loaded, item: Option<WorkItem>) {
 }
 
 fn setup(path: &Path, message: &str) -> JobError {
-    JobError::Setup(format!("{}: {message}", path.display()))
+    JobError::Bench(format!("{}: {message}", path.display()))
 }
 
 /// The request of one conversation (`None`: no human turn with an answer after it); `Err`
