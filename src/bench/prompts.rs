@@ -141,6 +141,7 @@ impl Prompts {
                     id: format!("synthetic-{n}"),
                     line: n,
                     format: LineFormat::Short,
+                    endpoint: crate::provider::ApiEndpoint::Chat,
                     body,
                     metadata: None,
                 }

@@ -269,6 +269,12 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         .unwrap_or(false)
         .then_some(crate::provider::StreamSettings { idle_timeout });
 
+    let endpoint = match (o.endpoint, &run.endpoint) {
+        (Some(endpoint), _) => endpoint,
+        (None, Some(text)) => text.parse().map_err(|m| err("run.endpoint", m))?,
+        (None, None) => crate::provider::ApiEndpoint::default(),
+    };
+
     let max_response_size = o
         .max_response_size
         .or(run.max_response_size.map(|s| s.0))
@@ -314,6 +320,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         concurrency,
         timeout,
         stream,
+        endpoint,
         max_response_size,
         out,
         mock,

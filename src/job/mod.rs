@@ -151,10 +151,10 @@ pub async fn execute(
     // the run must still stop on a signal and the process exit.
     let (entries_tx, mut entries) = mpsc::channel::<Result<Entry, InputError>>(1024);
     let (read_tx, read_rx) = tokio::sync::oneshot::channel::<(u64, Option<String>)>();
-    let (path, shard) = (options.input.clone(), config.shard);
+    let (path, shard, endpoint) = (options.input.clone(), config.shard, config.endpoint);
     std::thread::spawn(move || {
         let mut reader = match Reader::open(&path) {
-            Ok(reader) => reader.with_shard(shard).expecting(lines),
+            Ok(reader) => reader.with_shard(shard).with_endpoint(endpoint).expecting(lines),
             Err(e) => {
                 let _ = entries_tx.blocking_send(Err(e));
                 return;
