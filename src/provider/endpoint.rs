@@ -317,4 +317,6 @@ fn check_messages(body: &Map<String, Value>) -> Result<(), String> {
 }
 
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 mod tests;

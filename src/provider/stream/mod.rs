@@ -13,6 +13,7 @@
 //! returned as an answer.
 
 mod assemble;
+mod collect;
 mod responses;
 
 use std::time::{Duration, Instant};
@@ -23,7 +24,10 @@ use serde_json::{json, Map, Value};
 use sse_stream::SseByteStream;
 
 pub use assemble::Assembler;
+pub use collect::TokenTimes;
 pub use responses::ResponsesAssembler;
+
+use collect::Collect;
 
 use super::body::BodyLimit;
 use super::retry_after::RateLimitHeaders;
@@ -124,57 +128,6 @@ fn broken(kind: StreamFault, detail: impl Into<String>) -> RequestError {
     RequestError::Stream {
         kind,
         detail: detail.into(),
-    }
-}
-
-/// What a stream is being put back together into.
-enum Collect {
-    /// Chat or legacy completions chunks, up to `[DONE]`.
-    Choices(Assembler),
-    /// Responses API events, up to `response.completed`.
-    Responses(ResponsesAssembler),
-}
-
-/// When tokens arrived in a streamed answer, whatever its endpoint.
-pub trait TokenTimes {
-    /// When the first and the last token-carrying event arrived.
-    fn token_times(&self) -> Option<(Duration, Duration)>;
-    /// Events that carried tokens.
-    fn content_chunks(&self) -> u32;
-}
-
-impl TokenTimes for Assembler {
-    fn token_times(&self) -> Option<(Duration, Duration)> {
-        Assembler::token_times(self)
-    }
-
-    fn content_chunks(&self) -> u32 {
-        Assembler::content_chunks(self)
-    }
-}
-
-impl TokenTimes for Collect {
-    fn token_times(&self) -> Option<(Duration, Duration)> {
-        match self {
-            Collect::Choices(a) => a.token_times(),
-            Collect::Responses(a) => a.token_times(),
-        }
-    }
-
-    fn content_chunks(&self) -> u32 {
-        match self {
-            Collect::Choices(a) => a.content_chunks(),
-            Collect::Responses(a) => a.content_chunks(),
-        }
-    }
-}
-
-impl Collect {
-    fn generated_text(&self) -> String {
-        match self {
-            Collect::Choices(a) => a.generated_text(),
-            Collect::Responses(a) => a.generated_text().to_string(),
-        }
     }
 }
 
