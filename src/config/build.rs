@@ -274,6 +274,12 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         (None, Some(text)) => text.parse().map_err(|m| err("run.endpoint", m))?,
         (None, None) => crate::provider::ApiEndpoint::default(),
     };
+    if stream.is_some() && !endpoint.streams() {
+        notices.push(format!(
+            "--stream is ignored for {endpoint}: {} requests are sent without streaming",
+            endpoint.batch_url()
+        ));
+    }
 
     let max_response_size = o
         .max_response_size

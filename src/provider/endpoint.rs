@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 use crate::record::Usage;
 use crate::tokens::{count_text, Encoding};
 
+/// The model OpenAI moderates with when a request names none.
+pub const DEFAULT_MODERATION_MODEL: &str = "omni-moderation-latest";
+
 /// Which OpenAI endpoint a request goes to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,15 +120,21 @@ impl ApiEndpoint {
     }
 
     /// The model a request to this endpoint is sent with: the target's when it fits (see
-    /// [`ApiEndpoint::fits_model`]), else the line's own, else the target's anyway, else the
-    /// target's default.
+    /// [`ApiEndpoint::fits_model`]), else the line's own, else (moderations)
+    /// OpenAI's default moderation model, else the target's anyway, else the target's default.
     pub fn model_for<'a>(
         self,
         target: Option<&'a str>,
         line: Option<&'a str>,
         default: Option<&'a str>,
     ) -> Option<&'a str> {
-        target.filter(|m| self.fits_model(m)).or(line).or(target).or(default)
+        let moderation = (self == ApiEndpoint::Moderations).then_some(DEFAULT_MODERATION_MODEL);
+        target
+            .filter(|m| self.fits_model(m))
+            .or(line)
+            .or(moderation)
+            .or(target)
+            .or(default)
     }
 
     /// Whether a request body has what this endpoint needs; the reason when it does not.

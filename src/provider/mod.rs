@@ -103,6 +103,8 @@ pub struct Client {
     body: body::BodyLimit,
     /// The run folder's count of requests sent, noted before each one.
     journal: Option<crate::output::journal::SentJournal>,
+    /// Whether `--stream` was said to be ignored for an endpoint that never streams.
+    unstreamed_said: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Client {
@@ -123,6 +125,7 @@ impl Client {
             stream: None,
             body: body::BodyLimit::default(),
             journal: None,
+            unstreamed_said: Default::default(),
         })
     }
 
@@ -184,8 +187,16 @@ impl Client {
                 return std::future::pending().await;
             }
         }
-        if let Some(settings) = self.stream.filter(|_| api.streams()) {
-            return stream::send(&self.http, endpoint, api, body, timeout, settings, &self.body).await;
+        if let Some(settings) = self.stream {
+            if api.streams() {
+                return stream::send(&self.http, endpoint, api, body, timeout, settings, &self.body).await;
+            }
+            if !self.unstreamed_said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    endpoint = api.batch_url(),
+                    "--stream is ignored for embeddings and moderations: they are sent without streaming"
+                );
+            }
         }
         let url = format!("{}{}", endpoint.base_url, api.path());
         // OpenAI's moderation answers carry no `usage`: their input is counted here.

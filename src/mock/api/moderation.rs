@@ -10,7 +10,7 @@ use super::super::reply::{mix, Prompt};
 use super::request;
 
 /// The model named in answers when the request names none.
-pub(crate) const DEFAULT_MODEL: &str = "omni-moderation-latest";
+pub(crate) const DEFAULT_MODEL: &str = crate::provider::endpoint::DEFAULT_MODERATION_MODEL;
 
 /// The categories, and whether each also applies to images.
 const CATEGORIES: [(&str, bool); 13] = [

@@ -51,6 +51,32 @@ fn a_target_model_fits_the_endpoints_of_its_kind() {
 }
 
 #[test]
+fn the_model_sent_is_the_targets_where_it_fits_else_the_lines() {
+    let chat_target = Some("gpt-4.1-mini");
+    let line = Some("text-embedding-3-small");
+    assert_eq!(ApiEndpoint::Embeddings.model_for(chat_target, line, None), line);
+    assert_eq!(
+        ApiEndpoint::Chat.model_for(chat_target, Some("gpt-4.1"), None),
+        chat_target
+    );
+    let embedding_target = Some("text-embedding-3-large");
+    assert_eq!(
+        ApiEndpoint::Embeddings.model_for(embedding_target, line, None),
+        embedding_target
+    );
+    assert_eq!(
+        ApiEndpoint::Chat.model_for(embedding_target, Some("gpt-4.1"), None),
+        Some("gpt-4.1")
+    );
+    assert_eq!(
+        ApiEndpoint::Moderations.model_for(chat_target, None, None),
+        Some(DEFAULT_MODERATION_MODEL)
+    );
+    assert_eq!(ApiEndpoint::Embeddings.model_for(chat_target, None, None), chat_target);
+    assert_eq!(ApiEndpoint::Embeddings.model_for(None, None, Some("d")), Some("d"));
+}
+
+#[test]
 fn bodies_are_checked_for_the_field_their_endpoint_takes() {
     let body = |v: Value| v.as_object().cloned().unwrap();
     assert_eq!(
