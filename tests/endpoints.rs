@@ -187,3 +187,51 @@ async fn an_unknown_endpoint_is_a_usage_error_naming_the_choices() {
     finished.assert_code(2);
     assert!(finished.stderr.contains("run.endpoint"), "{}", finished.stderr);
 }
+
+#[test]
+fn estimate_and_dry_run_count_every_endpoint_and_no_output_for_embeddings() {
+    let scratch = Scratch::new();
+    let input = scratch.write("mixed.jsonl", MIXED);
+    let path = input.to_str().unwrap();
+    let finished = scratch.run_blocking(&["estimate", path, "--format", "json", "--output-tokens", "100"], &[]);
+    finished.assert_code(0);
+    let estimate: Value = serde_json::from_str(&finished.stdout).expect("estimate JSON");
+    assert_eq!(estimate["requests"], 7);
+    assert_eq!(estimate["input_only_requests"], 3);
+    let rows = estimate["rows"].as_array().unwrap();
+    let row = |model: &str| {
+        rows.iter()
+            .find(|r| r["model"] == model)
+            .unwrap_or_else(|| panic!("no row for {model}: {rows:?}"))
+    };
+    let small = row("text-embedding-3-small");
+    assert_eq!(
+        (small["requests"].as_u64(), small["output_tokens"].as_u64()),
+        (Some(1), Some(0))
+    );
+    // "hello world": 2 tokens with o200k/cl100k, at 0.02 USD per 1M, half that through Batch.
+    assert_eq!(small["input_tokens"], 2);
+    assert!((small["list_usd"].as_f64().unwrap() - 2.0 * 0.02 / 1e6).abs() < 1e-15);
+    assert!((small["batch"].as_f64().unwrap() - 2.0 * 0.01 / 1e6).abs() < 1e-15);
+    let mini = row("gpt-4.1-mini");
+    assert_eq!(
+        (mini["requests"].as_u64(), mini["output_tokens"].as_u64()),
+        (Some(4), Some(400))
+    );
+
+    let dry = scratch.run_blocking(&["run", path, "--model", "gpt-4.1-mini", "--dry-run"], &[]);
+    dry.assert_code(0);
+    assert!(dry.stdout.contains("valid items:        7"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains(
+            "endpoints:          /v1/chat/completions 1, /v1/completions 1, /v1/embeddings 2, /v1/responses 2, /v1/moderations 1"
+        ),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("text-embedding-3-small: 1 items, 2 tokens"),
+        "{}",
+        dry.stdout
+    );
+}
