@@ -235,3 +235,33 @@ fn estimate_and_dry_run_count_every_endpoint_and_no_output_for_embeddings() {
         dry.stdout
     );
 }
+
+#[tokio::test]
+async fn bench_loads_the_endpoint_given_with_bodies_of_its_shape() {
+    for (endpoint, streamed) in [("embeddings", false), ("responses", true), ("completions", true)] {
+        let server = start_mock(MockConfig::default()).await;
+        let run = common::bench(
+            &server,
+            &[
+                "--endpoint",
+                endpoint,
+                "--concurrency",
+                "2",
+                "--requests",
+                "12",
+                "--synthetic",
+                "in=32,out=8",
+            ],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{endpoint}: {}", run.stderr);
+        let log = server.stats().log;
+        assert!(log.len() >= 12, "{endpoint}: {}", log.len());
+        // A body of another shape (or sent to another path) would be refused with a 400.
+        assert!(log.iter().all(|e| e.status == 200), "{endpoint}: {log:?}");
+        assert!(
+            log.iter().all(|e| e.stream == streamed),
+            "{endpoint}: streamed {streamed}"
+        );
+    }
+}

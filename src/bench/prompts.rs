@@ -6,11 +6,12 @@ use std::path::Path;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::spec::{PromptSource, Synthetic};
 use crate::input::{Entry, LineFormat, Reader, WorkItem};
 use crate::job::JobError;
+use crate::provider::ApiEndpoint;
 use crate::tokens::{count_text, encoding_for_model, estimate_prompt_tokens, Encoding};
 
 /// Distinct synthetic prompt texts; requests cycle through them.
@@ -36,7 +37,11 @@ pub(crate) struct Prompts {
 
 enum Kind {
     File(Vec<WorkItem>),
-    Synthetic { texts: Vec<String>, max_tokens: u32 },
+    Synthetic {
+        texts: Vec<String>,
+        max_tokens: u32,
+        endpoint: ApiEndpoint,
+    },
 }
 
 /// What loading the prompts found out, for the summary and the notices.
@@ -52,17 +57,23 @@ pub struct PromptInfo {
 
 impl Prompts {
     /// Loads or generates the prompts; `model` picks the tokenizer that sizes synthetic ones.
-    pub fn load(source: &PromptSource, model: &str, seed: u64) -> Result<(Prompts, PromptInfo), JobError> {
+    /// `endpoint` is where synthetic prompts and short lines go.
+    pub fn load(
+        source: &PromptSource,
+        model: &str,
+        seed: u64,
+        endpoint: ApiEndpoint,
+    ) -> Result<(Prompts, PromptInfo), JobError> {
         match source {
-            PromptSource::File(path) => Self::from_file(path, model),
-            PromptSource::Synthetic(synthetic) => Ok(Self::synthetic(*synthetic, model, seed)),
+            PromptSource::File(path) => Self::from_file(path, model, endpoint),
+            PromptSource::Synthetic(synthetic) => Ok(Self::synthetic(*synthetic, model, seed, endpoint)),
         }
     }
 
-    fn from_file(path: &Path, model: &str) -> Result<(Prompts, PromptInfo), JobError> {
+    fn from_file(path: &Path, model: &str, endpoint: ApiEndpoint) -> Result<(Prompts, PromptInfo), JobError> {
         let mut items = Vec::new();
         let mut rejected = 0;
-        for entry in Reader::open(path)? {
+        for entry in Reader::open(path)?.with_endpoint(endpoint) {
             match entry? {
                 Entry::Item(item) => items.push(item),
                 Entry::Rejected(_) => rejected += 1,
@@ -90,7 +101,7 @@ impl Prompts {
         ))
     }
 
-    fn synthetic(synthetic: Synthetic, model: &str, seed: u64) -> (Prompts, PromptInfo) {
+    fn synthetic(synthetic: Synthetic, model: &str, seed: u64, endpoint: ApiEndpoint) -> (Prompts, PromptInfo) {
         let (encoding, _) = encoding_for_model(model);
         // The request around the text: framing, role and reply priming, plus the serial number.
         let overhead = estimate_prompt_tokens(model, &user_body("0000 x")) - 1;
@@ -106,6 +117,7 @@ impl Prompts {
         let kind = Kind::Synthetic {
             texts,
             max_tokens: synthetic.output_tokens,
+            endpoint,
         };
         (Prompts { kind, sent: 0 }, info)
     }
@@ -129,19 +141,18 @@ impl Prompts {
                 item.line = n;
                 item
             }
-            Kind::Synthetic { texts, max_tokens } => {
+            Kind::Synthetic {
+                texts,
+                max_tokens,
+                endpoint,
+            } => {
                 let text = &texts[(n - 1) as usize % texts.len()];
-                let mut body = Map::new();
-                body.insert(
-                    "messages".into(),
-                    json!([{"role": "user", "content": format!("{n:04} {text}")}]),
-                );
-                body.insert("max_tokens".into(), json!(max_tokens));
+                let body = endpoint.synthetic_body(&format!("{n:04} {text}"), *max_tokens);
                 WorkItem {
                     id: format!("synthetic-{n}"),
                     line: n,
                     format: LineFormat::Short,
-                    endpoint: crate::provider::ApiEndpoint::Chat,
+                    endpoint: *endpoint,
                     body,
                     metadata: None,
                 }
@@ -182,7 +193,8 @@ mod tests {
             input_tokens: 512,
             output_tokens: 64,
         };
-        let (mut prompts, info) = Prompts::load(&PromptSource::Synthetic(spec), "gpt-4.1-mini", 1).unwrap();
+        let (mut prompts, info) =
+            Prompts::load(&PromptSource::Synthetic(spec), "gpt-4.1-mini", 1, ApiEndpoint::Chat).unwrap();
         assert_eq!(info.distinct, POOL);
         assert!((500..=524).contains(&info.input_tokens), "{} tokens", info.input_tokens);
         let a = prompts.next();
@@ -209,20 +221,26 @@ mod tests {
             "{\"id\":\"a\",\"prompt\":\"one\"}\nnot json\n{\"id\":\"b\",\"prompt\":\"two\"}\n",
         )
         .unwrap();
-        let (mut prompts, info) = Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0).unwrap();
+        let (mut prompts, info) =
+            Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0, ApiEndpoint::Chat).unwrap();
         assert_eq!((info.distinct, info.rejected), (2, 1));
         let ids: Vec<String> = (0..3).map(|_| prompts.next().id).collect();
         assert_eq!(ids, ["a#1", "b#2", "a#3"]);
 
         std::fs::write(&path, "not json\n").unwrap();
-        let err = Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0)
+        let err = Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0, ApiEndpoint::Chat)
             .err()
             .unwrap();
         assert!(err.to_string().contains("no valid request"), "{err}");
         assert_eq!(err.exit(), crate::Exit::Usage);
-        let missing = Prompts::load(&PromptSource::File(dir.path().join("nope.jsonl")), "m", 0)
-            .err()
-            .unwrap();
+        let missing = Prompts::load(
+            &PromptSource::File(dir.path().join("nope.jsonl")),
+            "m",
+            0,
+            ApiEndpoint::Chat,
+        )
+        .err()
+        .unwrap();
         assert!(missing.to_string().contains("nope.jsonl"), "{missing}");
     }
 }

@@ -194,6 +194,33 @@ impl ApiEndpoint {
         }
     }
 
+    /// A request body of this endpoint with `text` as its prompt, asking for `max_tokens` of
+    /// output where the endpoint generates (`sheepdog bench`'s synthetic prompts).
+    pub fn synthetic_body(self, text: &str, max_tokens: u32) -> Map<String, Value> {
+        let mut body = Map::new();
+        match self {
+            ApiEndpoint::Chat => {
+                body.insert(
+                    "messages".into(),
+                    serde_json::json!([{"role": "user", "content": text}]),
+                );
+                body.insert("max_tokens".into(), max_tokens.into());
+            }
+            ApiEndpoint::Completions => {
+                body.insert("prompt".into(), text.into());
+                body.insert("max_tokens".into(), max_tokens.into());
+            }
+            ApiEndpoint::Responses => {
+                body.insert("input".into(), text.into());
+                body.insert("max_output_tokens".into(), max_tokens.into());
+            }
+            ApiEndpoint::Embeddings | ApiEndpoint::Moderations => {
+                body.insert("input".into(), text.into());
+            }
+        }
+        body
+    }
+
     /// Reads an answer's `usage` in this endpoint's shape.
     pub fn parse_usage(self, body: &Value) -> Option<Usage> {
         match self {
