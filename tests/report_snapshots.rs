@@ -277,6 +277,7 @@ fn estimate() -> estimate::Estimate {
         per_month: Some(1_000_000),
         money: Money::new(Some("CNY"), Some(7.1)).expect("money"),
         threads: 2,
+        endpoint: sheepdog::provider::ApiEndpoint::Chat,
     };
     let prices = PriceTable::builtin().expect("built-in prices");
     let mut e = estimate::estimate(&options, &prices).expect("estimate");

@@ -157,7 +157,7 @@ fn load_prompts(
     let tokenizer_model = primary_model
         .clone()
         .unwrap_or_else(|| FALLBACK_TOKENIZER_MODEL.to_string());
-    let (prompts, prompt_info) = prompts::Prompts::load(&spec.prompts, &tokenizer_model, spec.seed)?;
+    let (prompts, prompt_info) = prompts::Prompts::load(&spec.prompts, &tokenizer_model, spec.seed, spec.endpoint)?;
     if primary_model.is_none() && prompts.first_model().is_none() {
         return Err(JobError::Bench(
             "no model: give --model, targets in a job file, or \"model\" in the input lines".into(),

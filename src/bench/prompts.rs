@@ -13,6 +13,7 @@ use super::spec::PromptSource;
 use super::synthetic::{Synthetic, MIN_SYNTHETIC_INPUT};
 use crate::input::{Entry, LineFormat, Reader, WorkItem};
 use crate::job::JobError;
+use crate::provider::ApiEndpoint;
 use crate::tokens::estimate_prompt_tokens;
 
 /// Words drawn once; each synthetic prompt is a run of them from a random place.
@@ -45,6 +46,8 @@ enum Kind {
 /// its `max_tokens`. Seeded: the same seed gives the same requests.
 struct Generator {
     spec: Synthetic,
+    /// The endpoint the requests are shaped for.
+    endpoint: ApiEndpoint,
     corpus: Vec<&'static str>,
     /// The shared prefix and the newline after it (empty without one).
     prefix: String,
@@ -54,7 +57,7 @@ struct Generator {
 }
 
 impl Generator {
-    fn new(spec: Synthetic, model: &str, seed: u64) -> Generator {
+    fn new(spec: Synthetic, model: &str, seed: u64, endpoint: ApiEndpoint) -> Generator {
         let mut rng = SmallRng::seed_from_u64(seed);
         let corpus: Vec<&str> = (0..CORPUS).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
         let prefix = if spec.prefix > 0 {
@@ -65,6 +68,7 @@ impl Generator {
         };
         Generator {
             spec,
+            endpoint,
             overhead: estimate_prompt_tokens(model, &user_body("0000 x")) - 1,
             corpus,
             prefix,
@@ -80,13 +84,8 @@ impl Generator {
         let start = self.rng.random_range(0..CORPUS);
         let text = words(&self.corpus, start, tokens.saturating_sub(self.overhead).max(1));
         let prefix = if shared { self.prefix.as_str() } else { "" };
-        let mut body = Map::new();
-        body.insert(
-            "messages".into(),
-            json!([{"role": "user", "content": format!("{prefix}{n:04} {text}")}]),
-        );
-        body.insert("max_tokens".into(), json!(max_tokens));
-        body
+        self.endpoint
+            .synthetic_body(&format!("{prefix}{n:04} {text}"), max_tokens)
     }
 }
 
@@ -115,21 +114,27 @@ pub struct PromptInfo {
 
 impl Prompts {
     /// Loads or generates the prompts; `model` picks the tokenizer that sizes synthetic ones.
-    pub fn load(source: &PromptSource, model: &str, seed: u64) -> Result<(Prompts, PromptInfo), JobError> {
+    /// `endpoint` is where synthetic prompts and short lines go.
+    pub fn load(
+        source: &PromptSource,
+        model: &str,
+        seed: u64,
+        endpoint: ApiEndpoint,
+    ) -> Result<(Prompts, PromptInfo), JobError> {
         match source {
-            PromptSource::File(path) => Self::from_file(path, model),
-            PromptSource::Synthetic(synthetic) => Ok(Self::synthetic(*synthetic, model, seed)),
+            PromptSource::File(path) => Self::from_file(path, model, endpoint),
+            PromptSource::Synthetic(synthetic) => Ok(Self::synthetic(*synthetic, model, seed, endpoint)),
         }
     }
 
-    fn from_file(path: &Path, model: &str) -> Result<(Prompts, PromptInfo), JobError> {
+    fn from_file(path: &Path, model: &str, endpoint: ApiEndpoint) -> Result<(Prompts, PromptInfo), JobError> {
         let mut items = Vec::new();
         let mut rejected = 0;
         if super::sharegpt::detect(path)? {
             let loaded = super::sharegpt::load(path, model)?;
             (items, rejected) = (loaded.items, loaded.skipped);
         } else {
-            for entry in Reader::open(path)? {
+            for entry in Reader::open(path)?.with_endpoint(endpoint) {
                 match entry? {
                     Entry::Item(item) => items.push(item),
                     Entry::Rejected(_) => rejected += 1,
@@ -158,16 +163,16 @@ impl Prompts {
         ))
     }
 
-    fn synthetic(synthetic: Synthetic, model: &str, seed: u64) -> (Prompts, PromptInfo) {
+    fn synthetic(synthetic: Synthetic, model: &str, seed: u64, endpoint: ApiEndpoint) -> (Prompts, PromptInfo) {
         // The first request's size, from a generator of its own: the same seed, the same requests.
-        let first = Generator::new(synthetic, model, seed).body(1);
+        let first = Generator::new(synthetic, model, seed, endpoint).body(1);
         let info = PromptInfo {
             distinct: 0,
             rejected: 0,
             input_tokens: estimate_prompt_tokens(model, &Value::Object(first)),
         };
         let prompts = Prompts {
-            kind: Kind::Synthetic(Box::new(Generator::new(synthetic, model, seed))),
+            kind: Kind::Synthetic(Box::new(Generator::new(synthetic, model, seed, endpoint))),
             sent: 0,
         };
         (prompts, info)
@@ -194,10 +199,12 @@ impl Prompts {
             }
             Kind::Synthetic(generator) => {
                 let body = generator.body(n);
+                let endpoint = &generator.endpoint;
                 WorkItem {
                     id: format!("synthetic-{n}"),
                     line: n,
                     format: LineFormat::Short,
+                    endpoint: *endpoint,
                     body,
                     metadata: None,
                 }
@@ -218,7 +225,7 @@ mod tests {
 
     fn synthetic(text: &str, seed: u64) -> (Prompts, PromptInfo) {
         let spec: Synthetic = text.parse().unwrap();
-        Prompts::load(&PromptSource::Synthetic(spec), "gpt-4.1-mini", seed).unwrap()
+        Prompts::load(&PromptSource::Synthetic(spec), "gpt-4.1-mini", seed, ApiEndpoint::Chat).unwrap()
     }
 
     fn content(item: &WorkItem) -> String {
@@ -313,20 +320,26 @@ mod tests {
             "{\"id\":\"a\",\"prompt\":\"one\"}\nnot json\n{\"id\":\"b\",\"prompt\":\"two\"}\n",
         )
         .unwrap();
-        let (mut prompts, info) = Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0).unwrap();
+        let (mut prompts, info) =
+            Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0, ApiEndpoint::Chat).unwrap();
         assert_eq!((info.distinct, info.rejected), (2, 1));
         let ids: Vec<String> = (0..3).map(|_| prompts.next().id).collect();
         assert_eq!(ids, ["a#1", "b#2", "a#3"]);
 
         std::fs::write(&path, "not json\n").unwrap();
-        let err = Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0)
+        let err = Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0, ApiEndpoint::Chat)
             .err()
             .unwrap();
         assert!(err.to_string().contains("no valid request"), "{err}");
         assert_eq!(err.exit(), crate::Exit::Usage);
-        let missing = Prompts::load(&PromptSource::File(dir.path().join("nope.jsonl")), "m", 0)
-            .err()
-            .unwrap();
+        let missing = Prompts::load(
+            &PromptSource::File(dir.path().join("nope.jsonl")),
+            "m",
+            0,
+            ApiEndpoint::Chat,
+        )
+        .err()
+        .unwrap();
         assert!(missing.to_string().contains("nope.jsonl"), "{missing}");
     }
 }

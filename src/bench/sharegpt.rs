@@ -140,6 +140,7 @@ fn request(record: &Value, n: u64, encoding: Encoding, array: bool) -> Result<Op
         id,
         line: n,
         format: LineFormat::Short,
+        endpoint: crate::provider::ApiEndpoint::Chat,
         body,
         metadata: None,
     }))

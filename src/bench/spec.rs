@@ -32,6 +32,8 @@ pub struct BenchSpec {
     pub abort_on_fail: bool,
     /// `--find-max`: search the highest load meeting the objectives instead of running `steps`.
     pub find_max: Option<super::search::FindMax>,
+    /// `--endpoint`: what synthetic prompts and short prompt lines are sent to (chat by default).
+    pub endpoint: crate::provider::ApiEndpoint,
 }
 
 impl Default for BenchSpec {
@@ -48,6 +50,7 @@ impl Default for BenchSpec {
             thresholds: Vec::new(),
             abort_on_fail: false,
             find_max: None,
+            endpoint: crate::provider::ApiEndpoint::Chat,
         }
     }
 }

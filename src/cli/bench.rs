@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// Seed of Poisson arrivals and synthetic prompts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The endpoint to load: chat, completions, embeddings or responses (moderations too)
+    /// [default: chat]. Synthetic prompts are shaped for it; embeddings are never streamed.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub endpoint: Option<sheepdog::provider::ApiEndpoint>,
     /// How long each step sends requests, after its warm-up [default: 30s].
     #[arg(long, value_parser = parse_duration, conflicts_with = "requests")]
     pub duration: Option<Duration>,
@@ -188,6 +192,7 @@ impl BenchArgs {
             thresholds: self.thresholds.clone(),
             abort_on_fail: self.abort_on_fail,
             find_max,
+            endpoint: self.endpoint.unwrap_or_default(),
         };
         spec.validate(!self.no_stream)?;
         Ok(spec)

@@ -46,6 +46,10 @@ pub struct EstimateArgs {
     /// Also show the cost of this many requests a month.
     #[arg(long)]
     pub per_month: Option<u64>,
+    /// Where short lines ({"id","prompt"|"messages"|"input"}) go: chat, completions,
+    /// embeddings, responses or moderations [default: chat, or the job file's run.endpoint].
+    #[arg(long, value_name = "ENDPOINT")]
+    pub endpoint: Option<sheepdog::provider::ApiEndpoint>,
     /// Currency of the amounts, e.g. CNY (with --fx) [default: USD].
     #[arg(long)]
     pub currency: Option<String>,
@@ -161,6 +165,7 @@ pub fn estimate(args: EstimateArgs) -> Outcome {
         per_month: args.per_month,
         money,
         threads: estimate::default_threads(),
+        endpoint: args.endpoint.unwrap_or(config.endpoint),
     };
     let estimate = estimate::estimate(&options, &config.prices).map_err(Failure::usage)?;
     print!("{}", estimate::render::render(&estimate, args.format.into()));

@@ -210,6 +210,10 @@ pub struct RunArgs {
     /// [default: 30s].
     #[arg(long, value_parser = parse_duration)]
     pub stream_idle_timeout: Option<Duration>,
+    /// Where short lines ({"id","prompt"|"messages"|"input"}) go: chat, completions,
+    /// embeddings, responses or moderations [default: chat]. Batch lines name their own url.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub endpoint: Option<sheepdog::provider::ApiEndpoint>,
     /// Largest answer accepted, e.g. 32MiB, 1GB: a bigger one (or a longer event stream) is
     /// cut off and fails as response_too_large, retried once [default: 32MiB].
     #[arg(long, value_name = "SIZE", value_parser = sheepdog::provider::body::parse_size)]
@@ -448,6 +452,7 @@ impl RunArgs {
             out: self.out.clone(),
             stream: self.stream.then_some(true),
             stream_idle_timeout: self.stream_idle_timeout,
+            endpoint: self.endpoint,
             max_response_size: self.max_response_size,
             ..Overrides::default()
         };

@@ -271,6 +271,18 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         .unwrap_or(false)
         .then_some(crate::provider::StreamSettings { idle_timeout });
 
+    let endpoint = match (o.endpoint, &run.endpoint) {
+        (Some(endpoint), _) => endpoint,
+        (None, Some(text)) => text.parse().map_err(|m| err("run.endpoint", m))?,
+        (None, None) => crate::provider::ApiEndpoint::default(),
+    };
+    if stream.is_some() && !endpoint.streams() {
+        notices.push(format!(
+            "--stream is ignored for {endpoint}: {} requests are sent without streaming",
+            endpoint.batch_url()
+        ));
+    }
+
     let max_response_size = o
         .max_response_size
         .or(run.max_response_size.map(|s| s.0))
@@ -316,6 +328,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         concurrency,
         timeout,
         stream,
+        endpoint,
         max_response_size,
         out,
         mock,

@@ -148,6 +148,9 @@ pub struct RunEntry {
     pub expected_output_tokens: Option<u64>,
     /// Stream every request (SSE) and measure TTFT and inter-token latency.
     pub stream: Option<bool>,
+    /// Where short-form lines go: "chat" (default), "completions", "embeddings", "responses"
+    /// or "moderations".
+    pub endpoint: Option<String>,
     pub stream_idle_timeout: Option<Dur>,
     /// Largest answer held: "32MiB", "1GB", or a number of bytes.
     pub max_response_size: Option<Size>,

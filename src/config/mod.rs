@@ -96,6 +96,8 @@ pub struct Overrides {
     pub error_window: Option<usize>,
     /// `--stream` (`Some(true)`), or `bench --no-stream` (`Some(false)`).
     pub stream: Option<bool>,
+    /// `--endpoint`: where short-form lines go.
+    pub endpoint: Option<crate::provider::ApiEndpoint>,
     pub stream_idle_timeout: Option<Duration>,
     /// `--max-response-size` in bytes.
     pub max_response_size: Option<u64>,
@@ -188,6 +190,9 @@ pub struct Config {
     pub timeout: Duration,
     /// `Some`: every request is streamed (SSE), read with these settings.
     pub stream: Option<crate::provider::StreamSettings>,
+    /// Where short-form lines go (`--endpoint`, `run.endpoint`; chat by default). Batch lines
+    /// name their own.
+    pub endpoint: crate::provider::ApiEndpoint,
     /// Bytes one answer may have (`--max-response-size`, `run.max_response_size`).
     pub max_response_size: u64,
     pub out: Option<PathBuf>,

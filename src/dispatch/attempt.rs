@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{backoff, limits, Admission, Dispatcher, Leave, Limits, RouteTarget};
-use crate::provider::RequestError;
+use crate::provider::{ApiEndpoint, RequestError};
 use crate::record::{Attempt, ErrorClass, ErrorInfo, Success};
 
 /// A 429 costs the item no attempt while its target answered another request this recently.
@@ -23,6 +23,7 @@ impl Dispatcher {
         &self,
         target: &RouteTarget,
         model: &str,
+        api: ApiEndpoint,
         bytes: &[u8],
         (tokens, cost): (f64, Option<f64>),
         later_usable: bool,
@@ -81,7 +82,7 @@ impl Dispatcher {
                 m.limiter_waited(&target.name, waiting.elapsed());
                 m.in_flight(&target.name)
             });
-            let result = self.client.chat(&target.endpoint, bytes.to_vec(), timeout).await;
+            let result = self.client.send(&target.endpoint, api, bytes.to_vec(), timeout).await;
             drop((slot, in_flight));
             // `--validate-json`: a refused answer is an error, but its tokens were paid for.
             let (result, paid) = match (result, &self.options.output_check) {
@@ -303,20 +304,32 @@ impl Dispatcher {
     /// every token limit is idle (far from binding) a quarter of the body's bytes stands in for
     /// the prompt (cheap, and on the high side); under pressure the model's own tokenizer
     /// counts it. Either way the reservation is corrected from `usage` afterwards.
-    pub(super) fn token_estimate(&self, target: &RouteTarget, model: &str, body: &Value, body_bytes: usize) -> f64 {
+    pub(super) fn token_estimate(
+        &self,
+        target: &RouteTarget,
+        model: &str,
+        api: ApiEndpoint,
+        body: &Value,
+        body_bytes: usize,
+    ) -> f64 {
         let mut levels = self.options.run_limits.iter().chain(&target.limits);
         if !levels.clone().any(|l| l.counts_tokens()) {
             return 0.0;
         }
-        let output = ["max_completion_tokens", "max_tokens"]
-            .iter()
-            .find_map(|key| body.get(*key).and_then(Value::as_u64))
-            .unwrap_or(self.options.settings.expected_output_tokens);
+        // Embeddings and moderations produce no output tokens.
+        let output = if api.generates() {
+            ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+                .iter()
+                .find_map(|key| body.get(*key).and_then(Value::as_u64))
+                .unwrap_or(self.options.settings.expected_output_tokens)
+        } else {
+            0
+        };
         let now = Instant::now();
         let prompt = if levels.all(|l| l.tokens_idle(now)) {
             body_bytes as u64 / 4
         } else {
-            crate::tokens::estimate_prompt_tokens(model, body)
+            api.prompt_tokens(crate::tokens::encoding_for_model(model).0, body)
         };
         // A line may ask for up to u64::MAX tokens: saturate rather than overflow.
         prompt.saturating_add(output) as f64

@@ -191,14 +191,11 @@ impl Dispatcher {
         self.options.budget.as_ref().map(|b| b.report())
     }
 
-    /// The model an item is sent with at a target: the target's, else the line's own, else
-    /// the target's default.
+    /// The model an item is sent with at a target: the target's when it fits the item's
+    /// endpoint, else the line's own (see [`crate::provider::ApiEndpoint::model_for`]).
     pub fn model_for<'a>(target: &'a RouteTarget, item: &'a WorkItem) -> Option<&'a str> {
-        target
-            .model
-            .as_deref()
-            .or_else(|| item.model())
-            .or(target.default_model.as_deref())
+        item.endpoint
+            .model_for(target.model.as_deref(), item.model(), target.default_model.as_deref())
     }
 
     /// Sends the item until it succeeds, fails for good, or the route is exhausted. An item
@@ -235,7 +232,7 @@ impl Dispatcher {
             };
             let mut body = item.body.clone();
             body.insert("model".into(), model.into());
-            self.client.prepare_body(&mut body);
+            self.client.prepare_body(item.endpoint, &mut body);
             let body = Value::Object(body);
             let bytes = match serde_json::to_vec(&body) {
                 Ok(bytes) => bytes,
@@ -244,7 +241,7 @@ impl Dispatcher {
                     break;
                 }
             };
-            let tokens = self.token_estimate(target, model, &body, bytes.len());
+            let tokens = self.token_estimate(target, model, item.endpoint, &body, bytes.len());
             let cost = match self.cost_estimate(target, model, &body) {
                 Ok(cost) => cost,
                 Err(message) => {
@@ -257,6 +254,7 @@ impl Dispatcher {
                 .at_target(
                     target,
                     model,
+                    item.endpoint,
                     &bytes,
                     (tokens, cost),
                     later_usable,

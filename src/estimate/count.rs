@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::input::{parse_line, InputError};
+use crate::input::{parse_line_for, InputError};
+use crate::provider::ApiEndpoint;
 use crate::record::Rejected;
-use crate::tokens::{prompt_tokens, Encoding};
+use crate::tokens::Encoding;
 
 /// Bytes of input per chunk handed to a worker.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -36,8 +37,10 @@ pub struct ModelTally {
     pub input_tokens: u64,
     /// Sum of `max_tokens` / `max_completion_tokens` of the lines that have one.
     pub max_tokens: u64,
-    /// Lines without either.
+    /// Lines without either (of endpoints that generate output).
     pub no_max_tokens: u64,
+    /// Lines of endpoints without output tokens (embeddings, moderations).
+    pub input_only: u64,
 }
 
 /// The result of the pass.
@@ -79,6 +82,7 @@ fn add(into: &mut ModelTally, other: &ModelTally) {
     into.input_tokens = into.input_tokens.saturating_add(other.input_tokens);
     into.max_tokens = into.max_tokens.saturating_add(other.max_tokens);
     into.no_max_tokens += other.no_max_tokens;
+    into.input_only += other.input_only;
 }
 
 /// A run of whole lines and the 1-based number of its first line.
@@ -87,8 +91,8 @@ struct Chunk {
     bytes: Vec<u8>,
 }
 
-/// Counts `path` with `threads` workers.
-pub fn count(path: &Path, plan: &Plan, threads: usize) -> Result<Tally, InputError> {
+/// Counts `path` with `threads` workers; short lines are requests to `short` (`--endpoint`).
+pub fn count(path: &Path, plan: &Plan, short: ApiEndpoint, threads: usize) -> Result<Tally, InputError> {
     let open_error = |source| InputError::Open {
         path: path.to_path_buf(),
         source,
@@ -104,7 +108,7 @@ pub fn count(path: &Path, plan: &Plan, threads: usize) -> Result<Tally, InputErr
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&chunks_rx);
-                scope.spawn(move || work(&rx, plan))
+                scope.spawn(move || work(&rx, plan, short))
             })
             .collect();
         let read = read_chunks(file, path, |chunk| chunks_tx.send(chunk).is_ok());
@@ -160,7 +164,7 @@ fn read_chunks(file: File, path: &Path, mut send: impl FnMut(Chunk) -> bool) -> 
     }
 }
 
-fn work(chunks: &Mutex<Receiver<Chunk>>, plan: &Plan) -> Tally {
+fn work(chunks: &Mutex<Receiver<Chunk>>, plan: &Plan, short: ApiEndpoint) -> Tally {
     let mut tally = Tally::default();
     loop {
         // The lock is held only to take the next chunk.
@@ -172,17 +176,17 @@ fn work(chunks: &Mutex<Receiver<Chunk>>, plan: &Plan) -> Tally {
         // Every line of a chunk ends with '\n': the last split is the empty rest.
         let lines = chunk.bytes.iter().filter(|&&b| b == b'\n').count();
         for (i, bytes) in chunk.bytes.split(|&b| b == b'\n').take(lines).enumerate() {
-            count_line(&mut tally, bytes, chunk.first_line + i as u64, plan);
+            count_line(&mut tally, bytes, chunk.first_line + i as u64, plan, short);
         }
     }
 }
 
-fn count_line(tally: &mut Tally, bytes: &[u8], number: u64, plan: &Plan) {
+fn count_line(tally: &mut Tally, bytes: &[u8], number: u64, plan: &Plan, short: ApiEndpoint) {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return;
     }
     tally.lines += 1;
-    let item = match parse_line(bytes, number) {
+    let item = match parse_line_for(bytes, number, short) {
         Ok(item) => item,
         Err(rejected) => {
             tally.rejected += 1;
@@ -196,12 +200,16 @@ fn count_line(tally: &mut Tally, bytes: &[u8], number: u64, plan: &Plan) {
         .iter()
         .find_map(|key| item.body.get(*key).and_then(Value::as_u64));
     let model = item.model().map(str::to_string);
+    let endpoint = item.endpoint;
+    let generates = endpoint.generates();
+    let prompt_tokens = |encoding: Encoding, body: &Value| endpoint.prompt_tokens(encoding, body);
     let body = Value::Object(item.body);
     let line = |input_tokens: u64| ModelTally {
         items: 1,
         input_tokens,
         max_tokens: max_tokens.unwrap_or(0),
-        no_max_tokens: u64::from(max_tokens.is_none()),
+        no_max_tokens: u64::from(max_tokens.is_none() && generates),
+        input_only: u64::from(!generates),
     };
     match plan {
         Plan::Every(encodings) => {
@@ -246,8 +254,8 @@ mod tests {
         text.push_str("{\"id\":\"last\",\"prompt\":\"no newline at the end\"}");
         let file = write(&text);
         let plan = Plan::Every(vec![Encoding::O200kBase, Encoding::Cl100kBase]);
-        let one = count(file.path(), &plan, 1).unwrap();
-        let four = count(file.path(), &plan, 4).unwrap();
+        let one = count(file.path(), &plan, ApiEndpoint::Chat, 1).unwrap();
+        let four = count(file.path(), &plan, ApiEndpoint::Chat, 4).unwrap();
         assert_eq!(one, four);
         assert_eq!(one.lines, 5006);
         assert_eq!(one.all.items, 5001);
@@ -267,7 +275,7 @@ mod tests {
              {\"id\":\"b\",\"model\":\"deepseek-chat\",\"prompt\":\"hello world\",\"max_tokens\":50}\n\
              {\"id\":\"c\",\"prompt\":\"hello world\"}\n",
         );
-        let tally = count(file.path(), &Plan::AsWritten, 2).unwrap();
+        let tally = count(file.path(), &Plan::AsWritten, ApiEndpoint::Chat, 2).unwrap();
         assert_eq!(tally.per_model.len(), 3);
         let gpt = &tally.per_model[&Some("gpt-4.1".to_string())];
         assert_eq!((gpt.items, gpt.input_tokens, gpt.no_max_tokens), (1, 9, 1));
@@ -277,8 +285,31 @@ mod tests {
     }
 
     #[test]
+    fn embeddings_and_moderations_count_their_input_and_no_output() {
+        let file = write(
+            "{\"custom_id\":\"e\",\"url\":\"/v1/embeddings\",\"body\":{\"model\":\"text-embedding-3-small\",\"input\":[\"hello world\",\"hello world\"]}}\n\
+             {\"custom_id\":\"m\",\"url\":\"/v1/moderations\",\"body\":{\"input\":\"hello world\"}}\n\
+             {\"id\":\"s\",\"input\":\"hello world\",\"model\":\"text-embedding-3-small\"}\n",
+        );
+        let tally = count(file.path(), &Plan::AsWritten, ApiEndpoint::Embeddings, 1).unwrap();
+        assert_eq!(
+            (tally.all.items, tally.all.input_only, tally.all.no_max_tokens),
+            (3, 3, 0)
+        );
+        let small = &tally.per_model[&Some("text-embedding-3-small".to_string())];
+        // "hello world" is 2 tokens, with no chat framing.
+        assert_eq!((small.items, small.input_tokens), (2, 6));
+    }
+
+    #[test]
     fn a_missing_file_is_an_input_error() {
-        let err = count(Path::new("/nonexistent/x.jsonl"), &Plan::AsWritten, 1).unwrap_err();
+        let err = count(
+            Path::new("/nonexistent/x.jsonl"),
+            &Plan::AsWritten,
+            ApiEndpoint::Chat,
+            1,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("cannot open input file"), "{err}");
     }
 }

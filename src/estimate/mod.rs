@@ -67,6 +67,8 @@ pub struct EstimateOptions {
     pub money: Money,
     /// Counting threads.
     pub threads: usize,
+    /// Where short lines go (`--endpoint`); Batch lines name their own.
+    pub endpoint: crate::provider::ApiEndpoint,
 }
 
 /// Why an estimate could not be made. Exit code 2.
@@ -99,6 +101,9 @@ pub struct Estimate {
     pub output_measured: Option<Measured>,
     /// With `max_tokens`: lines without it, counted as 0 output tokens.
     pub lines_without_max_tokens: u64,
+    /// Requests to embeddings and moderations: input tokens only, whatever the output source.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub input_only_requests: u64,
     pub cache_hit_rate: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_month: Option<u64>,
@@ -161,7 +166,7 @@ pub fn estimate(options: &EstimateOptions, prices: &PriceTable) -> Result<Estima
         }
         None => Plan::AsWritten,
     };
-    let tally = count::count(&options.input, &plan, options.threads)?;
+    let tally = count::count(&options.input, &plan, options.endpoint, options.threads)?;
 
     let mut rows = Vec::new();
     match &options.models {
@@ -209,6 +214,7 @@ fn summarize(tally: Tally, rows: Vec<Row>, options: &EstimateOptions) -> Estimat
             OutputTokens::MaxTokens => tally.all.no_max_tokens,
             _ => 0,
         },
+        input_only_requests: tally.all.input_only,
         cache_hit_rate: options.cache_hit_rate,
         per_month: options.per_month,
         currency: options.money.currency.clone(),
@@ -225,9 +231,11 @@ fn row(
 ) -> Result<Row, EstimateError> {
     let (encoding, exact) = encoding_for_model(&spec.model);
     let requests = counts.items;
+    // Embeddings and moderations answer no output tokens.
+    let generating = requests.saturating_sub(counts.input_only);
     let output_tokens = match &options.output {
-        OutputTokens::Fixed(n) => n.saturating_mul(requests),
-        OutputTokens::Measured(m) => (m.mean * requests as f64).round() as u64,
+        OutputTokens::Fixed(n) => n.saturating_mul(generating),
+        OutputTokens::Measured(m) => (m.mean * generating as f64).round() as u64,
         OutputTokens::MaxTokens => counts.max_tokens,
     };
     let per_usd = options.money.factor(spec.billing.as_ref()).map_err(|e| {
@@ -287,6 +295,10 @@ fn twelve_digits(v: f64) -> f64 {
         return v;
     }
     (v * scale).round() / scale
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A sensible number of counting threads for this machine.

@@ -78,6 +78,12 @@ fn notes(e: &Estimate) -> Vec<String> {
         ),
         _ => "Output tokens: each line's max_tokens (an upper bound).".to_string(),
     });
+    if e.input_only_requests > 0 {
+        notes.push(format!(
+            "{} embedding and moderation requests: input tokens only, no output tokens.",
+            int(e.input_only_requests)
+        ));
+    }
     if e.rows.iter().any(|r| r.approximate) {
         notes.push(
             "~ approximate input tokens: not an OpenAI model, so cl100k_base stands in for its own tokenizer.".into(),

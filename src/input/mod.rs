@@ -7,8 +7,10 @@
 //! fingerprint while the lines are read and sent.
 //!
 //! Two formats, auto-detected per line:
-//! - OpenAI Batch API: `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}`
-//! - short form: `{"id", "prompt": "text"}` or `{"id", "messages": [...]}` plus any body field.
+//! - OpenAI Batch API: `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}`,
+//!   for any endpoint a Batch file may name (see [`ApiEndpoint`]);
+//! - short form: `{"id", "prompt": "text"}`, `{"id", "messages": [...]}` or `{"id", "input": ...}`
+//!   plus any body field, for the endpoint of `--endpoint` (chat by default).
 
 mod parse;
 
@@ -21,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use crate::record::Rejected;
 
-pub use parse::{parse_line, LineFormat};
+pub use parse::{parse_line, parse_line_for, LineFormat};
+
+use crate::provider::ApiEndpoint;
 pub use source::{is_stdin, is_streamed, Tally};
 
 use idset::IdSet;
@@ -33,7 +37,9 @@ pub struct WorkItem {
     /// 1-based line number in the input file.
     pub line: u64,
     pub format: LineFormat,
-    /// The chat-completions request body (without `model` when the line named none).
+    /// Where the request goes: the Batch line's `url`, or `--endpoint` for a short line.
+    pub endpoint: ApiEndpoint,
+    /// The request body of that endpoint (without `model` when the line named none).
     pub body: serde_json::Map<String, serde_json::Value>,
     /// Short form `metadata`, kept out of the request and echoed in the result.
     pub metadata: Option<serde_json::Value>,
@@ -78,6 +84,8 @@ pub struct Reader {
     seen: IdSet,
     /// Lines of other shards are skipped unparsed (see [`crate::shard`]).
     shard: Option<crate::shard::Shard>,
+    /// The endpoint of short-form lines (`--endpoint`).
+    short: ApiEndpoint,
 }
 
 impl Reader {
@@ -92,6 +100,7 @@ impl Reader {
             buffer: Vec::with_capacity(4096),
             seen: IdSet::default(),
             shard: None,
+            short: ApiEndpoint::Chat,
         })
     }
 
@@ -110,6 +119,13 @@ impl Reader {
     /// silently, their line numbers still counted.
     pub fn with_shard(mut self, shard: Option<crate::shard::Shard>) -> Reader {
         self.shard = shard;
+        self
+    }
+
+    /// Sends short-form lines to `endpoint` (`--endpoint`; chat when not called). Batch lines
+    /// name their own.
+    pub fn with_endpoint(mut self, endpoint: ApiEndpoint) -> Reader {
+        self.short = endpoint;
         self
     }
 
@@ -150,7 +166,7 @@ impl Reader {
             {
                 continue;
             }
-            let entry = match parse_line(&self.buffer, self.line) {
+            let entry = match parse_line_for(&self.buffer, self.line, self.short) {
                 Ok(item) => {
                     if self.seen.insert(id_hash(&item.id)) {
                         Entry::Item(item)

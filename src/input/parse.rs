@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::WorkItem;
+use crate::provider::ApiEndpoint;
 use crate::record::Rejected;
 
 /// Which of the two input formats a line used.
@@ -14,10 +15,14 @@ pub enum LineFormat {
     Short,
 }
 
-const CHAT_PATHS: [&str; 2] = ["/v1/chat/completions", "/chat/completions"];
-
-/// Parses one line (without caring about repeated ids, which the reader checks).
+/// Parses one line (without caring about repeated ids, which the reader checks); a short line
+/// is a chat request.
 pub fn parse_line(bytes: &[u8], line: u64) -> Result<WorkItem, Rejected> {
+    parse_line_for(bytes, line, ApiEndpoint::Chat)
+}
+
+/// Parses one line; a short line is a request to `short` (`--endpoint`).
+pub fn parse_line_for(bytes: &[u8], line: u64, short: ApiEndpoint) -> Result<WorkItem, Rejected> {
     let reject = |id: Option<String>, reason: String| Rejected { id, line, reason };
     let text = std::str::from_utf8(bytes).map_err(|e| reject(None, format!("not valid UTF-8 ({e})")))?;
     // A byte-order mark (files saved by some Windows editors) is not part of the JSON.
@@ -37,23 +42,24 @@ pub fn parse_line(bytes: &[u8], line: u64) -> Result<WorkItem, Rejected> {
                 )));
             }
         }
-        if let Some(url) = object.get("url") {
-            if !url.as_str().map(|u| CHAT_PATHS.contains(&u)).unwrap_or(false) {
-                return Err(fail(format!(
-                    "batch line has url {url}; only \"/v1/chat/completions\" is supported"
-                )));
-            }
-        }
+        let endpoint = match object.get("url") {
+            None => ApiEndpoint::Chat,
+            Some(url) => url.as_str().and_then(ApiEndpoint::from_batch_url).ok_or_else(|| {
+                let known: Vec<&str> = ApiEndpoint::ALL.iter().map(|e| e.batch_url()).collect();
+                fail(format!("batch line has url {url}; sheepdog sends {}", known.join(", ")))
+            })?,
+        };
         let body = match object.remove("body") {
             Some(Value::Object(body)) => body,
             Some(_) => return Err(fail("batch line's \"body\" is not a JSON object".into())),
             None => return Err(fail("batch line has no \"body\"".into())),
         };
-        check_messages(&body).map_err(fail)?;
+        endpoint.check_body(&body).map_err(fail)?;
         return Ok(WorkItem {
             id,
             line,
             format: LineFormat::Batch,
+            endpoint,
             body,
             metadata: None,
         });
@@ -62,28 +68,66 @@ pub fn parse_line(bytes: &[u8], line: u64) -> Result<WorkItem, Rejected> {
     let id = take_id(&mut object, "id", line).map_err(|r| reject(None, r))?;
     let fail = |reason: String| reject(Some(id.clone()), reason);
     let metadata = object.remove("metadata");
-    match object.remove("prompt") {
-        Some(_) if object.contains_key("messages") => {
-            return Err(fail("has both \"prompt\" and \"messages\"; give one".into()));
-        }
-        Some(Value::String(prompt)) => {
-            let message = serde_json::json!({"role": "user", "content": prompt});
-            object.insert("messages".into(), Value::Array(vec![message]));
-        }
-        Some(_) => return Err(fail("\"prompt\" is not a string".into())),
-        None => {}
-    }
-    if !object.contains_key("messages") {
-        return Err(fail("has neither \"prompt\" nor \"messages\"".into()));
-    }
-    check_messages(&object).map_err(fail)?;
+    short_body(&mut object, short).map_err(fail)?;
+    short.check_body(&object).map_err(fail)?;
     Ok(WorkItem {
         id,
         line,
         format: LineFormat::Short,
+        endpoint: short,
         body: object,
         metadata,
     })
+}
+
+/// Turns a short line's text field into what `endpoint` takes: `prompt` becomes a user message
+/// for chat and `input` for embeddings, moderations and responses (which also take
+/// `messages` as their input); completions keep `prompt`.
+fn short_body(object: &mut Map<String, Value>, endpoint: ApiEndpoint) -> Result<(), String> {
+    let given: Vec<&str> = ["prompt", "messages", "input"]
+        .into_iter()
+        .filter(|key| object.contains_key(*key))
+        .collect();
+    if given.len() > 1 {
+        return Err(format!("has both \"{}\" and \"{}\"; give one", given[0], given[1]));
+    }
+    let other_endpoints = "give --endpoint (or [run] endpoint) for lines that are not chat";
+    match (endpoint, given.first().copied()) {
+        (_, None) if endpoint == ApiEndpoint::Chat => Err("has neither \"prompt\" nor \"messages\"".into()),
+        (_, None) => Err(format!(
+            "has no \"{}\" (nor \"prompt\") for {}",
+            endpoint.input_field(),
+            endpoint.batch_url()
+        )),
+        (ApiEndpoint::Chat, Some("prompt")) => match object.remove("prompt") {
+            Some(Value::String(prompt)) => {
+                let message = serde_json::json!({"role": "user", "content": prompt});
+                object.insert("messages".into(), Value::Array(vec![message]));
+                Ok(())
+            }
+            _ => Err("\"prompt\" is not a string".into()),
+        },
+        (ApiEndpoint::Chat, Some("input")) => Err(format!(
+            "has \"input\", which chat requests do not take: {other_endpoints}"
+        )),
+        (ApiEndpoint::Completions, Some(field @ ("messages" | "input"))) => Err(format!(
+            "has \"{field}\", but a /v1/completions request takes \"prompt\""
+        )),
+        (ApiEndpoint::Embeddings | ApiEndpoint::Moderations, Some("messages")) => Err(format!(
+            "has \"messages\", but a {} request takes \"input\"",
+            endpoint.batch_url()
+        )),
+        (
+            ApiEndpoint::Embeddings | ApiEndpoint::Moderations | ApiEndpoint::Responses,
+            Some(field @ ("prompt" | "messages")),
+        ) => {
+            if let Some(text) = object.remove(field) {
+                object.insert("input".into(), text);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Takes the id field out of the object; a missing id becomes `line-<n>`.
@@ -94,31 +138,6 @@ fn take_id(object: &mut Map<String, Value>, key: &str, line: u64) -> Result<Stri
         Some(Value::Number(n)) => Ok(n.to_string()),
         Some(other) => Err(format!("\"{key}\" must be a non-empty string, not {other}")),
     }
-}
-
-fn check_messages(body: &Map<String, Value>) -> Result<(), String> {
-    let messages = match body.get("messages") {
-        Some(Value::Array(messages)) => messages,
-        Some(_) => return Err("\"messages\" is not an array".into()),
-        None => return Err("has no \"messages\"".into()),
-    };
-    if messages.is_empty() {
-        return Err("\"messages\" is empty".into());
-    }
-    for (i, message) in messages.iter().enumerate() {
-        let Some(object) = message.as_object() else {
-            return Err(format!("messages[{i}] is not an object"));
-        };
-        if !object.get("role").map(Value::is_string).unwrap_or(false) {
-            return Err(format!("messages[{i}] has no \"role\""));
-        }
-    }
-    if let Some(model) = body.get("model") {
-        if !model.is_string() {
-            return Err("\"model\" is not a string".into());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -178,11 +197,86 @@ mod tests {
         assert!(bad(r#"{"id":"a"}"#).contains("neither \"prompt\" nor \"messages\""));
         assert!(bad(r#"{"id":"a","messages":[]}"#).contains("empty"));
         assert!(bad(r#"{"id":"a","prompt":"x","messages":[{"role":"user","content":"y"}]}"#).contains("both"));
-        assert!(bad(r#"{"custom_id":"a","method":"POST","url":"/v1/embeddings","body":{"messages":[{"role":"user","content":"y"}]}}"#).contains("url"));
+        assert!(bad(r#"{"custom_id":"a","method":"POST","url":"/v1/embeddings","body":{"messages":[{"role":"user","content":"y"}]}}"#).contains("no \"input\""));
+        assert!(
+            bad(r#"{"custom_id":"a","method":"POST","url":"/v1/images/generations","body":{"prompt":"y"}}"#)
+                .contains("url")
+        );
         assert!(bad(r#"{"custom_id":"a","method":"GET","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"y"}]}}"#).contains("method"));
         assert!(bad(r#"{"custom_id":"a","body":{"prompt":"x"}}"#).contains("no \"messages\""));
         assert!(bad(r#"{"id":"a","messages":[{"content":"y"}]}"#).contains("role"));
         assert!(bad(r#"{"id":"a","prompt":"x","model":5}"#).contains("model"));
+    }
+
+    #[test]
+    fn batch_lines_of_every_endpoint_keep_their_endpoint_and_body() {
+        let lines = [
+            (
+                r#"{"custom_id":"c","method":"POST","url":"/v1/completions","body":{"model":"m","prompt":"hi"}}"#,
+                ApiEndpoint::Completions,
+            ),
+            (
+                r#"{"custom_id":"e","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":["a","b"]}}"#,
+                ApiEndpoint::Embeddings,
+            ),
+            (
+                r#"{"custom_id":"r","method":"POST","url":"/v1/responses","body":{"model":"m","input":"hi"}}"#,
+                ApiEndpoint::Responses,
+            ),
+            (
+                r#"{"custom_id":"m","method":"POST","url":"/v1/moderations","body":{"input":"hi"}}"#,
+                ApiEndpoint::Moderations,
+            ),
+            (
+                r#"{"custom_id":"x","method":"POST","url":"/chat/completions","body":{"messages":[{"role":"user","content":"y"}]}}"#,
+                ApiEndpoint::Chat,
+            ),
+        ];
+        for (line, endpoint) in lines {
+            let item = ok(line);
+            assert_eq!((item.endpoint, item.format), (endpoint, LineFormat::Batch), "{line}");
+            assert!(item.body.contains_key(endpoint.input_field()), "{line}");
+        }
+    }
+
+    fn short(line: &str, endpoint: ApiEndpoint) -> Result<WorkItem, String> {
+        parse_line_for(line.as_bytes(), 3, endpoint).map_err(|r| r.reason)
+    }
+
+    #[test]
+    fn short_lines_take_the_endpoint_given_and_its_text_field() {
+        let item = short(
+            r#"{"id":"a","input":["x","y"],"dimensions":8}"#,
+            ApiEndpoint::Embeddings,
+        )
+        .unwrap();
+        assert_eq!(item.endpoint, ApiEndpoint::Embeddings);
+        assert_eq!(item.body["input"], serde_json::json!(["x", "y"]));
+        assert_eq!(item.body["dimensions"], 8);
+        let item = short(r#"{"id":"a","prompt":"x"}"#, ApiEndpoint::Moderations).unwrap();
+        assert_eq!(item.body["input"], "x");
+        assert!(!item.body.contains_key("prompt"));
+        let item = short(r#"{"id":"a","prompt":"x"}"#, ApiEndpoint::Completions).unwrap();
+        assert_eq!(item.body["prompt"], "x");
+        let item = short(
+            r#"{"id":"a","messages":[{"role":"user","content":"x"}]}"#,
+            ApiEndpoint::Responses,
+        )
+        .unwrap();
+        assert_eq!(item.body["input"][0]["content"], "x");
+
+        let reason = short(r#"{"id":"a","input":"x"}"#, ApiEndpoint::Chat).unwrap_err();
+        assert!(reason.contains("--endpoint"), "{reason}");
+        let reason = short(
+            r#"{"id":"a","messages":[{"role":"user","content":"x"}]}"#,
+            ApiEndpoint::Embeddings,
+        )
+        .unwrap_err();
+        assert!(reason.contains("takes \"input\""), "{reason}");
+        let reason = short(r#"{"id":"a","input":"x","prompt":"y"}"#, ApiEndpoint::Embeddings).unwrap_err();
+        assert!(reason.contains("both"), "{reason}");
+        let reason = short(r#"{"id":"a","text":"x"}"#, ApiEndpoint::Embeddings).unwrap_err();
+        assert!(reason.contains("no \"input\""), "{reason}");
     }
 
     #[test]

@@ -28,10 +28,14 @@ pub struct DryRun {
     pub per_model: BTreeMap<String, (u64, u64)>,
     /// Whether any count used a tokenizer that is not the model's own.
     pub approximate: bool,
+    /// Valid items per endpoint.
+    pub per_endpoint: BTreeMap<crate::provider::ApiEndpoint, u64>,
 }
 
 pub fn dry_run(config: &Config, input: &Path) -> Result<DryRun, JobError> {
-    let reader = Reader::open(input)?.with_shard(config.shard);
+    let reader = Reader::open(input)?
+        .with_shard(config.shard)
+        .with_endpoint(config.endpoint);
     crate::engine::check_keys(config)?;
     let primary = config.primary();
     let mut report = DryRun::default();
@@ -40,16 +44,16 @@ pub fn dry_run(config: &Config, input: &Path) -> Result<DryRun, JobError> {
         let rejected = match entry? {
             Entry::Rejected(rejected) => rejected,
             Entry::Item(item) => {
-                let model = primary
-                    .model
-                    .as_deref()
-                    .or_else(|| item.model())
-                    .or(primary.default_model.as_deref())
+                let model = item
+                    .endpoint
+                    .model_for(primary.model.as_deref(), item.model(), primary.default_model.as_deref())
                     .map(str::to_string);
                 match model {
                     Some(model) => {
+                        *report.per_endpoint.entry(item.endpoint).or_default() += 1;
                         let body = serde_json::Value::Object(item.body);
-                        let tokens = crate::tokens::estimate_prompt_tokens(&model, &body);
+                        let encoding = crate::tokens::encoding_for_model(&model).0;
+                        let tokens = item.endpoint.prompt_tokens(encoding, &body);
                         report.approximate |= !crate::tokens::encoding_for_model(&model).1;
                         report.items += 1;
                         report.input_tokens += tokens;
@@ -85,6 +89,18 @@ pub fn render(config: &Config, input: &Path, report: &DryRun) -> String {
     let _ = writeln!(out, "  lines:              {}", report.lines);
     let _ = writeln!(out, "  valid items:        {}", report.items);
     let _ = writeln!(out, "  invalid lines:      {}", report.rejected);
+    if report
+        .per_endpoint
+        .keys()
+        .any(|&e| e != crate::provider::ApiEndpoint::Chat)
+    {
+        let counts: Vec<String> = report
+            .per_endpoint
+            .iter()
+            .map(|(endpoint, n)| format!("{} {n}", endpoint.batch_url()))
+            .collect();
+        let _ = writeln!(out, "  endpoints:          {}", counts.join(", "));
+    }
     let approx = if report.approximate {
         " (approximate: not the model's own tokenizer)"
     } else {

@@ -171,7 +171,8 @@ pub async fn execute(
     }
     announce(config, options, &out_dir, lines);
 
-    let (entries, fingerprint) = source::read_input(options.input.clone(), config.shard, lines, streamed);
+    let (entries, fingerprint) =
+        source::read_input(options.input.clone(), (config.shard, config.endpoint), lines, streamed);
     let (events, events_rx) = mpsc::channel::<Msg>(4096);
     let owner = owner::Owner {
         writer,

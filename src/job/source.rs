@@ -25,7 +25,7 @@ pub type Fingerprint = (u64, Option<String>);
 /// (a pipe, read once).
 pub fn read_input(
     path: PathBuf,
-    shard: Option<Shard>,
+    (shard, endpoint): (Option<Shard>, crate::provider::ApiEndpoint),
     lines: u64,
     hashing: bool,
 ) -> (
@@ -36,7 +36,7 @@ pub fn read_input(
     let (read_tx, read_rx) = oneshot::channel::<Fingerprint>();
     std::thread::spawn(move || {
         let mut reader = match Reader::open(&path) {
-            Ok(reader) => reader.with_shard(shard).expecting(lines),
+            Ok(reader) => reader.with_shard(shard).with_endpoint(endpoint).expecting(lines),
             Err(e) => {
                 let _ = entries_tx.blocking_send(Err(e));
                 return;

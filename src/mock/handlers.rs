@@ -1,19 +1,20 @@
-//! HTTP routes of the mock server and the chat-completions request flow.
+//! HTTP routes of the mock server and the request flow every endpoint shares (chat
+//! completions, completions, embeddings, responses, moderations).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
 
+use super::api;
 use super::faults::{self, ApiError};
 use super::limits::{Allowance, LimitSettings, Limits};
 use super::queue::Queue;
@@ -21,13 +22,11 @@ use super::reply::{self, key_fingerprint, Reply};
 use super::request::ChatRequest;
 use super::stats::{Entry, Recorder};
 use super::stream_faults::{self, StreamFaultKind};
-use super::{stream, structured, MockConfig, DEFAULT_MODELS};
+use super::{models, stream, structured, MockConfig};
+use crate::provider::ApiEndpoint;
 
 /// Largest request body accepted (long documents in bulk jobs can be big).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
-
-/// `created` of the listed models (2025-01-01T00:00:00Z).
-const MODELS_CREATED: u64 = 1_735_689_600;
 
 /// State shared by every handler.
 pub(crate) struct Shared {
@@ -60,7 +59,7 @@ impl Shared {
     }
 
     /// 401 unless the request carries the configured key (when one is required).
-    fn check_key(&self, bearer: Option<&str>) -> Result<(), ApiError> {
+    pub(super) fn check_key(&self, bearer: Option<&str>) -> Result<(), ApiError> {
         match (&self.config.require_key, bearer) {
             (None, _) => Ok(()),
             (Some(_), None) => Err(ApiError::invalid_key(true)),
@@ -81,17 +80,25 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat).fallback(wrong_method))
         .route("/chat/completions", post(chat).fallback(wrong_method))
-        .route("/v1/models", get(list_models).fallback(wrong_method))
-        .route("/models", get(list_models).fallback(wrong_method))
-        .route("/v1/models/{*id}", get(get_model).fallback(wrong_method))
-        .route("/mock/stats", get(stats).fallback(wrong_method))
+        .route("/v1/completions", post(completions).fallback(wrong_method))
+        .route("/completions", post(completions).fallback(wrong_method))
+        .route("/v1/embeddings", post(embeddings).fallback(wrong_method))
+        .route("/embeddings", post(embeddings).fallback(wrong_method))
+        .route("/v1/responses", post(responses).fallback(wrong_method))
+        .route("/responses", post(responses).fallback(wrong_method))
+        .route("/v1/moderations", post(moderations).fallback(wrong_method))
+        .route("/moderations", post(moderations).fallback(wrong_method))
+        .route("/v1/models", get(models::list_models).fallback(wrong_method))
+        .route("/models", get(models::list_models).fallback(wrong_method))
+        .route("/v1/models/{*id}", get(models::get_model).fallback(wrong_method))
+        .route("/mock/stats", get(models::stats).fallback(wrong_method))
         .fallback(unknown_url)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
 }
 
 /// The key from `Authorization: Bearer <key>`, if there is one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, key) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(key.trim())
@@ -206,8 +213,30 @@ impl Shared {
     }
 }
 
-/// `POST /v1/chat/completions`: key, body, model, RPM limit, injected fault, then the answer.
-async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+type Body = Result<Bytes, BytesRejection>;
+
+async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    answer(ApiEndpoint::Chat, shared, headers, body).await
+}
+
+async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    answer(ApiEndpoint::Completions, shared, headers, body).await
+}
+
+async fn embeddings(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    answer(ApiEndpoint::Embeddings, shared, headers, body).await
+}
+
+async fn responses(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    answer(ApiEndpoint::Responses, shared, headers, body).await
+}
+
+async fn moderations(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    answer(ApiEndpoint::Moderations, shared, headers, body).await
+}
+
+/// `POST` to any endpoint: key, body, model, RPM limit, injected fault, then the answer.
+async fn answer(api: ApiEndpoint, shared: Arc<Shared>, headers: HeaderMap, body: Body) -> Response {
     let recorder = &shared.recorder;
     let config = &shared.config;
     let (number, guard) = recorder.arrive();
@@ -216,7 +245,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
     let key_id = bearer.map(key_fingerprint);
     let parsed = body
         .map_err(|rejection| ApiError::unreadable_body(rejection.status(), rejection.body_text()))
-        .and_then(|bytes| ChatRequest::parse(&bytes));
+        .and_then(|bytes| api::parse(api, &bytes));
     let mut rng = SmallRng::seed_from_u64(config.seed ^ reply::mix(number));
     let x_request_id = request_id(number);
     let entry = |status: u16, request: Option<&ChatRequest>| Entry {
@@ -240,23 +269,21 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
         }
     };
 
-    let length = reply::reply_length(
-        &request.prompt,
-        config.output_tokens,
-        config.output_tokens_std,
-        config.seed,
-    );
+    let length_of = |prompt: &reply::Prompt| {
+        reply::reply_length(prompt, config.output_tokens, config.output_tokens_std, config.seed)
+    };
     let reply = Reply {
         cached_tokens: shared.prefix_cache.lookup(&request.prefix, request.prompt.tokens),
-        ..Reply::new(request.prompt, length, request.cap)
+        ..Reply::new(request.prompt, length_of(&request.prompt), request.cap)
     };
+    let reply = api::shape_reply(&request, reply, length_of);
     // Structured outputs, tools or `n`: the choices are built whole; `reply` keeps their total.
     let choices = (!request.shape.is_plain()).then(|| {
         structured::answer(
             &request.shape,
             request.prompt,
             request.ends_with_tool,
-            length,
+            length_of(&request.prompt),
             request.cap,
         )
     });
@@ -282,14 +309,18 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
         tokio::time::sleep(std::time::Duration::from_secs(24 * 3600)).await;
     }
     let held = shared.queue.enter(number).await;
-    let id = format!("chatcmpl-mock-{number}");
+    let id = api::answer_id(api, number);
     let created = unix_now();
     if request.stream {
         recorder.answered(Entry {
             tokens,
             ..entry(200, Some(&request))
         });
+        let events = (api == ApiEndpoint::Responses)
+            .then(|| super::api::responses::Events::new(&id, created, &request.model, reply));
         let mut response = stream::response(stream::Plan {
+            api,
+            events,
             id,
             created,
             model: request.model,
@@ -320,7 +351,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Resul
     }
     let body = match &choices {
         Some(choices) => structured::completion_json(choices, reply.prompt_tokens, &id, created, &request.model),
-        None => reply::completion_json(&reply, &id, created, &request.model),
+        None => api::body_json(&request, &reply, &id, created, length_of),
     };
     recorder.answered(Entry {
         tokens,
@@ -364,48 +395,6 @@ impl RateHeaders {
             }
         }
     }
-}
-
-/// `GET /v1/models`: the configured models, or [`DEFAULT_MODELS`].
-async fn list_models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(error) = shared.check_key(bearer(&headers)) {
-        return error.into_response();
-    }
-    let data: Vec<Value> = match &shared.config.models {
-        Some(models) => models.iter().map(|m| model_object(m)).collect(),
-        None => DEFAULT_MODELS.iter().map(|m| model_object(m)).collect(),
-    };
-    Json(json!({"object": "list", "data": data})).into_response()
-}
-
-/// `GET /v1/models/{id}`: one model, or 404 `model_not_found`.
-async fn get_model(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(error) = shared.check_key(bearer(&headers)) {
-        return error.into_response();
-    }
-    let known = match &shared.config.models {
-        Some(models) => models.contains(&id),
-        None => DEFAULT_MODELS.contains(&id.as_str()),
-    };
-    if known {
-        Json(model_object(&id)).into_response()
-    } else {
-        ApiError::model_not_found(&id).into_response()
-    }
-}
-
-fn model_object(id: &str) -> Value {
-    json!({"id": id, "object": "model", "created": MODELS_CREATED, "owned_by": "sheepdog-mock"})
-}
-
-/// `GET /mock/stats[?log=true]`: the counters, with the request log only when asked.
-async fn stats(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
-    let with_log = uri.query().is_some_and(|query| {
-        query
-            .split('&')
-            .any(|pair| matches!(pair, "log" | "log=true" | "log=1"))
-    });
-    Json(shared.recorder.snapshot(with_log)).into_response()
 }
 
 async fn wrong_method(method: Method, uri: Uri) -> ApiError {

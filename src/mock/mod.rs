@@ -8,6 +8,9 @@
 //! Endpoints:
 //! - `POST /v1/chat/completions` (also `/chat/completions`): the answer, or an error (checked
 //!   in this order: API key, request body, model, RPM limit, injected faults).
+//! - `POST /v1/completions`, `/v1/embeddings`, `/v1/responses`, `/v1/moderations` (also
+//!   without `/v1`): the same checks, latency, faults and limits, answers of their own shape
+//!   (see [`api`]).
 //! - `GET /v1/models`, `GET /v1/models/{id}`: the configured (or default) model list.
 //! - the Files and Batches APIs (`/v1/files`, `/v1/batches`), see [`batch`].
 //! - `GET /mock/stats[?log=true]`: [`MockStats`] as JSON, no key needed.
@@ -15,10 +18,12 @@
 //! The server is built for throughput: counters are atomics, the only lock (the request log) is
 //! held for a push and never across an await, and it sleeps only when a latency is configured.
 
+mod api;
 mod batch;
 mod faults;
 mod handlers;
 mod limits;
+mod models;
 mod prefix_cache;
 mod queue;
 mod reply;

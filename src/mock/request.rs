@@ -3,12 +3,15 @@
 
 use serde_json::{Map, Value};
 
+use super::api::Extra;
 use super::faults::ApiError;
 use super::reply::Prompt;
 use super::structured::{self, Shape};
 
-/// A chat request reduced to what the mock needs.
+/// A request reduced to what the mock needs (chat, or another endpoint: see [`super::api`]).
 pub(crate) struct ChatRequest {
+    /// Which endpoint it came to, and what that endpoint needs besides the prompt.
+    pub extra: Extra,
     pub model: String,
     pub prompt: Prompt,
     pub stream: bool,
@@ -25,34 +28,9 @@ pub(crate) struct ChatRequest {
 
 impl ChatRequest {
     pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
-        let mut value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::invalid_request(
-                format!(
-                    "We could not parse the JSON body of your request ({e}). The API expects a \
-                     JSON payload with Content-Type: application/json."
-                ),
-                None,
-                "invalid_json",
-            )
-        })?;
-        let Some(body) = value.as_object_mut() else {
-            return Err(ApiError::invalid_request(
-                "The request body must be a JSON object.",
-                None,
-                "invalid_type",
-            ));
-        };
-        let model = match body.get_mut("model").map(Value::take) {
-            Some(Value::String(model)) if !model.is_empty() => model,
-            None | Some(Value::Null) => {
-                return Err(ApiError::invalid_request(
-                    "you must provide a model parameter",
-                    Some("model"),
-                    "missing_required_parameter",
-                ))
-            }
-            Some(_) => return Err(invalid_type("model", "a non-empty string")),
-        };
+        let mut value = body_object(bytes)?;
+        let body = value.as_object_mut().ok_or_else(not_an_object)?;
+        let model = take_model(body)?;
         let prompt = match body.get("messages") {
             Some(Value::Array(messages)) if !messages.is_empty() => Prompt::of(messages),
             Some(Value::Array(_)) => {
@@ -86,6 +64,7 @@ impl ChatRequest {
         };
         let shape = Shape::parse(body)?;
         Ok(ChatRequest {
+            extra: Extra::Chat,
             model,
             prompt,
             stream,
@@ -101,7 +80,43 @@ impl ChatRequest {
     }
 }
 
-fn invalid_type(param: &'static str, expected: &str) -> ApiError {
+/// The JSON body (OpenAI's 400 `invalid_json` when it is not JSON).
+pub(super) fn body_object(bytes: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::invalid_request(
+            format!(
+                "We could not parse the JSON body of your request ({e}). The API expects a \
+                 JSON payload with Content-Type: application/json."
+            ),
+            None,
+            "invalid_json",
+        )
+    })?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(not_an_object())
+    }
+}
+
+pub(super) fn not_an_object() -> ApiError {
+    ApiError::invalid_request("The request body must be a JSON object.", None, "invalid_type")
+}
+
+/// The required `model`, taken out of the body.
+pub(super) fn take_model(body: &mut Map<String, Value>) -> Result<String, ApiError> {
+    match body.get_mut("model").map(Value::take) {
+        Some(Value::String(model)) if !model.is_empty() => Ok(model),
+        None | Some(Value::Null) => Err(ApiError::invalid_request(
+            "you must provide a model parameter",
+            Some("model"),
+            "missing_required_parameter",
+        )),
+        Some(_) => Err(invalid_type("model", "a non-empty string")),
+    }
+}
+
+pub(super) fn invalid_type(param: &'static str, expected: &str) -> ApiError {
     ApiError::invalid_request(
         format!("Invalid type for '{param}': expected {expected}."),
         Some(param),
@@ -110,7 +125,7 @@ fn invalid_type(param: &'static str, expected: &str) -> ApiError {
 }
 
 /// An optional boolean field (absent or null = false).
-fn flag(object: &Map<String, Value>, name: &'static str) -> Result<bool, ApiError> {
+pub(super) fn flag(object: &Map<String, Value>, name: &'static str) -> Result<bool, ApiError> {
     match object.get(name) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -119,7 +134,7 @@ fn flag(object: &Map<String, Value>, name: &'static str) -> Result<bool, ApiErro
 }
 
 /// An optional token limit: an integer >= 1.
-fn max_tokens(object: &Map<String, Value>, name: &'static str) -> Result<Option<u32>, ApiError> {
+pub(super) fn max_tokens(object: &Map<String, Value>, name: &'static str) -> Result<Option<u32>, ApiError> {
     match object.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => match value.as_u64() {

@@ -16,7 +16,7 @@ const STATUS_SLOTS: usize = 600;
 /// Counters of the chat-completion requests the server received, as served by `GET /mock/stats`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct MockStats {
-    /// Chat completion requests received (whatever their outcome).
+    /// Requests received at any endpoint that answers (whatever their outcome).
     pub requests: u64,
     /// Chat requests being handled now (a stream counts until its last chunk).
     pub in_flight: u64,

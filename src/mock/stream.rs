@@ -1,5 +1,6 @@
 //! Streamed answers: OpenAI's `text/event-stream` chunks, one word per content chunk, with
-//! the injected stream faults of [`StreamFaultKind`].
+//! the injected stream faults of [`StreamFaultKind`]. Chat and legacy completions send
+//! chunks up to `[DONE]`; the Responses API sends typed events (see [`super::api::responses`]).
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -10,18 +11,24 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use rand::rngs::SmallRng;
 
+use super::api::responses::Events;
 use super::queue::Held;
 use super::reply::{Reply, UsageBody, Words};
 use super::stats::InFlight;
 use super::stream_faults::StreamFaultKind;
 use super::structured::StreamEvent;
 use super::Latency;
+use crate::provider::ApiEndpoint;
 
 /// Pause before a `disconnect` fault drops the connection, so the events before it leave.
 const DISCONNECT_FLUSH: Duration = Duration::from_millis(10);
 
 /// What a streamed answer needs.
 pub(crate) struct Plan {
+    /// Chat, completions or responses.
+    pub api: ApiEndpoint,
+    /// The Responses API's events (`api` is responses).
+    pub events: Option<Events>,
     pub id: String,
     pub created: u64,
     pub model: String,
@@ -86,14 +93,23 @@ struct Chunks {
     planned: Option<VecDeque<StreamEvent>>,
     usage: UsageBody,
     phase: Phase,
+    /// Legacy completions: `choices[].text` instead of `choices[].delta`.
+    legacy: bool,
+    events: Option<Events>,
 }
 
 impl Chunks {
-    fn new(plan: &Plan) -> Chunks {
+    fn new(plan: &mut Plan) -> Chunks {
         // A JSON string of a `String` cannot fail to serialize.
         let model = serde_json::to_string(&plan.model).unwrap_or_else(|_| "\"\"".to_owned());
+        let legacy = plan.api == ApiEndpoint::Completions;
+        let object = if legacy {
+            "text_completion"
+        } else {
+            "chat.completion.chunk"
+        };
         let prefix = format!(
-            r#"{{"id":"{}","object":"chat.completion.chunk","created":{},"model":{},"system_fingerprint":"fp_mock","choices":["#,
+            r#"{{"id":"{}","object":"{object}","created":{},"model":{},"system_fingerprint":"fp_mock","choices":["#,
             plan.id, plan.created, model
         );
         Chunks {
@@ -106,11 +122,13 @@ impl Chunks {
             include_usage: plan.include_usage,
             planned: plan.planned.as_ref().map(|p| p.events.clone()),
             usage: plan.planned.as_ref().map_or_else(|| plan.reply.usage(), |p| p.usage),
-            phase: if plan.planned.is_some() {
+            phase: if plan.planned.is_some() || legacy {
                 Phase::Content
             } else {
                 Phase::Role
             },
+            legacy,
+            events: plan.events.take(),
         }
     }
 
@@ -128,6 +146,11 @@ impl Chunks {
     /// `None` when the stream is over.
     fn next_into(&mut self, out: &mut String) -> Option<Wait> {
         match self.phase {
+            Phase::Role if self.events.is_some() => {
+                self.phase = Phase::Content;
+                self.events.as_mut()?.opening(out);
+                Some(Wait::None)
+            }
             Phase::Role => {
                 self.phase = Phase::Content;
                 self.push_choice(
@@ -166,12 +189,23 @@ impl Chunks {
                         (Wait::Itl, " ")
                     };
                     self.sent_words += 1;
-                    self.push_choice(
-                        out,
-                        format_args!(
-                            r#"{{"index":0,"delta":{{"content":"{space}{word}"}},"logprobs":null,"finish_reason":null}}"#
-                        ),
-                    );
+                    if let Some(events) = self.events.as_mut() {
+                        events.delta(out, &format!("{space}{word}"));
+                    } else if self.legacy {
+                        self.push_choice(
+                            out,
+                            format_args!(
+                                r#"{{"text":"{space}{word}","index":0,"logprobs":null,"finish_reason":null}}"#
+                            ),
+                        );
+                    } else {
+                        self.push_choice(
+                            out,
+                            format_args!(
+                                r#"{{"index":0,"delta":{{"content":"{space}{word}"}},"logprobs":null,"finish_reason":null}}"#
+                            ),
+                        );
+                    }
                     Some(wait)
                 }
                 None => {
@@ -182,10 +216,25 @@ impl Chunks {
             Phase::Finish => {
                 self.phase = if self.include_usage { Phase::Usage } else { Phase::Done };
                 let reason = self.reply.finish_reason;
-                self.push_choice(
-                    out,
-                    format_args!(r#"{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"{reason}"}}"#),
-                );
+                if let Some(events) = self.events.as_mut() {
+                    events.closing(out);
+                } else if self.legacy {
+                    self.push_choice(
+                        out,
+                        format_args!(r#"{{"text":"","index":0,"logprobs":null,"finish_reason":"{reason}"}}"#),
+                    );
+                } else {
+                    self.push_choice(
+                        out,
+                        format_args!(r#"{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"{reason}"}}"#),
+                    );
+                }
+                Some(Wait::None)
+            }
+            Phase::Usage if self.events.is_some() => {
+                // The Responses API has no `[DONE]`: `response.completed` ends the stream.
+                self.phase = Phase::End;
+                self.events.as_mut()?.completed(out);
                 Some(Wait::None)
             }
             Phase::Usage => {
@@ -221,6 +270,17 @@ impl Chunks {
                 Some(Wait::Disconnect)
             }
             StreamFaultKind::Stall => self.next_into(out).map(|_| Wait::Stall),
+            StreamFaultKind::Malformed if self.events.is_some() => {
+                out.push_str(
+                    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\n\n",
+                );
+                Some(Wait::None)
+            }
+            StreamFaultKind::Error if self.events.is_some() => {
+                self.phase = Phase::End;
+                self.events.as_mut()?.error(out);
+                Some(Wait::None)
+            }
             StreamFaultKind::Malformed => {
                 out.push_str("data: ");
                 out.push_str(&self.prefix);
@@ -259,8 +319,8 @@ struct Live {
 /// out as one body; otherwise each event is sent after its delay (`ttft` before the first
 /// content chunk, `itl` between content chunks, `stall` for a stall fault), and a disconnect
 /// fault ends the body with an error, which drops the connection.
-pub(crate) fn response(plan: Plan) -> Response {
-    let mut chunks = Chunks::new(&plan);
+pub(crate) fn response(mut plan: Plan) -> Response {
+    let mut chunks = Chunks::new(&mut plan);
     let timed_fault = matches!(
         plan.fault,
         Some((StreamFaultKind::Stall | StreamFaultKind::Disconnect, _))
@@ -315,66 +375,4 @@ pub(crate) fn response(plan: Plan) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-request-id", plan.request_id);
     response
-}
-
-#[cfg(test)]
-mod pacing_tests {
-    use std::sync::Arc;
-
-    use futures::StreamExt as _;
-    use rand::SeedableRng as _;
-    use tokio::time::Instant;
-
-    use super::*;
-    use crate::mock::queue::Queue;
-    use crate::mock::reply::Prompt;
-    use crate::mock::stats::Recorder;
-    use crate::mock::MockConfig;
-
-    /// When each content chunk of a streamed answer leaves, read by a consumer that spends
-    /// `busy` on every chunk (on tokio's paused clock, so the times are exact).
-    async fn content_times(ttft: Duration, itl: Duration, tokens: u32, busy: Duration) -> Vec<Duration> {
-        let recorder = Arc::new(Recorder::new());
-        let (_, guard) = recorder.arrive();
-        let held = Queue::new(&MockConfig::default()).enter(1).await;
-        let prompt = Prompt { hash: 7, tokens: 10 };
-        let plan = Plan {
-            id: "chatcmpl-test".into(),
-            created: 0,
-            model: "gpt-4.1-mini".into(),
-            reply: Reply::new(prompt, Some(tokens), None),
-            include_usage: false,
-            planned: None,
-            ttft: Latency::Fixed(ttft),
-            itl: Latency::Fixed(itl),
-            rng: SmallRng::seed_from_u64(1),
-            fault: None,
-            stall: Duration::ZERO,
-            guard,
-            held,
-            request_id: HeaderValue::from_static("req-test"),
-        };
-        let start = Instant::now();
-        let mut body = response(plan).into_body().into_data_stream();
-        let mut times = Vec::new();
-        while let Some(Ok(bytes)) = body.next().await {
-            if std::str::from_utf8(&bytes).is_ok_and(|t| t.contains(r#"{"content":""#)) {
-                times.push(start.elapsed());
-            }
-            tokio::time::sleep(busy).await;
-        }
-        times
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn tokens_keep_an_absolute_schedule_even_when_the_sender_is_late() {
-        let (ttft, itl) = (Duration::from_millis(50), Duration::from_millis(5));
-        // Each chunk takes 2 ms to hand over: with a sleep of `itl` after each one the gaps would
-        // be 7 ms and token 20 would leave 40 ms late.
-        let times = content_times(ttft, itl, 21, Duration::from_millis(2)).await;
-        assert_eq!(times.len(), 21);
-        for (k, at) in times.iter().enumerate() {
-            assert_eq!(*at, ttft + itl * k as u32, "token {k}");
-        }
-    }
 }

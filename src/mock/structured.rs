@@ -46,6 +46,16 @@ pub(crate) enum ToolChoice {
 }
 
 impl Shape {
+    /// One choice of prose (endpoints other than chat have no structured outputs here).
+    pub fn plain() -> Shape {
+        Shape {
+            format: Format::Text,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+            n: 1,
+        }
+    }
+
     /// A request without any of these fields is plain: one choice of prose.
     pub fn is_plain(&self) -> bool {
         self.format == Format::Text && self.tools.is_empty() && self.n == 1

@@ -61,6 +61,29 @@ fn builtin_entries_have_source_date_and_consistent_batch_prices() {
 }
 
 #[test]
+fn embedding_models_are_priced_per_input_token_only() {
+    let table = builtin();
+    for (model, input) in [
+        ("text-embedding-3-small", 0.02),
+        ("text-embedding-3-large", 0.13),
+        ("text-embedding-ada-002", 0.10),
+    ] {
+        let price = table.get(model).unwrap_or_else(|| panic!("{model} has a price"));
+        assert_eq!((price.input, price.output), (input, 0.0), "{model}");
+        assert!(price.is_builtin() && price.date == "2024-01-25", "{model}");
+        // 1M input tokens cost the input price; output tokens (there are none) nothing.
+        let cost = price.cost_usd(&usage(1_000_000, 0, 0));
+        assert!((cost - input).abs() < 1e-12, "{model}: {cost}");
+    }
+    assert_eq!(
+        table
+            .get("omni-moderation-latest")
+            .map(|p| p.cost_usd(&usage(1000, 0, 0))),
+        Some(0.0)
+    );
+}
+
+#[test]
 fn cost_counts_cached_tokens_at_the_cached_price() {
     let table = builtin();
     // gpt-4.1: 1000 uncached * 2.00 + 500 cached * 0.50 + 200 out * 8.00 = 3850 / 1M.

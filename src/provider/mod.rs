@@ -1,11 +1,14 @@
-//! The client for the OpenAI chat-completions protocol, shared by every provider.
+//! The client for the OpenAI protocol, shared by every provider: chat completions and the other
+//! endpoints a Batch file may name ([`ApiEndpoint`]).
 //!
 //! One `reqwest` client with connection reuse; each call is one HTTP request with its own
 //! timeout, classified into a [`RequestError`] on failure. Keys live in [`Secret`]s, whose
 //! `Debug` never shows them, and are scrubbed from any error text a provider sends back.
 
 pub mod body;
+pub mod endpoint;
 mod error;
+mod reply;
 pub mod retry_after;
 pub mod stream;
 
@@ -14,10 +17,12 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
+pub use endpoint::ApiEndpoint;
 pub use error::{classify_status, RequestError};
+pub use reply::{parse_usage, Reply};
 pub use stream::{StreamFault, StreamSettings};
 
-use crate::record::{StreamTiming, Usage};
+use reply::completion_reply;
 
 /// An API key. Never printed, serialized or logged.
 #[derive(Clone, PartialEq, Eq)]
@@ -88,23 +93,6 @@ impl Endpoint {
     }
 }
 
-/// A 2xx chat completion.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub request_id: Option<String>,
-    pub body: Value,
-    pub usage: Usage,
-    /// Request sent to last byte received.
-    pub latency: Duration,
-    /// Request sent to first content chunk (streamed requests only).
-    pub ttft: Option<Duration>,
-    /// Token timing (streamed requests only).
-    pub stream: Option<StreamTiming>,
-    /// What the provider's `x-ratelimit-*` headers said is left.
-    pub ratelimit: retry_after::RateLimitHeaders,
-}
-
 /// The HTTP client. Cheap to clone; clones share the connection pool and the body limit.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -115,6 +103,8 @@ pub struct Client {
     body: body::BodyLimit,
     /// The run folder's count of requests sent, noted before each one.
     journal: Option<crate::output::journal::SentJournal>,
+    /// Whether `--stream` was said to be ignored for an endpoint that never streams.
+    unstreamed_said: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Client {
@@ -135,6 +125,7 @@ impl Client {
             stream: None,
             body: body::BodyLimit::default(),
             journal: None,
+            unstreamed_said: Default::default(),
         })
     }
 
@@ -160,16 +151,35 @@ impl Client {
         self.stream.is_some()
     }
 
-    /// Adds what a streamed request needs to a request body (`stream: true` and
-    /// `stream_options.include_usage`); leaves it alone when not streaming.
-    pub fn prepare_body(&self, body: &mut serde_json::Map<String, Value>) {
-        if self.stream.is_some() {
-            stream::prepare_body(body);
+    /// Whether a request to `api` is streamed: `--stream` is on and the endpoint can stream
+    /// (embeddings and moderations never are).
+    pub fn streams(&self, api: ApiEndpoint) -> bool {
+        self.stream.is_some() && api.streams()
+    }
+
+    /// Adds what a streamed request needs to a request body (`stream: true`, and
+    /// `stream_options.include_usage` where the endpoint takes it); leaves it alone when the
+    /// request is not streamed.
+    pub fn prepare_body(&self, api: ApiEndpoint, body: &mut serde_json::Map<String, Value>) {
+        if self.streams(api) {
+            api.prepare_stream(body);
         }
     }
 
     /// Sends one chat-completions request. `body` is the serialized JSON request.
     pub async fn chat(&self, endpoint: &Endpoint, body: Vec<u8>, timeout: Duration) -> Result<Reply, RequestError> {
+        self.send(endpoint, ApiEndpoint::Chat, body, timeout).await
+    }
+
+    /// Sends one request to `api`'s path of the provider. `body` is the serialized JSON
+    /// request, shaped by [`Client::prepare_body`].
+    pub async fn send(
+        &self,
+        endpoint: &Endpoint,
+        api: ApiEndpoint,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Reply, RequestError> {
         if let Some(journal) = &self.journal {
             if journal.note().is_err() {
                 // Not sent, and not an attempt: the journal stopped the run, which drops this
@@ -178,9 +188,19 @@ impl Client {
             }
         }
         if let Some(settings) = self.stream {
-            return stream::chat(&self.http, endpoint, body, timeout, settings, &self.body).await;
+            if api.streams() {
+                return stream::send(&self.http, endpoint, api, body, timeout, settings, &self.body).await;
+            }
+            if !self.unstreamed_said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    endpoint = api.batch_url(),
+                    "--stream is ignored for embeddings and moderations: they are sent without streaming"
+                );
+            }
         }
-        let url = format!("{}/chat/completions", endpoint.base_url);
+        let url = format!("{}{}", endpoint.base_url, api.path());
+        // OpenAI's moderation answers carry no `usage`: their input is counted here.
+        let counted = (api == ApiEndpoint::Moderations).then(|| body.clone());
         let mut request = self
             .http
             .post(&url)
@@ -207,8 +227,11 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, request_id));
         }
-        let mut reply = completion_reply(status, request_id, &bytes, latency, endpoint)?;
+        let mut reply = completion_reply(api, status, request_id, &bytes, latency, endpoint)?;
         reply.ratelimit = retry_after::RateLimitHeaders::from_headers(&headers);
+        if let Some(request) = counted.filter(|_| reply.body.get("usage").is_none()) {
+            reply.usage = reply::counted_usage(api, &request);
+        }
         Ok(reply)
     }
 
@@ -246,70 +269,6 @@ impl Client {
             .unwrap_or_default();
         Ok(ids)
     }
-}
-
-/// Reads `usage` (OpenAI shape, with `prompt_tokens_details.cached_tokens` when present).
-pub fn parse_usage(body: &Value) -> Option<Usage> {
-    let usage = body.get("usage")?;
-    let input = usage.get("prompt_tokens")?.as_u64()?;
-    let output = usage.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
-    let cached = usage
-        .get("prompt_tokens_details")
-        .and_then(|d| d.get("cached_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-        .min(input);
-    // Cache writes: Anthropic-style `cache_creation_input_tokens` (LiteLLM's proxy passes it
-    // on), or a `prompt_tokens_details` count of them.
-    let details = usage.get("prompt_tokens_details");
-    let written = usage
-        .get("cache_creation_input_tokens")
-        .or_else(|| details.and_then(|d| d.get("cache_creation_tokens").or_else(|| d.get("cache_write_tokens"))))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-        .min(input - cached);
-    Some(Usage {
-        input_tokens: input,
-        cached_input_tokens: cached,
-        cache_write_tokens: written,
-        output_tokens: output,
-    })
-}
-
-/// A non-streamed answer's body: a `chat.completion` with `choices`, else `InvalidResponse`.
-fn completion_reply(
-    status: u16,
-    request_id: Option<String>,
-    bytes: &[u8],
-    latency: Duration,
-    endpoint: &Endpoint,
-) -> Result<Reply, RequestError> {
-    // A key echoed in an answer (in its text, its id, anywhere) is never written out.
-    let bytes = &*endpoint.scrub_bytes(bytes);
-    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
-        RequestError::InvalidResponse(format!(
-            "HTTP {status} body is not JSON ({e}): {}",
-            snippet(bytes, endpoint)
-        ))
-    })?;
-    if !body.get("choices").map(Value::is_array).unwrap_or(false) {
-        return Err(RequestError::InvalidResponse(format!(
-            "HTTP {status} body has no \"choices\": {}",
-            snippet(bytes, endpoint)
-        )));
-    }
-    let usage = parse_usage(&body).unwrap_or_default();
-    let request_id = request_id.or_else(|| body.get("id").and_then(Value::as_str).map(str::to_string));
-    Ok(Reply {
-        status,
-        request_id,
-        body,
-        usage,
-        latency,
-        ttft: None,
-        stream: None,
-        ratelimit: retry_after::RateLimitHeaders::default(),
-    })
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -415,23 +374,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn usage_reads_cached_tokens() {
-        let body = serde_json::json!({"usage": {"prompt_tokens": 100, "completion_tokens": 20,
-            "prompt_tokens_details": {"cached_tokens": 64}}});
-        let usage = parse_usage(&body);
-        assert_eq!(
-            usage,
-            Some(Usage {
-                input_tokens: 100,
-                cached_input_tokens: 64,
-                cache_write_tokens: 0,
-                output_tokens: 20
-            })
-        );
-        assert_eq!(parse_usage(&serde_json::json!({})), None);
-    }
-
-    #[test]
     fn secret_is_never_shown() {
         let key = Secret::new("sk-canary-123456");
         assert!(!format!("{key:?}").contains("canary"));
@@ -446,19 +388,5 @@ mod tests {
         assert_eq!(key.scrub("id 1234567"), "id 1234567");
         let key = Secret::new("12345678");
         assert_eq!(key.scrub("id 12345678"), "id [redacted]");
-    }
-
-    #[test]
-    fn a_key_echoed_in_a_2xx_body_is_scrubbed_before_parsing() {
-        let endpoint = Endpoint {
-            provider: "p".into(),
-            base_url: "http://127.0.0.1:1/v1".into(),
-            api_key: Some(Secret::new("sk-echoed-0123456789")),
-        };
-        let body =
-            br#"{"id":"sk-echoed-0123456789","choices":[{"message":{"content":"your key is sk-echoed-0123456789"}}]}"#;
-        let reply = completion_reply(200, None, body, Duration::ZERO, &endpoint).unwrap();
-        assert!(!reply.body.to_string().contains("sk-echoed"), "{}", reply.body);
-        assert_eq!(reply.request_id.as_deref(), Some("[redacted]"));
     }
 }

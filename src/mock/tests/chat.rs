@@ -270,9 +270,9 @@ async fn unknown_paths_and_methods_get_openai_errors() {
     let server = start(MockConfig::default()).await;
     let client = reqwest::Client::new();
     let base = server.base_url();
-    let missing = send(client.post(format!("{base}/embeddings")).json(&json!({}))).await;
+    let missing = send(client.post(format!("{base}/images/generations")).json(&json!({}))).await;
     let message = missing.assert_error(404, "invalid_request_error", Some("unknown_url"));
-    assert_eq!(message, "Invalid URL (POST /v1/embeddings)");
+    assert_eq!(message, "Invalid URL (POST /v1/images/generations)");
     let wrong = send(client.get(format!("{base}/chat/completions"))).await;
     wrong.assert_error(405, "invalid_request_error", Some("method_not_allowed"));
     server.shutdown().await;

@@ -1,7 +1,10 @@
 //! Tests of the mock server over real HTTP, with reqwest as the client, on 127.0.0.1:0.
 
 mod chat;
+mod endpoints;
+mod endpoints_stream;
 mod limits;
+mod pacing;
 mod quota;
 mod server;
 mod stats;

@@ -1,5 +1,6 @@
-//! Puts the chunks of a streamed answer back together into the `chat.completion` object the
-//! same request would have got without streaming, and notes when tokens arrived.
+//! Puts the chunks of a streamed answer back together into the `chat.completion` (or, for
+//! the legacy `/v1/completions`, `text_completion`) object the same request would have got
+//! without streaming, and notes when tokens arrived.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub struct Assembler {
     first_token: Option<Duration>,
     last_token: Option<Duration>,
     content_chunks: u32,
+    /// The chunks are `text_completion`s (legacy completions: `choices[].text`).
+    legacy: bool,
 }
 
 impl Assembler {
@@ -59,12 +62,18 @@ impl Assembler {
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage.clone());
         }
+        self.legacy |= chunk.get("object").and_then(Value::as_str) == Some("text_completion");
         let mut tokens = false;
         for choice in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
             let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
             let slot = self.choices.entry(index).or_default();
             if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
                 slot.finish_reason = Some(reason.clone());
+            }
+            // A legacy completion chunk carries its text in the choice itself.
+            if choice.get("text").is_some() {
+                self.legacy = true;
+                tokens |= append(&mut slot.content, choice.get("text"));
             }
             let Some(delta) = choice.get("delta") else { continue };
             if let Some(role) = delta.get("role").and_then(Value::as_str) {
@@ -139,16 +148,31 @@ impl Assembler {
     pub fn completion(&self) -> Value {
         // The order of a non-streamed answer: id, object, created, model, ...
         let mut body = Map::new();
+        let object = if self.legacy {
+            "text_completion"
+        } else {
+            "chat.completion"
+        };
         for name in ["id", "object", "created", "model", "system_fingerprint", "service_tier"] {
             let value = match name {
-                "object" => Some(json!("chat.completion")),
+                "object" => Some(json!(object)),
                 _ => self.fields.get(name).cloned(),
             };
             if let Some(value) = value {
                 body.insert(name.to_string(), value);
             }
         }
-        let choices: Vec<Value> = self.choices.iter().map(|(&index, c)| choice_json(index, c)).collect();
+        let choices: Vec<Value> = if self.legacy {
+            self.choices
+                .iter()
+                .map(|(&index, c)| {
+                    json!({"text": c.content, "index": index, "logprobs": null,
+                           "finish_reason": c.finish_reason.clone().unwrap_or(Value::Null)})
+                })
+                .collect()
+        } else {
+            self.choices.iter().map(|(&index, c)| choice_json(index, c)).collect()
+        };
         body.insert("choices".into(), Value::Array(choices));
         body.insert("usage".into(), self.usage.clone().unwrap_or(Value::Null));
         Value::Object(body)
@@ -271,6 +295,31 @@ mod tests {
         assert_eq!(a.usage(), None);
         assert_eq!(a.generated_text(), "thinklookup{\"q\":1}");
         assert_eq!(a.content_chunks(), 3);
+    }
+
+    #[test]
+    fn legacy_completion_chunks_become_a_text_completion() {
+        let mut a = Assembler::new();
+        let chunk = |text: &str, finish: Value| {
+            json!({"id": "cmpl-1", "object": "text_completion", "created": 7, "model": "m",
+                   "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}]})
+        };
+        assert!(a.push(&chunk("Hello", Value::Null), ms(10)));
+        assert!(a.push(&chunk(" world", Value::Null), ms(20)));
+        assert!(!a.push(&chunk("", json!("stop")), ms(21)));
+        assert!(a.finished());
+        let usage = json!({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5});
+        a.push(
+            &json!({"id": "cmpl-1", "object": "text_completion", "choices": [], "usage": usage}),
+            ms(22),
+        );
+        assert_eq!(
+            a.completion(),
+            json!({"id": "cmpl-1", "object": "text_completion", "created": 7, "model": "m",
+                   "choices": [{"text": "Hello world", "index": 0, "logprobs": null, "finish_reason": "stop"}],
+                   "usage": usage})
+        );
+        assert_eq!(a.token_times(), Some((ms(10), ms(20))));
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! Streamed chat completions: the request asks for `stream: true` with
-//! `stream_options.include_usage`, the Server-Sent Events are decoded by `sse-stream` as they
-//! arrive, and the time of every token-carrying chunk is noted.
+//! Streamed answers of chat completions, legacy completions and the Responses API: the request
+//! asks for `stream: true` (with `stream_options.include_usage` where the endpoint takes it),
+//! the Server-Sent Events are decoded by `sse-stream` as they arrive, and the time of every
+//! token-carrying chunk is noted.
 //!
-//! A stream counts as complete only when `[DONE]` arrived and a choice had a `finish_reason`.
+//! A chat or completions stream counts as complete only when `[DONE]` arrived and a choice had
+//! a `finish_reason`; a Responses stream when `response.completed` (or `response.incomplete`)
+//! arrived (see [`responses`]).
 //! Anything else is a [`RequestError::Stream`] with its [`StreamFault`] (class
 //! `stream_interrupted`, retryable): the body ended early (`truncated`), the connection broke
 //! (`disconnect`), no byte came for the idle timeout (`stall`), a chunk was not JSON
@@ -10,6 +13,8 @@
 //! returned as an answer.
 
 mod assemble;
+mod collect;
+mod responses;
 
 use std::time::{Duration, Instant};
 
@@ -19,11 +24,15 @@ use serde_json::{json, Map, Value};
 use sse_stream::SseByteStream;
 
 pub use assemble::Assembler;
+pub use collect::TokenTimes;
+pub use responses::ResponsesAssembler;
+
+use collect::Collect;
 
 use super::body::BodyLimit;
 use super::retry_after::RateLimitHeaders;
 use super::{
-    completion_reply, header_str, parse_usage, redirect_error, request_id, status_error, transport_error, Endpoint,
+    completion_reply, header_str, redirect_error, request_id, status_error, transport_error, ApiEndpoint, Endpoint,
     Reply, RequestError,
 };
 use crate::record::{StreamTiming, Usage};
@@ -122,16 +131,17 @@ fn broken(kind: StreamFault, detail: impl Into<String>) -> RequestError {
     }
 }
 
-/// Sends one streamed request and reads it to its end.
-pub(super) async fn chat(
+/// Sends one streamed request to `api` and reads it to its end.
+pub(super) async fn send(
     http: &reqwest::Client,
     endpoint: &Endpoint,
+    api: ApiEndpoint,
     body: Vec<u8>,
     timeout: Duration,
     settings: StreamSettings,
     limit: &BodyLimit,
 ) -> Result<Reply, RequestError> {
-    let url = format!("{}/chat/completions", endpoint.base_url);
+    let url = format!("{}{}", endpoint.base_url, api.path());
     let mut request = http
         .post(&url)
         .header(CONTENT_TYPE, "application/json")
@@ -160,7 +170,7 @@ pub(super) async fn chat(
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, request_id));
         }
-        let mut reply = completion_reply(status, request_id, &bytes, started.elapsed(), endpoint)?;
+        let mut reply = completion_reply(api, status, request_id, &bytes, started.elapsed(), endpoint)?;
         reply.ratelimit = RateLimitHeaders::from_headers(&headers);
         return Ok(reply);
     }
@@ -181,7 +191,10 @@ pub(super) async fn chat(
         }
     });
     let mut events = Box::pin(SseByteStream::new(bytes));
-    let mut answer = Assembler::new();
+    let mut answer = match api {
+        ApiEndpoint::Responses => Collect::Responses(ResponsesAssembler::new()),
+        _ => Collect::Choices(Assembler::new()),
+    };
     let mut ttft = None;
     let mut latency = None;
     while let Some(event) = events.next().await {
@@ -208,35 +221,66 @@ pub(super) async fn chat(
                 format!("a chunk is not JSON ({e}): {}", endpoint.scrub(&cut(data))),
             )
         })?;
-        if chunk.get("error").is_some_and(|e| !e.is_null()) {
-            return Err(error_event(data, endpoint));
-        }
-        if answer.push(&chunk, at) && ttft.is_none() {
+        let tokens = match &mut answer {
+            Collect::Choices(answer) => {
+                if chunk.get("error").is_some_and(|e| !e.is_null()) {
+                    return Err(error_event(data, endpoint));
+                }
+                answer.push(&chunk, at)
+            }
+            Collect::Responses(answer) => {
+                let tokens = answer
+                    .push(&chunk, at)
+                    .map_err(|detail| broken(StreamFault::ErrorEvent, endpoint.scrub(&detail)))?;
+                if answer.finished() {
+                    latency = Some(at);
+                    break;
+                }
+                tokens
+            }
+        };
+        if tokens && ttft.is_none() {
             ttft = Some(at);
         }
     }
     let Some(latency) = latency else {
+        let end = match api {
+            ApiEndpoint::Responses => "response.completed",
+            _ => "[DONE]",
+        };
         return Err(broken(
             StreamFault::Truncated,
             format!(
-                "the stream ended before [DONE], after {} content chunks",
+                "the stream ended before {end}, after {} content chunks",
                 answer.content_chunks()
             ),
         ));
     };
-    if !answer.finished() {
-        return Err(broken(
-            StreamFault::Truncated,
-            "[DONE] arrived but no choice had a finish_reason",
-        ));
-    }
+    let body_json = match &answer {
+        Collect::Choices(choices) if !choices.finished() => {
+            return Err(broken(
+                StreamFault::Truncated,
+                "[DONE] arrived but no choice had a finish_reason",
+            ));
+        }
+        Collect::Choices(choices) => choices.completion(),
+        Collect::Responses(responses) => {
+            let response = responses.response();
+            if api.check_reply(&response).is_err() {
+                return Err(broken(
+                    StreamFault::Malformed,
+                    "response.completed carried no response object with \"output\"",
+                ));
+            }
+            response
+        }
+    };
     // Let the body end, so that the connection goes back to the pool.
     let _ = tokio::time::timeout(DRAIN_GRACE, events.next()).await;
 
-    let body_json = answer.completion();
-    let (usage, estimated) = match parse_usage(&body_json) {
+    let (usage, estimated) = match api.parse_usage(&body_json) {
         Some(usage) => (usage, false),
-        None => (estimate_usage(&body, &answer), true),
+        None => (estimate_usage(api, &body, &answer), true),
     };
     let request_id = request_id.or_else(|| body_json.get("id").and_then(Value::as_str).map(str::to_string));
     Ok(Reply {
@@ -253,7 +297,7 @@ pub(super) async fn chat(
 
 /// ITL and TPOT as DESIGN.md defines them; `None` with fewer than 2 output tokens.
 pub fn timing(
-    answer: &Assembler,
+    answer: &impl TokenTimes,
     output_tokens: u64,
     ttft: Option<Duration>,
     latency: Duration,
@@ -272,12 +316,12 @@ pub fn timing(
 }
 
 /// Token counts made with the tokenizer, for a server that sent no `usage`.
-fn estimate_usage(request: &[u8], answer: &Assembler) -> Usage {
+fn estimate_usage(api: ApiEndpoint, request: &[u8], answer: &Collect) -> Usage {
     let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
     let model = request.get("model").and_then(Value::as_str).unwrap_or("");
     let (encoding, _) = crate::tokens::encoding_for_model(model);
     Usage {
-        input_tokens: crate::tokens::estimate_prompt_tokens(model, &request),
+        input_tokens: api.prompt_tokens(encoding, &request),
         cached_input_tokens: 0,
         cache_write_tokens: 0,
         output_tokens: crate::tokens::count_text(encoding, &answer.generated_text()),
