@@ -24,6 +24,7 @@ mod ops;
 mod prices;
 mod run;
 mod signals;
+mod tables;
 mod targets;
 pub use answers::ValidateArgs;
 pub use bench::BenchArgs;
@@ -215,6 +216,8 @@ pub struct RunArgs {
     pub max_response_size: Option<u64>,
     #[command(flatten)]
     pub validate: ValidateArgs,
+    #[command(flatten)]
+    pub tables: tables::TableArgs,
     /// Pass/fail criterion on the run's final figures; a crossed one makes the run exit 1.
     /// Repeat it: 'p99(e2e)<5s', 'p99(ttft)<500ms' (with --stream), 'error_rate<1%', 'rps>10'.
     #[arg(long = "threshold", value_name = "EXPR", value_parser = bench::parse_threshold)]
@@ -452,6 +455,7 @@ impl RunArgs {
         self.dispatch.apply(&mut overrides);
         self.shard.apply(&mut overrides);
         self.validate.apply(&mut overrides);
+        self.tables.apply(&mut overrides);
         overrides
     }
 }

@@ -153,6 +153,8 @@ pub struct RunEntry {
     pub max_response_size: Option<Size>,
     /// In a sharded run: "divide" (default) each limit by the shard count, or keep it "full".
     pub shard_limits: Option<String>,
+    /// "sheepdog" (default) or "openai": result lines exactly as OpenAI's Batch output.
+    pub output_format: Option<String>,
 }
 
 /// Settings of the in-process mock server started for providers with `base_url = "mock"`.

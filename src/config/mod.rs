@@ -106,6 +106,8 @@ pub struct Overrides {
     pub validate_json: bool,
     /// `--schema FILE`: ... and valid against this JSON Schema (implies `validate_json`).
     pub schema: Option<PathBuf>,
+    /// `--output-format sheepdog|openai`.
+    pub output_format: Option<crate::output::OutputFormat>,
 }
 
 /// Where a provider is reached.
@@ -187,6 +189,8 @@ pub struct Config {
     pub shard_limits: crate::shard::ShardLimits,
     /// `--validate-json`: the check every answer goes through.
     pub output_check: Option<std::sync::Arc<crate::validate::OutputCheck>>,
+    /// How result lines are written (`--output-format`, `run.output_format`).
+    pub output_format: crate::output::OutputFormat,
 }
 
 /// Reads the environment the way the OpenAI SDKs do.

@@ -120,6 +120,7 @@ async fn checked(
             if let Some(reason) = earlier.refuse_resume(&manifest, &out_dir) {
                 return Err(JobError::Setup(reason));
             }
+            config.output_format.check_resume(&out_dir).map_err(JobError::Setup)?;
             Some(earlier)
         }
         None if options.resume.is_some() => {
@@ -185,7 +186,7 @@ async fn checked(
     manifest
         .write(&out_dir)
         .map_err(|e| JobError::Setup(format!("{}: cannot write run.json: {e}", out_dir.display())))?;
-    let writer = ResultsWriter::open(&out_dir)?;
+    let writer = ResultsWriter::open_as(&out_dir, config.output_format)?;
     let journal = SentJournal::open(&out_dir)
         .map_err(|e| JobError::Setup(format!("{}: cannot write: {e}", out_dir.join(SENT_FILE).display())))?;
     crate::output::sync_dir(&out_dir).map_err(|e| JobError::Setup(format!("{}: {e}", out_dir.display())))?;
