@@ -12,6 +12,7 @@ pub mod config;
 pub mod dispatch;
 pub mod estimate;
 pub mod exit;
+pub mod export;
 pub mod folder_report;
 pub mod input;
 pub mod job;

@@ -19,6 +19,7 @@ mod answers;
 mod batch;
 mod bench;
 mod cost;
+mod export;
 mod mock;
 mod ops;
 mod prices;
@@ -88,6 +89,7 @@ pub async fn execute(command: Command) -> Exit {
         Command::Report(args) => cost::report(args),
         Command::Merge(args) => ops::merge(args),
         Command::Batch(args) => batch::control(args).await,
+        Command::Export(args) => export::export(args),
     };
     outcome.unwrap_or_else(|failure| {
         eprintln!("sheepdog: {}", failure.message);
@@ -153,6 +155,9 @@ pub enum Command {
     Merge(MergeArgs),
     /// The provider batches of a `run --batch-api` folder: their status, or cancel them.
     Batch(batch::BatchArgs),
+    /// One row per input line of a run folder (input columns, answer, status, tokens, cost,
+    /// latency) as CSV or JSONL, for spreadsheets and data frames.
+    Export(export::ExportArgs),
 }
 
 #[derive(Debug, Args)]
