@@ -254,12 +254,20 @@ pub fn bars(bars: &[(String, f64)], y_desc: &str) -> Result<String, String> {
             .axis_desc_style((FONT, 16))
             .draw()
             .map_err(draw_error)?;
+        // The last bar ends at the axis' end (its next segment does not exist).
+        let right_edge = |i: u32| {
+            if i + 1 >= n {
+                SegmentValue::Last
+            } else {
+                SegmentValue::Exact(i + 1)
+            }
+        };
         chart
             .draw_series(bars.iter().enumerate().map(|(i, (_, value))| {
                 let i = i as u32;
                 let color = PALETTE[i as usize % PALETTE.len()];
                 let mut bar = Rectangle::new(
-                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *value)],
+                    [(SegmentValue::Exact(i), 0.0), (right_edge(i), *value)],
                     color.mix(0.85).filled(),
                 );
                 bar.set_margin(0, 0, 18, 18);
@@ -370,6 +378,11 @@ mod tests {
         assert_eq!((first.len(), last.len()), (1, 1), "{svg}");
         // Two slots over the plot's width: the second bar ends near the right edge.
         assert!(last[0].1 > f64::from(WIDTH) * 0.85, "{last:?}");
+        let one = rects(&bars(&[("only".into(), 1.0)], "USD").unwrap(), PALETTE[0]);
+        assert!(
+            one.len() == 1 && one[0].1 - one[0].0 > f64::from(WIDTH) * 0.6,
+            "{one:?}"
+        );
         let (w0, w1) = (first[0].1 - first[0].0, last[0].1 - last[0].0);
         assert!(w0 > f64::from(WIDTH) * 0.3 && (w0 - w1).abs() < 2.0, "{w0} {w1}");
     }
