@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod estimate;
 pub mod exit;
+pub mod export;
 pub mod folder_report;
 pub mod input;
 pub mod job;

@@ -157,7 +157,7 @@ fn find_max_figure(found: &super::FindMaxReport) -> Figure {
             "Share of each probe's measured requests meeting every objective. {}",
             found.answer
         ),
-        svg: charts::lines(&lines, axis, "% meeting every objective", Some(100.0)),
+        svg: charts::lines_legend_beside(&lines, axis, "% meeting every objective", Some(100.0)),
     }
 }
 
@@ -194,7 +194,7 @@ fn sweep_figures(s: &BenchSummary) -> Vec<Figure> {
         id: "latency-vs-load",
         title: "Latency versus load".into(),
         caption: "End-to-end latency percentiles of each step's succeeded requests.".into(),
-        svg: charts::lines(
+        svg: charts::lines_legend_beside(
             &[
                 series("p50", PALETTE[0], &|st| latency(&st.summary.latency_ms, |p| p.p50)),
                 series("p95", PALETTE[1], &|st| latency(&st.summary.latency_ms, |p| p.p95)),
@@ -210,7 +210,7 @@ fn sweep_figures(s: &BenchSummary) -> Vec<Figure> {
             id: "ttft-vs-load",
             title: "Time to first token versus load".into(),
             caption: "TTFT percentiles of each step's succeeded streamed requests.".into(),
-            svg: charts::lines(
+            svg: charts::lines_legend_beside(
                 &[
                     series("p50", PALETTE[0], &|st| st.summary.ttft_ms.as_ref().map(|p| p.p50)),
                     series("p99", PALETTE[3], &|st| st.summary.ttft_ms.as_ref().map(|p| p.p99)),
@@ -225,7 +225,7 @@ fn sweep_figures(s: &BenchSummary) -> Vec<Figure> {
         id: "throughput-vs-load",
         title: "Throughput versus load".into(),
         caption: "Requests finished per second of each step's measured window.".into(),
-        svg: charts::lines(
+        svg: charts::lines_legend_beside(
             &[series("requests/s", PALETTE[2], &|st| Some(st.achieved_rps))],
             axis,
             "requests/s",
@@ -236,7 +236,7 @@ fn sweep_figures(s: &BenchSummary) -> Vec<Figure> {
         id: "tokens-vs-load",
         title: "Output tokens versus load".into(),
         caption: "Output tokens of succeeded requests per second of each step's measured window.".into(),
-        svg: charts::lines(
+        svg: charts::lines_legend_beside(
             &[series("output tokens/s", PALETTE[4], &|st| {
                 Some(st.output_tokens_per_s)
             })],
@@ -249,7 +249,7 @@ fn sweep_figures(s: &BenchSummary) -> Vec<Figure> {
         id: "errors-vs-load",
         title: "Errors versus load".into(),
         caption: "Failed measured requests, as a share of each step's requests.".into(),
-        svg: charts::lines(
+        svg: charts::lines_legend_beside(
             &[series("error rate", FAILURE, &|st| Some(st.error_rate * 100.0))],
             axis,
             "failed requests (%)",
@@ -275,7 +275,7 @@ fn sweep_figures(s: &BenchSummary) -> Vec<Figure> {
             id: "latency-cdf-by-step",
             title: "Latency distribution of each step".into(),
             caption: "Share of each step's succeeded requests with this latency or less.".into(),
-            svg: charts::lines(&cdfs, "latency (ms)", "% of requests", Some(100.0)),
+            svg: charts::lines_legend_beside(&cdfs, "latency (ms)", "% of requests", Some(100.0)),
         });
     }
     out

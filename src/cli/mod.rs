@@ -20,11 +20,13 @@ mod batch;
 mod bench;
 mod budget;
 mod cost;
+mod export;
 mod mock;
 mod ops;
 mod prices;
 mod run;
 mod signals;
+mod tables;
 mod targets;
 pub use answers::ValidateArgs;
 pub use bench::BenchArgs;
@@ -88,6 +90,7 @@ pub async fn execute(command: Command) -> Exit {
         Command::Report(args) => cost::report(args),
         Command::Merge(args) => ops::merge(args),
         Command::Batch(args) => batch::control(args).await,
+        Command::Export(args) => export::export(args),
     };
     outcome.unwrap_or_else(|failure| {
         eprintln!("sheepdog: {}", failure.message);
@@ -153,6 +156,9 @@ pub enum Command {
     Merge(MergeArgs),
     /// The provider batches of a `run --batch-api` folder: their status, or cancel them.
     Batch(batch::BatchArgs),
+    /// One row per input line of a run folder (input columns, answer, status, tokens, cost,
+    /// latency) as CSV or JSONL, for spreadsheets and data frames.
+    Export(export::ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +226,8 @@ pub struct RunArgs {
     pub max_response_size: Option<u64>,
     #[command(flatten)]
     pub validate: ValidateArgs,
+    #[command(flatten)]
+    pub tables: tables::TableArgs,
     /// Pass/fail criterion on the run's final figures; a crossed one makes the run exit 1.
     /// Repeat it: 'p99(e2e)<5s', 'p99(ttft)<500ms' (with --stream), 'error_rate<1%', 'rps>10'.
     #[arg(long = "threshold", value_name = "EXPR", value_parser = bench::parse_threshold)]
@@ -461,6 +469,7 @@ impl RunArgs {
         self.validate.apply(&mut overrides);
         self.durable.apply(&mut overrides);
         self.budget.apply(&mut overrides);
+        self.tables.apply(&mut overrides);
         overrides
     }
 }

@@ -11,8 +11,14 @@ pub async fn run(args: RunArgs) -> Outcome {
     super::budget::check(&config)?;
     sheepdog::threshold::validate(&args.thresholds, false, config.stream.is_some()).map_err(Failure::usage)?;
     say_notices(&config.notices, args.quiet);
+    let resume = args.durable.resume.as_deref();
+    let input = super::tables::run_input(&args.tables, &args.input, resume, args.dry_run, &mut config)?;
     if args.dry_run {
-        let report = sheepdog::dry_run(&config, &args.input)?;
+        let report = sheepdog::dry_run(&config, &input.path)?;
+        print!(
+            "{}",
+            input.table.as_ref().map(super::tables::preview).unwrap_or_default()
+        );
         print!("{}", sheepdog::job::dry_run::render(&config, &args.input, &report));
         return Ok(sheepdog::Exit::failed_if(report.rejected > 0));
     }
@@ -20,7 +26,7 @@ pub async fn run(args: RunArgs) -> Outcome {
         return super::batch::run(&args, &config).await;
     }
 
-    let mut options = RunOptions::new(args.input.clone());
+    let mut options = RunOptions::new(input.path.clone());
     options.progress = ProgressMode::detect(args.quiet);
     args.durable.options(&mut options);
     let metrics_server = ops::start_metrics(&args.metrics).await?;

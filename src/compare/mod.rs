@@ -88,7 +88,8 @@ pub fn load(dir: &Path) -> Result<Run, String> {
     })?;
     let summary = crate::report::json::parse(&bytes).map_err(|e| format!("{}: {e}", summary_path.display()))?;
     let mut outputs = HashMap::new();
-    let results = dir.join(crate::output::RESULTS_FILE);
+    // Answered items: results.jsonl, or the sidecar of an `openai` folder.
+    let results = crate::output::format::block_files(dir).swap_remove(0);
     if let Ok(file) = File::open(&results) {
         for (i, line) in BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| format!("{}: line {}: {e}", results.display(), i + 1))?;
@@ -97,8 +98,10 @@ pub fn load(dir: &Path) -> Result<Run, String> {
             }
             let value: Value = serde_json::from_str(&line)
                 .map_err(|e| format!("{}: line {}: not JSON: {e}", results.display(), i + 1))?;
-            if let (Some(id), Some(tokens)) = (value["custom_id"].as_str(), value["sheepdog"]["output_tokens"].as_u64())
-            {
+            let tokens = value["sheepdog"]["output_tokens"]
+                .as_u64()
+                .filter(|_| crate::output::format::is_answer(&value));
+            if let (Some(id), Some(tokens)) = (value["custom_id"].as_str(), tokens) {
                 outputs.insert(id_hash(id), tokens);
             }
         }

@@ -318,6 +318,11 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         (None, Some(text)) => text.parse().map_err(|m| err("run.shard_limits", m))?,
         (None, None) => crate::shard::ShardLimits::default(),
     };
+    let output_format = match (o.output_format, &run.output_format) {
+        (Some(format), _) => format,
+        (None, Some(text)) => text.parse().map_err(|m| err("run.output_format", m))?,
+        (None, None) => crate::output::OutputFormat::default(),
+    };
     let mut config = Config {
         source: o.config.clone(),
         providers,
@@ -339,6 +344,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         output_check,
         run: run_settings,
         max_cost,
+        output_format,
     };
     if let (Some(shard), crate::shard::ShardLimits::Divide) = (shard, shard_limits) {
         let notice = crate::shard::divide_limits(&mut config, shard.count);

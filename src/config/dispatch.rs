@@ -19,7 +19,7 @@ pub const DEFAULT_REFUSAL_LIMIT: u32 = 20;
 
 /// After which failures an item moves on to the next target of its route, by default: every
 /// retryable class once its retries are used up, a missing model, and a refused key or quota.
-pub const DEFAULT_FALLBACK_ON: [ErrorClass; 11] = [
+pub const DEFAULT_FALLBACK_ON: [ErrorClass; 12] = [
     ErrorClass::Connect,
     ErrorClass::Timeout,
     ErrorClass::RateLimited,
@@ -28,6 +28,7 @@ pub const DEFAULT_FALLBACK_ON: [ErrorClass; 11] = [
     ErrorClass::InvalidResponse,
     ErrorClass::StreamInterrupted,
     ErrorClass::InvalidOutput,
+    ErrorClass::ResponseTooLarge,
     ErrorClass::NotFound,
     ErrorClass::Auth,
     ErrorClass::InsufficientQuota,
@@ -169,7 +170,7 @@ pub fn resolve(
     Ok(settings)
 }
 
-const CLASSES: [ErrorClass; 12] = [
+const CLASSES: [ErrorClass; 13] = [
     ErrorClass::Connect,
     ErrorClass::Timeout,
     ErrorClass::RateLimited,
@@ -182,6 +183,7 @@ const CLASSES: [ErrorClass; 12] = [
     ErrorClass::InvalidResponse,
     ErrorClass::StreamInterrupted,
     ErrorClass::InvalidOutput,
+    ErrorClass::ResponseTooLarge,
 ];
 
 fn parse_class(name: &str) -> Option<ErrorClass> {
@@ -190,4 +192,20 @@ fn parse_class(name: &str) -> Option<ErrorClass> {
 
 fn class_names() -> String {
     CLASSES.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::*;
+
+    #[test]
+    fn response_too_large_can_be_named_and_falls_back_like_every_retryable_class() {
+        assert_eq!(parse_class("response_too_large"), Some(ErrorClass::ResponseTooLarge));
+        for class in CLASSES.into_iter().filter(|c| c.is_retryable()) {
+            assert!(
+                DEFAULT_FALLBACK_ON.contains(&class),
+                "{class:?} is retried but does not fall back"
+            );
+        }
+    }
 }

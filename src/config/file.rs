@@ -170,6 +170,8 @@ pub struct RunEntry {
     pub max_cost: Option<Amount>,
     /// Units of the budget's currency per USD, for a budget in another currency.
     pub fx: Option<f64>,
+    /// "sheepdog" (default) or "openai": result lines exactly as OpenAI's Batch output.
+    pub output_format: Option<String>,
 }
 
 /// An amount written as a number (`25`) or a string (`"180CNY"`).

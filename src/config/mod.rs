@@ -123,6 +123,8 @@ pub struct Overrides {
     pub max_cost: Option<String>,
     /// `--fx`: units of the budget's currency per USD.
     pub fx: Option<f64>,
+    /// `--output-format sheepdog|openai`.
+    pub output_format: Option<crate::output::OutputFormat>,
 }
 
 /// Where a provider is reached.
@@ -211,6 +213,8 @@ pub struct Config {
     pub run: run::RunSettings,
     /// `--max-cost` / `run.max_cost`: sending stops before the run could pass it.
     pub max_cost: Option<crate::dispatch::budget::MaxCost>,
+    /// How result lines are written (`--output-format`, `run.output_format`).
+    pub output_format: crate::output::OutputFormat,
 }
 
 /// Reads the environment the way the OpenAI SDKs do.

@@ -26,7 +26,9 @@ pub struct Measured {
 
 /// Reads the run folder `dir`. Errors name the folder and what is missing.
 pub fn measure(dir: &Path) -> Result<Measured, String> {
-    let results = dir.join(crate::output::RESULTS_FILE);
+    // Answered items: results.jsonl, or the sidecar of an `openai` folder.
+    let results = crate::output::format::block_files(dir).swap_remove(0);
+    let is_answer = crate::output::format::is_answer;
     let run = dir.display().to_string();
     if results.is_file() {
         let file = File::open(&results).map_err(|e| format!("{}: {e}", results.display()))?;
@@ -39,7 +41,10 @@ pub fn measure(dir: &Path) -> Result<Measured, String> {
             }
             let value: Value = serde_json::from_str(&line)
                 .map_err(|e| format!("{}: line {}: not JSON: {e}", results.display(), i + 1))?;
-            if let Some(tokens) = value["sheepdog"]["output_tokens"].as_u64() {
+            if let Some(tokens) = value["sheepdog"]["output_tokens"]
+                .as_u64()
+                .filter(|_| is_answer(&value))
+            {
                 items += 1;
                 total += tokens;
                 record_us(&mut histogram, tokens);

@@ -16,6 +16,8 @@ mod parse;
 
 mod idset;
 mod source;
+pub mod table;
+pub mod template;
 
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader};

@@ -104,7 +104,7 @@ async fn checked(
     }
     let mut manifest = Manifest::new(input.clone(), &config.echo());
     manifest.shard = shard_info(config, options, streamed).await?;
-    let earlier_manifest = earlier_run(&out_dir, &manifest, options)?;
+    let earlier_manifest = earlier_run(&out_dir, &manifest, options, config.output_format)?;
     check_writable(&out_dir)?;
 
     let collector = Collector::new(crate::engine::targets_of(&prepared.route));
@@ -123,7 +123,7 @@ async fn checked(
         started_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         duration_s: None,
     });
-    let (writer, journal) = open_files(&out_dir, &manifest)?;
+    let (writer, journal) = open_files(&out_dir, &manifest, config.output_format)?;
     let left = manifest
         .shard
         .map_or(input.lines, |s| s.lines)
@@ -171,11 +171,19 @@ async fn shard_info(
 
 /// The manifest of the run already in `out_dir`, if any, checked against this one: a folder
 /// of another job, or with results but no manifest, is refused.
-fn earlier_run(out_dir: &Path, manifest: &Manifest, options: &RunOptions) -> Result<Option<Manifest>, JobError> {
+fn earlier_run(
+    out_dir: &Path,
+    manifest: &Manifest,
+    options: &RunOptions,
+    format: crate::output::OutputFormat,
+) -> Result<Option<Manifest>, JobError> {
     match Manifest::read(out_dir).map_err(JobError::RunFolder)? {
         Some(earlier) => match earlier.refuse_resume(manifest, out_dir) {
             Some(reason) => Err(JobError::RunFolder(reason)),
-            None => Ok(Some(earlier)),
+            None => {
+                format.check_resume(out_dir).map_err(JobError::RunFolder)?;
+                Ok(Some(earlier))
+            }
         },
         None if options.resume.is_some() => Err(JobError::Resume(format!(
             "{}: not a sheepdog run folder (no run.json): nothing to resume",
@@ -260,11 +268,15 @@ async fn resume_scan(
 }
 
 /// Writes `run.json` and opens the result files and the journal, durably.
-fn open_files(out_dir: &Path, manifest: &Manifest) -> Result<(ResultsWriter, SentJournal), JobError> {
+fn open_files(
+    out_dir: &Path,
+    manifest: &Manifest,
+    format: crate::output::OutputFormat,
+) -> Result<(ResultsWriter, SentJournal), JobError> {
     manifest
         .write(out_dir)
         .map_err(|e| JobError::RunFolder(format!("{}: cannot write run.json: {e}", out_dir.display())))?;
-    let writer = ResultsWriter::open(out_dir)?;
+    let writer = ResultsWriter::open_as(out_dir, format)?;
     let journal = SentJournal::open(out_dir)
         .map_err(|e| JobError::RunFolder(format!("{}: cannot write: {e}", out_dir.join(SENT_FILE).display())))?;
     crate::output::sync_dir(out_dir).map_err(|e| JobError::RunFolder(format!("{}: {e}", out_dir.display())))?;

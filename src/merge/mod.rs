@@ -227,7 +227,23 @@ pub fn merge(options: &MergeOptions) -> Result<MergeOutput, MergeError> {
     let job = merged_job(&shards, &missing, out, start, &offset);
     let summary = summary::merge(&parts, job).map_err(MergeError::Refused)?;
 
-    for name in [RESULTS_FILE, ERRORS_FILE] {
+    let format = shards
+        .first()
+        .map(|f| crate::output::OutputFormat::of_folder(&f.dir))
+        .unwrap_or_default();
+    if let Some(other) = shards
+        .iter()
+        .find(|f| crate::output::OutputFormat::of_folder(&f.dir) != format)
+    {
+        return Err(refused(format!(
+            "{} was written with --output-format {}, and {} with {format}: merge folders of one format",
+            other.dir.display(),
+            crate::output::OutputFormat::of_folder(&other.dir),
+            shards[0].dir.display()
+        )));
+    }
+    let sidecar = (format == crate::output::OutputFormat::OpenAi).then_some(crate::output::format::SIDECAR_FILE);
+    for name in [RESULTS_FILE, ERRORS_FILE].into_iter().chain(sidecar) {
         let path = out.join(name);
         let mut file = File::create(&path)
             .map(BufWriter::new)

@@ -1,12 +1,15 @@
 //! Writes `results.jsonl` and `errors.jsonl`: one complete line per item, in the OpenAI Batch
-//! output format plus a `sheepdog` block, appended and flushed as items finish, and synced to
-//! disk when the owner asks ([`ResultsWriter::sync`]). The other files of a run folder: the
+//! output format plus a `sheepdog` block (or with the blocks in a sidecar, see [`format`]),
+//! appended and flushed as items finish, and synced to disk when the owner asks
+//! ([`ResultsWriter::sync`]). The other files of a run folder: the
 //! manifest (`run.json`, [`manifest`]), the resume scan ([`resume`]) and the final reordering
 //! of an `--ordered` job ([`reorder`]).
 
 mod atomic;
 pub mod files;
+pub mod format;
 pub mod journal;
+mod line;
 pub mod lineset;
 pub mod lock;
 pub mod manifest;
@@ -18,7 +21,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+pub use format::OutputFormat;
+pub use line::{rejected_lines, render, render_as, render_extended, result_line, RenderedLine};
 
 use crate::record::{Outcome, Rejected};
 
@@ -34,8 +38,11 @@ pub struct WriteError {
 }
 
 pub struct ResultsWriter {
+    format: OutputFormat,
     results: Sink,
     errors: Sink,
+    /// `sheepdog.jsonl`, in the `openai` format.
+    sidecar: Option<Sink>,
     /// `requests.csv`: one row per request.
     requests: requests::RequestsCsv,
 }
@@ -101,11 +108,22 @@ impl Sink {
 }
 
 impl ResultsWriter {
-    /// Opens (creating or appending to) both files in `dir`.
+    /// Opens (creating or appending to) both files in `dir`, in the default format.
     pub fn open(dir: &Path) -> Result<ResultsWriter, WriteError> {
+        ResultsWriter::open_as(dir, OutputFormat::Sheepdog)
+    }
+
+    /// Opens the files of `format` in `dir` (the sidecar too, for `openai`).
+    pub fn open_as(dir: &Path, format: OutputFormat) -> Result<ResultsWriter, WriteError> {
+        let sidecar = match format {
+            OutputFormat::Sheepdog => None,
+            OutputFormat::OpenAi => Some(Sink::open(dir.join(format::SIDECAR_FILE))?),
+        };
         Ok(ResultsWriter {
+            format,
             results: Sink::open(dir.join(RESULTS_FILE))?,
             errors: Sink::open(dir.join(ERRORS_FILE))?,
+            sidecar,
             requests: requests::RequestsCsv::open(dir).map_err(|source| WriteError {
                 path: dir.join(files::REQUESTS_FILE),
                 source,
@@ -124,28 +142,49 @@ impl ResultsWriter {
     }
 
     fn write_item(&mut self, outcome: &Outcome, unfinished: bool) -> Result<(), WriteError> {
-        let line = render(outcome, unfinished).map_err(|e| self.results.fail(std::io::Error::other(e)))?;
+        let line =
+            render_as(outcome, unfinished, self.format).map_err(|e| self.results.fail(std::io::Error::other(e)))?;
         self.write_rendered(outcome, &line)
     }
 
     /// Writes `outcome` as `line`, made beforehand by [`render`] (workers render in parallel,
     /// so the single writer only copies bytes).
+    /// A line rendered in another format than the writer's is rendered again.
     pub fn write_rendered(&mut self, outcome: &Outcome, line: &RenderedLine) -> Result<(), WriteError> {
+        let again;
+        let line = match (&self.sidecar, &line.sidecar) {
+            (Some(_), None) | (None, Some(_)) => {
+                again = render_as(outcome, line.unfinished, self.format)
+                    .map_err(|e| self.results.fail(std::io::Error::other(e)))?;
+                &again
+            }
+            _ => line,
+        };
+        if let (Some(sink), Some(bytes)) = (&mut self.sidecar, &line.sidecar) {
+            sink.bytes(bytes)?;
+        }
         match &outcome.result {
-            Ok(_) => self.results.bytes(&line.0),
-            Err(_) => self.errors.bytes(&line.0),
+            Ok(_) => self.results.bytes(&line.main),
+            Err(_) => self.errors.bytes(&line.main),
         }?;
         self.requests.write_outcome(outcome)
     }
 
     pub fn write_rejected(&mut self, rejected: &Rejected) -> Result<(), WriteError> {
-        self.errors.line(&rejected_line(rejected))
+        let (line, sidecar) = rejected_lines(rejected, self.format);
+        if let (Some(sink), Some(sidecar)) = (&mut self.sidecar, sidecar) {
+            sink.line(&sidecar)?;
+        }
+        self.errors.line(&line)
     }
 
     /// Pushes buffered lines to the operating system.
     pub fn flush(&mut self) -> Result<(), WriteError> {
         self.results.flush()?;
         self.errors.flush()?;
+        if let Some(sidecar) = &mut self.sidecar {
+            sidecar.flush()?;
+        }
         self.requests.flush()
     }
 
@@ -153,7 +192,11 @@ impl ResultsWriter {
     pub fn sync(&mut self) -> Result<(), WriteError> {
         self.flush()?;
         self.results.sync()?;
-        self.errors.sync()
+        self.errors.sync()?;
+        match &mut self.sidecar {
+            Some(sidecar) => sidecar.sync(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -167,209 +210,6 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     {
         let _ = dir;
         Ok(())
-    }
-}
-
-fn ms(d: std::time::Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Output tokens per second of the whole request (tokens / e2e latency), to 0.1.
-fn per_second(tokens: u64, latency: std::time::Duration) -> Option<f64> {
-    let secs = latency.as_secs_f64();
-    (secs > 0.0).then(|| (tokens as f64 / secs * 10.0).round() / 10.0)
-}
-
-/// Dollars without float noise (0.0000756, not 0.00007560000000000001).
-fn usd(cost: Option<f64>) -> Option<f64> {
-    cost.map(|c| (c * 1e12).round() / 1e12)
-}
-
-/// The line of a finished item: OpenAI Batch output shape plus the `sheepdog` block.
-pub fn result_line(outcome: &Outcome) -> Value {
-    serde_json::to_value(item_line(outcome)).unwrap_or(Value::Null)
-}
-
-/// A result or error line, serialized with its newline.
-#[derive(Debug, Clone)]
-pub struct RenderedLine(Vec<u8>);
-
-/// The line of `outcome` (marked `"unfinished": true` if so, see
-/// [`ResultsWriter::write_unfinished`]), ready for [`ResultsWriter::write_rendered`].
-pub fn render(outcome: &Outcome, unfinished: bool) -> Result<RenderedLine, serde_json::Error> {
-    let mut line = item_line(outcome);
-    if unfinished {
-        line.sheepdog["unfinished"] = Value::Bool(true);
-    }
-    let mut bytes = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut bytes, &line)?;
-    bytes.push(b'\n');
-    Ok(RenderedLine(bytes))
-}
-
-/// The line of `outcome` with `id` as its `id` and `extra` added to its `sheepdog` block (an
-/// item answered through a provider's Batch API: `via`, the batch id, ...).
-pub fn render_extended(outcome: &Outcome, id: &str, extra: Value) -> Result<RenderedLine, serde_json::Error> {
-    let mut line = item_line(outcome);
-    line.id = id.to_string();
-    extend(&mut line.sheepdog, extra);
-    let mut bytes = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut bytes, &line)?;
-    bytes.push(b'\n');
-    Ok(RenderedLine(bytes))
-}
-
-/// A result line that borrows the response body instead of copying it (the bulk of the line).
-#[derive(serde::Serialize)]
-struct ItemLine<'a> {
-    id: String,
-    custom_id: &'a str,
-    response: Response<'a>,
-    error: Value,
-    sheepdog: Value,
-}
-
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum Response<'a> {
-    Answer {
-        status_code: u16,
-        request_id: &'a Option<String>,
-        body: &'a Value,
-    },
-    Other(Value),
-}
-
-fn item_line(outcome: &Outcome) -> ItemLine<'_> {
-    let last = outcome.attempts.last();
-    let mut block = json!({
-        "line": outcome.line,
-        "attempts": outcome.attempts.len(),
-        "fallbacks": outcome.fallbacks(),
-        "targets_tried": targets_tried(outcome),
-        "attempt_log": attempt_log(outcome),
-    });
-    let (response, error) = match &outcome.result {
-        Ok(s) => {
-            extend(
-                &mut block,
-                json!({
-                    "target": s.target,
-                    "model": s.model,
-                    "latency_ms": ms(s.latency),
-                    "ttft_ms": s.ttft.map(ms),
-                    "itl_ms": s.stream.and_then(|t| t.itl).map(ms),
-                    "tpot_ms": s.stream.and_then(|t| t.tpot).map(ms),
-                    "input_tokens": s.usage.input_tokens,
-                    "cached_input_tokens": s.usage.cached_input_tokens,
-                    "output_tokens": s.usage.output_tokens,
-                    "output_tokens_estimated": s.stream.is_some_and(|t| t.output_tokens_estimated),
-                    "output_tokens_per_s": per_second(s.usage.output_tokens, s.latency),
-                    "cost_usd": usd(s.cost_usd),
-                }),
-            );
-            if let Some(hit) = s.cache_hit {
-                extend(&mut block, json!({"cache_hit": true, "saved_usd": usd(hit.saved_usd)}));
-            }
-            (
-                Response::Answer {
-                    status_code: s.status,
-                    request_id: &s.request_id,
-                    body: &s.body,
-                },
-                Value::Null,
-            )
-        }
-        Err(e) => {
-            extend(
-                &mut block,
-                json!({
-                    "target": last.map(|a| a.target.clone()),
-                    "model": last.map(|a| a.model.clone()),
-                    "error_class": e.class,
-                    "error_status": e.status,
-                    "cost_usd": usd(outcome.cost_usd()),
-                }),
-            );
-            let response = match e.status {
-                Some(status) => json!({
-                    "status_code": status,
-                    "request_id": Value::Null,
-                    "body": {"error": {"message": e.message, "code": e.code}},
-                }),
-                None => Value::Null,
-            };
-            (
-                Response::Other(response),
-                json!({"code": e.code.clone().unwrap_or_else(|| e.class.to_string()), "message": e.message}),
-            )
-        }
-    };
-    if let Some(metadata) = &outcome.metadata {
-        extend(&mut block, json!({ "metadata": metadata }));
-    }
-    ItemLine {
-        id: format!("sheepdog-{}", outcome.line),
-        custom_id: &outcome.id,
-        response,
-        error,
-        sheepdog: block,
-    }
-}
-
-/// The line of an input line that was not sent.
-pub fn rejected_line(rejected: &Rejected) -> Value {
-    json!({
-        "id": format!("sheepdog-{}", rejected.line),
-        "custom_id": rejected.id,
-        "response": Value::Null,
-        "error": {"code": "invalid_input", "message": format!("line {}: {}", rejected.line, rejected.reason)},
-        "sheepdog": {"line": rejected.line, "error_class": "invalid_input", "attempts": 0},
-    })
-}
-
-/// Each target the item went to, in order, with why it left it.
-fn targets_tried(outcome: &Outcome) -> Vec<Value> {
-    let mut tried: Vec<Value> = Vec::new();
-    for attempt in &outcome.attempts {
-        let left_because = attempt.error.as_ref().map(|e| e.class.as_str());
-        match tried.last_mut() {
-            Some(last) if last["target"] == attempt.target.as_str() => {
-                last["attempts"] = json!(attempt.number);
-                last["result"] = json!(left_because.unwrap_or("ok"));
-            }
-            _ => tried.push(json!({
-                "target": attempt.target,
-                "attempts": attempt.number,
-                "result": left_because.unwrap_or("ok"),
-            })),
-        }
-    }
-    tried
-}
-
-/// Every request of the item: where it went, what came back and how long it took, so a resume
-/// can rebuild the statistics of earlier parts exactly (the attempt-level error table included).
-fn attempt_log(outcome: &Outcome) -> Vec<Value> {
-    outcome
-        .attempts
-        .iter()
-        .map(|a| {
-            json!({
-                "target": a.target,
-                "model": a.model,
-                "status": a.error.as_ref().and_then(|e| e.status).or(a.status),
-                "error_class": a.error.as_ref().map(|e| e.class),
-                "latency_ms": ms(a.latency),
-                "sent_ms": ms(a.sent_at),
-            })
-        })
-        .collect()
-}
-
-fn extend(block: &mut Value, more: Value) {
-    if let (Value::Object(block), Value::Object(more)) = (block, more) {
-        block.extend(more);
     }
 }
 

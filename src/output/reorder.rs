@@ -13,9 +13,22 @@ use serde::Deserialize;
 
 use super::sync_dir;
 
+/// The input line of a result line: its `sheepdog` block's, or (an `openai` line) its `id`'s.
 #[derive(Deserialize)]
 struct LineNumber {
-    sheepdog: Block,
+    #[serde(default)]
+    sheepdog: Option<Block>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+impl LineNumber {
+    fn line(&self) -> Option<u64> {
+        match &self.sheepdog {
+            Some(block) => Some(block.line),
+            None => self.id.as_deref().and_then(super::format::line_of_id),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -23,7 +36,7 @@ struct Block {
     line: u64,
 }
 
-/// Rewrites `dir/name` sorted by `sheepdog.line`.
+/// Rewrites `dir/name` sorted by `sheepdog.line` (or the line in the `id` of an `openai` line).
 pub fn sort_by_line(dir: &Path, name: &str) -> std::io::Result<()> {
     let path = dir.join(name);
     let mut index: Vec<(u64, u64)> = Vec::new();
@@ -37,10 +50,12 @@ pub fn sort_by_line(dir: &Path, name: &str) -> std::io::Result<()> {
             if n == 0 {
                 break;
             }
-            let parsed: LineNumber = serde_json::from_slice(&buffer).map_err(|e| {
+            let not_result = |e: &dyn std::fmt::Display| {
                 std::io::Error::other(format!("{}: byte {offset}: not a result line: {e}", path.display()))
-            })?;
-            index.push((parsed.sheepdog.line, offset));
+            };
+            let parsed: LineNumber = serde_json::from_slice(&buffer).map_err(|e| not_result(&e))?;
+            let line = parsed.line().ok_or_else(|| not_result(&"no line number"))?;
+            index.push((line, offset));
             offset += n as u64;
         }
     }
@@ -84,5 +99,23 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("r.jsonl")).unwrap();
         assert_eq!(text, format!("{}\n{}\n{}\n", lines[1], lines[2], lines[0]));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
+    }
+}
+
+#[cfg(test)]
+mod openai_tests {
+    use super::*;
+
+    #[test]
+    fn openai_lines_are_ordered_by_the_line_in_their_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            r#"{"id":"sheepdog-30","custom_id":"c","response":null,"error":null}"#,
+            r#"{"id":"sheepdog-2","custom_id":"a","response":null,"error":null}"#,
+        ];
+        std::fs::write(dir.path().join("r.jsonl"), lines.join("\n") + "\n").unwrap();
+        sort_by_line(dir.path(), "r.jsonl").unwrap();
+        let text = std::fs::read_to_string(dir.path().join("r.jsonl")).unwrap();
+        assert_eq!(text, format!("{}\n{}\n", lines[1], lines[0]));
     }
 }

@@ -74,10 +74,12 @@ fn draw_error<E: std::fmt::Display>(e: E) -> String {
     format!("cannot draw the chart: {e}")
 }
 
-/// Bars of a histogram: `x_desc` below the x axis, counts on the y axis.
+/// Bars of a histogram on a logarithmic x axis (the bins are expected to be equally wide on
+/// it, see [`super::figures::bins`]): `x_desc` below the x axis, counts on the y axis.
 pub fn histogram(bins: &[Bin], x_desc: &str, y_desc: &str) -> Result<String, String> {
-    let x0 = bins.first().map_or(0.0, |b| b.lo);
-    let x1 = bins.last().map_or(1.0, |b| b.hi);
+    // A logarithmic axis starts above 0: at 1 µs at the lowest.
+    let x0 = bins.first().map_or(1.0, |b| b.lo).max(0.001);
+    let x1 = bins.last().map_or(10.0, |b| b.hi).max(x0 * 1.01);
     let top = bins.iter().map(|b| b.count).max().unwrap_or(0) as f64 * 1.1 + 1.0;
     let mut svg = String::new();
     {
@@ -87,7 +89,7 @@ pub fn histogram(bins: &[Bin], x_desc: &str, y_desc: &str) -> Result<String, Str
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d(span(x0, x1), span(0.0, top))
+            .build_cartesian_2d((x0..x1).log_scale(), span(0.0, top))
             .map_err(draw_error)?;
         chart
             .configure_mesh()
@@ -103,20 +105,48 @@ pub fn histogram(bins: &[Bin], x_desc: &str, y_desc: &str) -> Result<String, Str
             .draw()
             .map_err(draw_error)?;
         chart
-            .draw_series(
-                bins.iter()
-                    .filter(|b| b.count > 0)
-                    .map(|b| Rectangle::new([(b.lo, 0.0), (b.hi, b.count as f64)], PALETTE[0].mix(0.8).filled())),
-            )
+            .draw_series(bins.iter().filter(|b| b.count > 0).map(|b| {
+                Rectangle::new(
+                    [(b.lo.max(x0), 0.0), (b.hi.max(x0), b.count as f64)],
+                    PALETTE[0].mix(0.8).filled(),
+                )
+            }))
             .map_err(draw_error)?;
         root.present().map_err(draw_error)?;
     }
     Ok(svg)
 }
 
+/// Where the legend of several lines goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legend {
+    /// In the upper right corner of the plot (fine for curves that rise to the right).
+    Inside,
+    /// In a column right of the plot, so it never covers a point.
+    Beside,
+}
+
+/// Width of the legend column of [`Legend::Beside`].
+const LEGEND_WIDTH: u32 = 170;
+
 /// Lines over a shared x axis, with a legend when there is more than one. `y_max` fixes the
 /// top of the y axis (e.g. 100 for percentages); otherwise it follows the data.
 pub fn lines(lines: &[Line], x_desc: &str, y_desc: &str, y_max: Option<f64>) -> Result<String, String> {
+    lines_with(lines, x_desc, y_desc, y_max, Legend::Inside)
+}
+
+/// [`lines`] with the legend beside the plot, for measured points anywhere in it.
+pub fn lines_legend_beside(lines: &[Line], x_desc: &str, y_desc: &str, y_max: Option<f64>) -> Result<String, String> {
+    lines_with(lines, x_desc, y_desc, y_max, Legend::Beside)
+}
+
+fn lines_with(
+    lines: &[Line],
+    x_desc: &str,
+    y_desc: &str,
+    y_max: Option<f64>,
+    legend: Legend,
+) -> Result<String, String> {
     let points = || lines.iter().flat_map(|l| l.points.iter());
     let x0 = points().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let x1 = points().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
@@ -125,7 +155,9 @@ pub fn lines(lines: &[Line], x_desc: &str, y_desc: &str, y_max: Option<f64>) -> 
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error)?;
-        let mut chart = ChartBuilder::on(&root)
+        let beside = legend == Legend::Beside && lines.len() > 1;
+        let (plot, key) = root.split_horizontally(if beside { WIDTH - LEGEND_WIDTH } else { WIDTH });
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
@@ -159,13 +191,22 @@ pub fn lines(lines: &[Line], x_desc: &str, y_desc: &str, y_max: Option<f64>) -> 
             let series = chart
                 .draw_series(LineSeries::new(finite(), color.stroke_width(2)))
                 .map_err(draw_error)?;
-            if lines.len() > 1 {
+            if lines.len() > 1 && !beside {
                 series
                     .label(line.name.clone())
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
             }
         }
-        if lines.len() > 1 {
+        if beside {
+            for (i, line) in lines.iter().enumerate() {
+                let y = 24 + 24 * i as i32;
+                let color = line.color;
+                key.draw(&PathElement::new([(8, y), (30, y)], color.stroke_width(2)))
+                    .map_err(draw_error)?;
+                key.draw(&Text::new(line.name.clone(), (36, y - 8), (FONT, 15)))
+                    .map_err(draw_error)?;
+            }
+        } else if lines.len() > 1 {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperRight)
@@ -197,7 +238,8 @@ pub fn bars(bars: &[(String, f64)], y_desc: &str) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(84)
-            .build_cartesian_2d((0u32..n).into_segmented(), span(0.0, top))
+            // `a..b` has b - a + 1 segments: one per bar, no empty slot after the last.
+            .build_cartesian_2d((0u32..n - 1).into_segmented(), span(0.0, top))
             .map_err(draw_error)?;
         chart
             .configure_mesh()
@@ -212,12 +254,20 @@ pub fn bars(bars: &[(String, f64)], y_desc: &str) -> Result<String, String> {
             .axis_desc_style((FONT, 16))
             .draw()
             .map_err(draw_error)?;
+        // The last bar ends at the axis' end (its next segment does not exist).
+        let right_edge = |i: u32| {
+            if i + 1 >= n {
+                SegmentValue::Last
+            } else {
+                SegmentValue::Exact(i + 1)
+            }
+        };
         chart
             .draw_series(bars.iter().enumerate().map(|(i, (_, value))| {
                 let i = i as u32;
                 let color = PALETTE[i as usize % PALETTE.len()];
                 let mut bar = Rectangle::new(
-                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *value)],
+                    [(SegmentValue::Exact(i), 0.0), (right_edge(i), *value)],
                     color.mix(0.85).filled(),
                 );
                 bar.set_margin(0, 0, 18, 18);
@@ -304,6 +354,70 @@ mod tests {
         assert!(svg.contains("deepseek"), "{svg}");
         assert!(svg.contains("&lt;gpt41&gt;"), "{svg}");
         assert!(!svg.contains("<gpt41>"));
+    }
+
+    /// `(x, x + width)` of every `<rect>` filled with `color` (plotters writes `fill="#RRGGBB"`).
+    fn rects(svg: &str, color: RGBColor) -> Vec<(f64, f64)> {
+        let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+        let attr = |tag: &str, name: &str| -> f64 {
+            let start = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            tag[start..].split('"').next().unwrap().parse().unwrap()
+        };
+        svg.split("<rect")
+            .skip(1)
+            .map(|t| &t[..t.find("/>").unwrap()])
+            .filter(|t| t.contains(&fill))
+            .map(|t| (attr(t, "x"), attr(t, "x") + attr(t, "width")))
+            .collect()
+    }
+
+    #[test]
+    fn bars_fill_the_plot_without_an_empty_slot_after_the_last() {
+        let svg = bars(&[("a".into(), 1.0), ("b".into(), 2.0)], "USD").unwrap();
+        let (first, last) = (rects(&svg, PALETTE[0]), rects(&svg, PALETTE[1]));
+        assert_eq!((first.len(), last.len()), (1, 1), "{svg}");
+        // Two slots over the plot's width: the second bar ends near the right edge.
+        assert!(last[0].1 > f64::from(WIDTH) * 0.85, "{last:?}");
+        let one = rects(&bars(&[("only".into(), 1.0)], "USD").unwrap(), PALETTE[0]);
+        assert!(
+            one.len() == 1 && one[0].1 - one[0].0 > f64::from(WIDTH) * 0.6,
+            "{one:?}"
+        );
+        let (w0, w1) = (first[0].1 - first[0].0, last[0].1 - last[0].0);
+        assert!(w0 > f64::from(WIDTH) * 0.3 && (w0 - w1).abs() < 2.0, "{w0} {w1}");
+    }
+
+    #[test]
+    fn a_legend_beside_the_plot_is_right_of_every_point() {
+        let line = |name: &str, color| Line {
+            name: name.into(),
+            color,
+            points: vec![(1.0, 10.0), (2.0, 95.0), (3.0, 100.0)],
+            markers: true,
+        };
+        let svg = lines_legend_beside(
+            &[line("c=1", PALETTE[0]), line("c=8", PALETTE[1])],
+            "x",
+            "y",
+            Some(100.0),
+        )
+        .unwrap();
+        let legend_x = |name: &str| -> f64 {
+            let at = svg
+                .find(&format!(">\n{name}\n</text>"))
+                .unwrap_or_else(|| panic!("no legend {name}: {svg}"));
+            let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+            let start = tag.find(" x=\"").unwrap() + 4;
+            tag[start..].split('"').next().unwrap().parse().unwrap()
+        };
+        let plot_right = f64::from(WIDTH - LEGEND_WIDTH);
+        assert!(legend_x("c=1") >= plot_right && legend_x("c=8") >= plot_right);
+        let dots = svg.matches("<circle").count();
+        assert_eq!(dots, 6, "every point drawn");
+        assert!(svg.split("<circle").skip(1).all(|c| {
+            let start = c.find(" cx=\"").unwrap() + 5;
+            c[start..].split('"').next().unwrap().parse::<f64>().unwrap() < plot_right
+        }));
     }
 
     #[test]

@@ -29,8 +29,7 @@ pub fn render_from_dir(dir: &Path) -> io::Result<(Vec<u8>, CsvSource)> {
     }
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     let mut any = false;
-    for name in [RESULTS_FILE, ERRORS_FILE] {
-        let path = dir.join(name);
+    for path in crate::output::format::block_files(dir) {
         if !path.is_file() {
             continue;
         }

@@ -91,24 +91,23 @@ fn distribution(out: &mut Vec<Figure>, s: &Summary, encoded: &str, ids: [&'stati
             return;
         }
     };
-    let (bins, cap) = bins(&histogram, BINS);
+    let bins = bins(&histogram, BINS);
     let items = if ids[0] == "latency-histogram" {
         "every succeeded item"
     } else {
         "every succeeded streamed item"
     };
-    let mut caption = format!("{what} of {items}, in {BINS} bars.");
-    if let Some(cap) = cap {
-        caption.push_str(&format!(
-            " Values above p99.9 ({}) are counted in the last bar.",
-            super::fmt::ms_short(cap)
-        ));
-    }
+    let ratio = bins.first().map_or(1.0, |b| b.hi / b.lo);
+    let caption = format!(
+        "{what} of {items}, from the fastest to the slowest in {BINS} bars on a logarithmic axis \
+         (each bar {ratio:.2}× as wide as the one before), so a slow outlier adds a bar on the \
+         right instead of squeezing the others into one."
+    );
     out.push(Figure {
         id: ids[0],
         title: format!("{what}: histogram"),
         caption,
-        svg: charts::histogram(&bins, &format!("{} (ms)", what.to_lowercase()), "items"),
+        svg: charts::histogram(&bins, &format!("{} (ms, log scale)", what.to_lowercase()), "items"),
     });
 
     let mut lines = vec![Line {
@@ -150,28 +149,33 @@ fn distribution(out: &mut Vec<Figure>, s: &Summary, encoded: &str, ids: [&'stati
     });
 }
 
-/// `n` equal bars from the minimum to p99.9 (larger values go in the last bar, and the cap is
-/// returned); milliseconds.
-pub fn bins(h: &Histogram<u64>, n: usize) -> (Vec<Bin>, Option<f64>) {
+/// The smallest lower edge of a histogram bar: 1 µs (a logarithmic axis cannot start at 0).
+const MIN_MS: f64 = 0.001;
+
+/// `n` bars of equal width on a logarithmic axis, from the minimum to the maximum, in
+/// milliseconds: each bar spans the same ratio, so every value has its bar and one slow outlier
+/// does not squeeze the others into one.
+pub fn bins(h: &Histogram<u64>, n: usize) -> Vec<Bin> {
     let ms = |us: u64| us as f64 / 1000.0;
-    let lo = ms(h.min());
-    let p999 = ms(h.value_at_quantile(0.999));
-    let max = ms(h.max());
-    let hi = if p999 > lo { p999 } else { lo + 1.0 };
-    let width = (hi - lo) / n as f64;
+    let n = n.max(1);
+    let lo = ms(h.min()).max(MIN_MS);
+    let max = ms(h.highest_equivalent(h.max()));
+    // Just above the largest value, so that it falls inside the last bar.
+    let hi = (max * 1.000_001).max(lo * 2.0);
+    let ratio = (hi / lo).powf(1.0 / n as f64);
     let mut bins: Vec<Bin> = (0..n)
         .map(|i| Bin {
-            lo: lo + i as f64 * width,
-            hi: lo + (i + 1) as f64 * width,
+            lo: lo * ratio.powi(i as i32),
+            hi: lo * ratio.powi(i as i32 + 1),
             count: 0,
         })
         .collect();
     for v in h.iter_recorded() {
-        let x = ms(h.highest_equivalent(v.value_iterated_to()));
-        let index = (((x - lo) / width).floor().max(0.0) as usize).min(n - 1);
-        bins[index].count += v.count_at_value();
+        let x = ms(h.highest_equivalent(v.value_iterated_to())).max(lo);
+        let index = ((x / lo).ln() / ratio.ln()).floor().max(0.0) as usize;
+        bins[index.min(n - 1)].count += v.count_at_value();
     }
-    (bins, (max > hi).then_some(hi))
+    bins
 }
 
 /// `(value ms, percent)` at every percentile and the tail.
@@ -252,7 +256,9 @@ fn over_time(out: &mut Vec<Figure>, timeline: &Timeline) {
             None,
         ),
     });
-    if timeline.max_concurrency_limit.iter().any(Option::is_some) {
+    // Only when the rate controller changed the limit: a flat line says nothing.
+    let limits = || timeline.max_concurrency_limit.iter().flatten();
+    if limits().min() != limits().max() {
         let points = timeline
             .max_concurrency_limit
             .iter()
@@ -285,18 +291,52 @@ mod tests {
     use crate::stats::{new_histogram, record_us};
 
     #[test]
-    fn bins_count_every_value_and_cap_the_tail() {
+    fn bins_are_logarithmic_so_one_slow_outlier_leaves_the_others_their_bars() {
         let mut h = new_histogram();
-        for ms in 1..=1000u64 {
-            record_us(&mut h, ms * 1000);
+        for i in 0..100u64 {
+            record_us(&mut h, 10_000 + i * 100);
         }
         record_us(&mut h, 60_000_000);
-        let (bins, cap) = bins(&h, 10);
-        assert_eq!(bins.len(), 10);
-        assert_eq!(bins.iter().map(|b| b.count).sum::<u64>(), 1001);
-        assert!(cap.is_some_and(|c| (999.0..=1001.0).contains(&c)), "{cap:?}");
-        assert!(bins[9].count >= 2, "the one-minute outlier is in the last bar");
-        assert!((bins[0].lo - 1.0).abs() < 0.01);
+        let bins = bins(&h, 40);
+        assert_eq!(bins.len(), 40);
+        assert_eq!(bins.iter().map(|b| b.count).sum::<u64>(), 101);
+        // The 100 values of 10..20 ms fill several bars, not one; the minute has the last.
+        let regular = bins.iter().filter(|b| b.hi <= 30.0 && b.count > 0).count();
+        assert!(regular >= 3, "{bins:?}");
+        assert_eq!(bins[39].count, 1);
+        assert!((bins[0].lo - 10.0).abs() < 0.01 && bins[39].hi >= 60_000.0);
+        let ratios: Vec<f64> = bins.iter().map(|b| b.hi / b.lo).collect();
+        assert!(
+            ratios.iter().all(|r| (r - ratios[0]).abs() < 1e-6),
+            "equal width on a log axis"
+        );
+    }
+
+    #[test]
+    fn the_histogram_svg_has_a_log_axis_label_and_one_bar_per_non_empty_bin() {
+        let mut h = new_histogram();
+        for us in [1_000u64, 2_000, 4_000, 8_000, 9_000_000] {
+            record_us(&mut h, us);
+        }
+        let bins = bins(&h, 40);
+        let svg = charts::histogram(&bins, "latency (ms, log scale)", "items").unwrap();
+        assert!(svg.contains("latency (ms, log scale)"));
+        let bars = svg.matches("<rect").count();
+        let non_empty = bins.iter().filter(|b| b.count > 0).count();
+        assert_eq!(non_empty, 5);
+        assert!(bars >= non_empty, "{bars} rects");
+    }
+
+    #[test]
+    fn the_concurrency_limit_chart_is_shown_only_when_the_limit_changed() {
+        let has_chart = |limits: Vec<Option<u32>>| {
+            let mut s = fixture::summary();
+            s.timeline.max_concurrency_limit = limits;
+            figures(&s).iter().any(|f| f.id == "concurrency-limit")
+        };
+        assert!(!has_chart(vec![Some(16), Some(16), None, Some(16)]));
+        assert!(!has_chart(vec![None, None]));
+        assert!(has_chart(vec![Some(16), Some(8), Some(12)]));
     }
 
     #[test]

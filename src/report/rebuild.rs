@@ -71,11 +71,15 @@ pub fn rebuild(dir: &Path) -> io::Result<Summary> {
         collector.record(&outcome(pending));
         lines += 1;
     }
-    let errors_path = dir.join(ERRORS_FILE);
-    if let Ok(text) = std::fs::read_to_string(&errors_path) {
+    // Rejected input lines: in errors.jsonl, or the sidecar of an `openai` folder.
+    let files = crate::output::format::block_files(dir);
+    for errors_path in files.into_iter().filter(|p| !p.ends_with(crate::output::RESULTS_FILE)) {
+        let Ok(text) = std::fs::read_to_string(&errors_path) else {
+            continue;
+        };
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let value: Value = serde_json::from_str(line).map_err(|e| invalid(&errors_path, i + 1, e))?;
-            if value["sheepdog"]["attempts"].as_u64() == Some(0) {
+            if value["sheepdog"]["attempts"].as_u64() == Some(0) && !crate::output::format::is_answer(&value) {
                 collector.record_rejected(&Rejected {
                     id: value["custom_id"].as_str().map(str::to_string),
                     line: value["sheepdog"]["line"].as_u64().unwrap_or(0),

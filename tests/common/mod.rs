@@ -347,3 +347,12 @@ pub async fn bench(server: &MockServer, args: &[&str]) -> BenchRun {
         stderr: finished.stderr,
     }
 }
+
+/// The non-blank lines of a JSONL file, parsed.
+pub fn read_jsonl_skipping_blanks(path: &Path) -> Vec<Value> {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {l}", path.display())))
+        .collect()
+}

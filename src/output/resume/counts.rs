@@ -19,7 +19,11 @@ use crate::stats::Collector;
 /// rows of items the result files record (and earlier lost rows), and counts the rest as lost.
 /// Returns what to tell the user, if anything was lost.
 pub fn at_resume(dir: &Path, done: &LineSet, collector: &mut Collector) -> Result<Option<String>, String> {
-    let path = dir.join(REPLACED_FILE);
+    let replaced_file = match crate::output::OutputFormat::of_folder(dir) {
+        crate::output::OutputFormat::Sheepdog => REPLACED_FILE,
+        crate::output::OutputFormat::OpenAi => crate::output::format::SIDECAR_REPLACED_FILE,
+    };
+    let path = dir.join(replaced_file);
     let mut replaced = LineSet::new();
     read_lines(&path, |bytes, complete| {
         let Some(view) = complete.then(|| LineView::parse(bytes)).flatten() else {

@@ -12,6 +12,7 @@
 //! Memory: one bit per input line ([`LineSet`]) and one line at a time.
 
 pub mod counts;
+mod sidecar;
 mod view;
 
 use std::fs::{File, OpenOptions};
@@ -74,6 +75,9 @@ enum Verdict {
 
 /// Scans and repairs both files of `dir`, recording every kept line in `collector`.
 pub fn scan(dir: &Path, retry_failed: bool, collector: &mut Collector) -> Result<Scanned, String> {
+    if super::OutputFormat::of_folder(dir) == super::OutputFormat::OpenAi {
+        return sidecar::scan(dir, retry_failed, collector);
+    }
     let mut scanned = Scanned::default();
     for (name, is_errors) in [(RESULTS_FILE, false), (ERRORS_FILE, true)] {
         let path = dir.join(name);
@@ -127,8 +131,9 @@ pub fn scan(dir: &Path, retry_failed: bool, collector: &mut Collector) -> Result
             continue;
         }
         let mut seen = before;
-        rewrite(dir, name, |view| {
-            let verdict = decide(view, &seen);
+        rewrite(dir, name, REPLACED_FILE, |bytes, complete| {
+            let view = if complete { LineView::parse(bytes) } else { None };
+            let verdict = decide(&view, &seen);
             if let (Verdict::Keep, Some(view)) = (verdict, view) {
                 seen.insert(view.sheepdog.line);
             }
@@ -207,9 +212,14 @@ fn truncate(path: &Path, len: u64) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Rewrites `dir/name` keeping the lines `decide` keeps; the others are appended to
-/// errors.replaced.jsonl or `name.damaged`. Temporary file, sync, rename, sync the folder.
-fn rewrite(dir: &Path, name: &str, mut decide: impl FnMut(&Option<LineView>) -> Verdict) -> std::io::Result<()> {
+/// Rewrites `dir/name` keeping the lines `decide(line, ended with a newline)` keeps; the others
+/// are appended to `replaced_to` or `name.damaged`. Temporary file, sync, rename, sync the folder.
+fn rewrite(
+    dir: &Path,
+    name: &str,
+    replaced_to: &str,
+    mut decide: impl FnMut(&[u8], bool) -> Verdict,
+) -> std::io::Result<()> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.repair"));
     let mut kept = BufWriter::new(File::create(&tmp)?);
@@ -226,10 +236,9 @@ fn rewrite(dir: &Path, name: &str, mut decide: impl FnMut(&Option<LineView>) -> 
         if failed.is_some() {
             return;
         }
-        let view = if complete { LineView::parse(bytes) } else { None };
-        let written = match decide(&view) {
+        let written = match decide(bytes, complete) {
             Verdict::Keep => kept.write_all(bytes).and_then(|_| kept.write_all(b"\n")),
-            Verdict::Replace => append(&mut replaced, dir.join(REPLACED_FILE)).and_then(|_| match &mut replaced {
+            Verdict::Replace => append(&mut replaced, dir.join(replaced_to)).and_then(|_| match &mut replaced {
                 Some(w) => w.write_all(bytes).and_then(|_| w.write_all(b"\n")),
                 None => Ok(()),
             }),

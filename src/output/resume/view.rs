@@ -11,6 +11,9 @@ use crate::record::{Attempt, CacheHit, ErrorClass, ErrorInfo, Outcome, Rejected,
 pub struct LineView {
     #[serde(default)]
     custom_id: Option<String>,
+    /// On a sidecar line (`sheepdog.jsonl`): the file that holds the item's line.
+    #[serde(default)]
+    pub file: Option<String>,
     #[serde(default)]
     error: Option<ErrorView>,
     pub sheepdog: BlockView,
