@@ -51,6 +51,12 @@ async fn the_budget_stops_sending_and_a_resume_with_more_finishes_the_job() {
         "{}",
         finished.stderr
     );
+    // The resume hint asks for a higher budget instead of repeating the one that was reached.
+    assert!(
+        finished.stderr.contains("--max-cost HIGHER --resume"),
+        "{}",
+        finished.stderr
+    );
     let first = RunFolder::read(&out);
     let budget = &first.summary["budget"];
     let spent = budget["spent"].as_f64().expect("budget.spent");

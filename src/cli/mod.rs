@@ -608,9 +608,23 @@ impl DurableArgs {
 /// The command that continues the run in `dir`: this one's arguments with `--resume DIR`
 /// instead of `--out` / `--resume`, quoted for a POSIX shell.
 pub fn resume_command(dir: &std::path::Path) -> String {
+    resume_command_with(dir, None)
+}
+
+/// [`resume_command`] with the flag `new.0` (and its value) replaced by `new.1`.
+pub fn resume_command_with(dir: &std::path::Path, new: Option<(&str, &str)>) -> String {
     let mut words = vec!["sheepdog".to_string()];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if let Some((flag, _)) = new {
+            if arg == flag {
+                args.next();
+                continue;
+            }
+            if arg.starts_with(&format!("{flag}=")) {
+                continue;
+            }
+        }
         if matches!(arg.as_str(), "--out" | "-o" | "--resume") {
             args.next();
             continue;
@@ -619,6 +633,10 @@ pub fn resume_command(dir: &std::path::Path) -> String {
             continue;
         }
         words.push(arg);
+    }
+    if let Some((flag, value)) = new {
+        words.push(flag.into());
+        words.push(value.into());
     }
     words.push("--resume".into());
     words.push(dir.display().to_string());

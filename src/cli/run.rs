@@ -84,7 +84,14 @@ pub async fn run(args: RunArgs) -> Outcome {
     }
     if let RunStatus::Aborted(reason) = &output.status {
         eprintln!("sheepdog: stopped early: {reason}");
-        eprintln!("sheepdog: to continue: {}", resume_command(&output.out_dir));
+        // A budget reached needs a higher one: repeating the same would send nothing.
+        let command = match &output.summary.budget {
+            Some(budget) if budget.reached => {
+                super::resume_command_with(&output.out_dir, Some(("--max-cost", "HIGHER")))
+            }
+            _ => resume_command(&output.out_dir),
+        };
+        eprintln!("sheepdog: to continue: {command}");
     }
     match output.status.exit() {
         sheepdog::Exit::Success if crossed => Ok(sheepdog::Exit::Failed),
