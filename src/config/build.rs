@@ -324,10 +324,37 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         output_check,
     };
     if let (Some(shard), crate::shard::ShardLimits::Divide) = (shard, shard_limits) {
-        let notice = crate::shard::divide_limits(&mut config, shard.count);
-        config.notices.extend(notice);
+        if shard.count > 1 && divide_limits(&mut config, shard.count) {
+            config.notices.push(crate::shard::divided_notice(shard.count));
+        }
     }
     Ok(config)
+}
+
+/// Divides every rpm, tpm and max_concurrency of `config` by the shard `count` (see
+/// [`crate::shard::share`]). Whether any limit was configured.
+fn divide_limits(config: &mut Config, count: u32) -> bool {
+    use crate::shard::share;
+    // Each share is at most the limit it divides, so the casts back never truncate.
+    let rpm = |v: &mut Option<u32>| v.iter_mut().for_each(|v| *v = share(u64::from(*v), count) as u32);
+    let tpm = |v: &mut Option<u64>| v.iter_mut().for_each(|v| *v = share(*v, count));
+    let conc = |v: &mut Option<usize>| v.iter_mut().for_each(|v| *v = share(*v as u64, count) as usize);
+    let mut any = config.dispatch.rpm.is_some() || config.dispatch.tpm.is_some();
+    rpm(&mut config.dispatch.rpm);
+    tpm(&mut config.dispatch.tpm);
+    for p in &mut config.providers {
+        any |= p.rpm.is_some() || p.tpm.is_some() || p.max_concurrency.is_some();
+        rpm(&mut p.rpm);
+        tpm(&mut p.tpm);
+        conc(&mut p.max_concurrency);
+    }
+    for t in &mut config.targets {
+        any |= t.rpm.is_some() || t.tpm.is_some() || t.max_concurrency.is_some();
+        rpm(&mut t.rpm);
+        tpm(&mut t.tpm);
+        conc(&mut t.max_concurrency);
+    }
+    any
 }
 
 fn plain_target(name: String, provider: usize, model: Option<String>) -> Target {

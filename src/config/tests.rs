@@ -409,3 +409,51 @@ fn resolve_reads_the_job_file_and_records_its_path() {
     assert_eq!(e.file, path.display().to_string());
     assert_eq!(e.key, "targets[0].provider");
 }
+
+#[test]
+fn limits_are_divided_by_the_shard_count_rounded_down_never_to_zero() {
+    use crate::shard::{Shard, ShardLimits, ShardRequest};
+    let env = FakeEnv::new(&[]);
+    let job = r#"
+[[providers]]
+name = "p"
+base_url = "mock"
+rpm = 500
+tpm = 90000
+max_concurrency = 2
+
+[[targets]]
+name = "t"
+provider = "p"
+model = "m"
+rpm = 3
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.toml");
+    std::fs::write(&path, job).unwrap();
+    let mut o = Overrides {
+        config: Some(path.clone()),
+        rpm: Some(1000),
+        shard: Some(ShardRequest::Fixed(Shard { index: 1, count: 4 })),
+        ..Default::default()
+    };
+    let config = Config::resolve(&o, &env).unwrap();
+    assert_eq!(config.dispatch.rpm, Some(250));
+    let p = &config.providers[0];
+    assert_eq!((p.rpm, p.tpm, p.max_concurrency), (Some(125), Some(22500), Some(1)));
+    assert_eq!(config.targets[0].rpm, Some(1));
+    assert!(config.notices.iter().any(|n| n.contains("divided by 4")));
+    assert_eq!(config.echo()["shard"], "1/4");
+
+    o.shard_limits = Some(ShardLimits::Full);
+    let full = Config::resolve(&o, &env).unwrap();
+    assert_eq!((full.dispatch.rpm, full.providers[0].rpm), (Some(1000), Some(500)));
+
+    std::fs::write(&path, format!("{job}\n[run]\nshard_limits = \"half\"\n")).unwrap();
+    o.shard_limits = None;
+    let error = Config::resolve(&o, &env).unwrap_err().to_string();
+    assert!(
+        error.contains("run.shard_limits") && error.contains("divide"),
+        "{error}"
+    );
+}

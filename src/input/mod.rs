@@ -13,6 +13,7 @@
 mod parse;
 
 mod idset;
+mod key;
 mod source;
 
 use std::hash::{Hash, Hasher};
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::record::Rejected;
 
+pub use key::{count_shard_lines, line_key, owns_line, LineKey};
 pub use parse::{parse_line, LineFormat};
 pub use source::{is_stdin, is_streamed, Tally};
 
@@ -146,7 +148,7 @@ impl Reader {
             }
             if self
                 .shard
-                .is_some_and(|shard| !shard.owns_line(&self.buffer, self.line))
+                .is_some_and(|shard| !owns_line(shard, &self.buffer, self.line))
             {
                 continue;
             }

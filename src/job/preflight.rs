@@ -107,7 +107,7 @@ async fn checked(
         let lines = if streamed {
             0
         } else {
-            scan_input(&options.input, move |path| crate::shard::count_lines(path, shard)).await?
+            scan_input(&options.input, move |path| crate::input::count_shard_lines(path, shard)).await?
         };
         manifest.shard = Some(crate::shard::ShardInfo {
             index: shard.index,

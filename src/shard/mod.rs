@@ -14,17 +14,14 @@
 //!
 //! Shard indices are 0-based (`--shard 0/4` … `--shard 3/4`), like `JOB_COMPLETION_INDEX`.
 
-mod key;
 mod limits;
 
 use std::fmt;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use key::{line_key, LineKey};
-pub use limits::{divide_limits, ShardLimits};
+pub use limits::{divided_notice, share, ShardLimits};
 
 /// The environment variable Kubernetes Indexed Jobs set to the pod's index.
 pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
@@ -83,14 +80,6 @@ impl Shard {
     pub fn owns_key(&self, key: &str) -> bool {
         shard_of(key, self.count) == self.index
     }
-
-    /// Whether the raw input line `bytes` (1-based line number `line`) belongs to this shard.
-    pub fn owns_line(&self, bytes: &[u8], line: u64) -> bool {
-        if self.count == 1 {
-            return true;
-        }
-        self.owns_key(line_key(bytes, line).as_str())
-    }
 }
 
 /// The shard (of `count`) that holds the line with shard key `key`.
@@ -136,26 +125,6 @@ pub fn resolve(request: Option<ShardRequest>, index_var: Option<&str>) -> Result
                 .map(Some)
                 .map_err(|m| (INDEX_ENV.to_string(), m))
         }
-    }
-}
-
-/// Non-blank lines of the input that belong to `shard`: the progress total and the figure
-/// unsent items are counted against. One streaming pass; only the ids are parsed.
-pub fn count_lines(path: &Path, shard: Shard) -> std::io::Result<u64> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path)?;
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    let (mut buffer, mut line, mut owned) = (Vec::with_capacity(4096), 0u64, 0u64);
-    loop {
-        buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
-            return Ok(owned);
-        }
-        line += 1;
-        if buffer.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        owned += u64::from(shard.owns_line(&buffer, line));
     }
 }
 
