@@ -41,7 +41,7 @@ pub fn render(s: &BenchSummary) -> String {
     if let Some(reason) = &b.stopped_early {
         let _ = writeln!(out, "> **Stopped early:** {}\n", md_cell(reason));
     }
-    out.push_str(&crate::threshold::markdown(&s.thresholds));
+    out.push_str(&crate::report::thresholds::markdown(&s.thresholds));
     if let Some(found) = &s.find_max {
         find_max(&mut out, found);
     }

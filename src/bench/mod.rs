@@ -36,7 +36,7 @@ use crate::provider::Client;
 use crate::report::{write_atomic, MARKDOWN_FILE, SUMMARY_FILE};
 use crate::stats::summary::JobInfo;
 use crate::stats::TargetInfo;
-use crate::threshold::{self, Figures};
+use crate::threshold;
 
 pub use prompts::PromptInfo;
 pub use search::{FindMax, FindMaxReport, SearchBy};
@@ -197,7 +197,7 @@ pub async fn run_bench(
             info.stopped_early = Some(note);
         }
         observe(BenchEvent::StepFinished(&report));
-        let checks = threshold::check(&spec.thresholds, &Figures::of_step(&report), &step_scope(&report));
+        let checks = threshold::check(&spec.thresholds, &report.figures(), &step_scope(&report));
         let crossed = checks.iter().any(|c| !c.passed);
         summary.thresholds.extend(checks);
         summary.steps.push(report);

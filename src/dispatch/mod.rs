@@ -27,6 +27,8 @@ use crate::input::WorkItem;
 use crate::pricing::PriceTable;
 use crate::provider::{Client, RequestError};
 use crate::record::{Attempt, ErrorClass, ErrorInfo, Outcome, Success};
+use crate::stats::summary::{LearnedChange, TargetPacing};
+use crate::stats::{DispatchReport, TargetDispatch};
 
 pub use breaker::Admission;
 pub use limits::Limits;
@@ -127,36 +129,42 @@ impl Dispatcher {
         self.options.metrics.as_ref()
     }
 
-    /// Adds what only the dispatcher saw to a run's summary: breaker openings, what the rate
+    /// What only the dispatcher saw, for the run's summary: breaker openings, what the rate
     /// controller decided and what requests waited for, per target.
-    pub fn annotate(&self, summary: &mut crate::stats::summary::Summary) {
-        for target in &self.route {
-            if let Some(row) = summary.targets.iter_mut().find(|row| row.name == target.name) {
+    pub fn report(&self) -> DispatchReport {
+        let targets = self
+            .route
+            .iter()
+            .map(|target| {
                 let control = target.adaptive.report();
                 let (retry_after, breaker, capped) = target.waits.totals();
-                row.breaker_openings = target.breaker.openings();
-                row.slowdowns = control.slowdowns;
-                row.pacing = crate::stats::summary::TargetPacing {
-                    rate_limited_at_limit: control.at_limit_429s,
-                    rate_limited_noise: control.noise_429s,
-                    learned_rpm: control.learned_rpm,
-                    learned_changes: control
-                        .changes
-                        .iter()
-                        .map(|&(at_s, rpm, why)| crate::stats::summary::LearnedChange {
-                            at_s,
-                            rpm,
-                            why: why.to_string(),
-                        })
-                        .collect(),
-                    learned_wait_s: control.paced_wait.as_secs_f64(),
-                    retry_after_wait_s: retry_after.as_secs_f64(),
-                    breaker_wait_s: breaker.as_secs_f64(),
-                    retry_after_capped: capped,
-                    max_retry_after_s: (capped > 0).then_some(self.options.settings.max_retry_after.as_secs_f64()),
-                };
-            }
-        }
+                TargetDispatch {
+                    name: target.name.clone(),
+                    breaker_openings: target.breaker.openings(),
+                    slowdowns: control.slowdowns,
+                    pacing: TargetPacing {
+                        rate_limited_at_limit: control.at_limit_429s,
+                        rate_limited_noise: control.noise_429s,
+                        learned_rpm: control.learned_rpm,
+                        learned_changes: control
+                            .changes
+                            .iter()
+                            .map(|&(at_s, rpm, why)| LearnedChange {
+                                at_s,
+                                rpm,
+                                why: why.to_string(),
+                            })
+                            .collect(),
+                        learned_wait_s: control.paced_wait.as_secs_f64(),
+                        retry_after_wait_s: retry_after.as_secs_f64(),
+                        breaker_wait_s: breaker.as_secs_f64(),
+                        retry_after_capped: capped,
+                        max_retry_after_s: (capped > 0).then_some(self.options.settings.max_retry_after.as_secs_f64()),
+                    },
+                }
+            })
+            .collect();
+        DispatchReport { targets }
     }
 
     /// Why the run was stopped by the dispatcher (fatal provider error, error-rate guard).

@@ -357,8 +357,7 @@ pub async fn execute(
         parts: manifest.parts.len() as u32,
         config: config.echo(),
     };
-    let mut summary = owned.collector.finish(job, lines, unsent);
-    dispatcher.annotate(&mut summary);
+    let summary = owned.collector.finish_with(job, lines, unsent, &dispatcher.report());
     crate::report::write_all(&out_dir, &summary).map_err(|source| WriteError {
         path: out_dir.clone(),
         source,

@@ -14,6 +14,7 @@ pub mod markdown;
 mod pacing;
 pub mod rebuild;
 pub mod terminal;
+pub mod thresholds;
 
 use std::fs;
 use std::io::{self, Write as _};

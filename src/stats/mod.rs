@@ -4,6 +4,7 @@
 //! which keeps counters and an HdrHistogram per metric (microseconds), so memory does not grow
 //! with the number of items. [`Collector::finish`] turns them into the report data, [`Summary`].
 
+mod dispatch;
 mod histogram;
 pub mod summary;
 pub mod timeline;
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use hdrhistogram::Histogram;
 
 use crate::record::{Attempt, ErrorClass, Outcome, Rejected};
+pub use dispatch::{DispatchReport, TargetDispatch};
 pub use histogram::{
     decode_histogram, encode_histogram, new_histogram, percentiles, record_duration, record_us, HistogramCodecError,
     SIGNIFICANT_FIGURES,
@@ -326,11 +328,16 @@ impl Collector {
     }
 
     /// The report data. `lines`: non-blank input lines read; `unsent`: valid items never sent
-    /// because the run stopped early.
+    /// because the run stopped early. No dispatcher figures: see [`Collector::finish_with`].
+    pub fn finish(&self, job: JobInfo, lines: u64, unsent: u64) -> Summary {
+        self.finish_with(job, lines, unsent, &DispatchReport::default())
+    }
+
+    /// [`Collector::finish`], with what the dispatcher saw of each target (`dispatch`).
     ///
     /// An item that failed without any request (every target's breaker open) counts as
     /// attempted and failed, but in no row of `attempts_per_item`.
-    pub fn finish(&self, job: JobInfo, lines: u64, unsent: u64) -> Summary {
+    pub fn finish_with(&self, job: JobInfo, lines: u64, unsent: u64, dispatch: &DispatchReport) -> Summary {
         let attempted = self.succeeded + self.failed;
         let duration = job.duration_s;
         let per_second = |n: u64| {
@@ -361,23 +368,26 @@ impl Collector {
         let targets = self
             .targets
             .iter()
-            .map(|t| TargetSummary {
-                name: t.info.name.clone(),
-                provider: t.info.provider.clone(),
-                model: t.info.model.clone(),
-                requests: t.requests,
-                succeeded: t.succeeded,
-                failed_requests: t.failed_requests,
-                failed_items: t.failed_items,
-                retries: t.retries,
-                latency_ms: percentiles(&t.latency),
-                tokens: t.tokens.clone(),
-                cost_usd: (!t.unpriced).then_some(t.cost_usd),
-                fallbacks_in: t.fallbacks_in,
-                fallbacks_out: t.fallbacks_out,
-                breaker_openings: 0,
-                slowdowns: 0,
-                pacing: Default::default(),
+            .map(|t| {
+                let seen = dispatch.target(&t.info.name).cloned().unwrap_or_default();
+                TargetSummary {
+                    name: t.info.name.clone(),
+                    provider: t.info.provider.clone(),
+                    model: t.info.model.clone(),
+                    requests: t.requests,
+                    succeeded: t.succeeded,
+                    failed_requests: t.failed_requests,
+                    failed_items: t.failed_items,
+                    retries: t.retries,
+                    latency_ms: percentiles(&t.latency),
+                    tokens: t.tokens.clone(),
+                    cost_usd: (!t.unpriced).then_some(t.cost_usd),
+                    fallbacks_in: t.fallbacks_in,
+                    fallbacks_out: t.fallbacks_out,
+                    breaker_openings: seen.breaker_openings,
+                    slowdowns: seen.slowdowns,
+                    pacing: seen.pacing,
+                }
             })
             .collect();
         Summary {

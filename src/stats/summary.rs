@@ -45,7 +45,7 @@ pub struct Summary {
     pub cache: CacheStats,
     /// `run --threshold`: the verdict of each on the final figures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub thresholds: Vec<crate::threshold::ThresholdCheck>,
+    pub thresholds: Vec<ThresholdCheck>,
     /// Items answered through a provider's Batch API (`run --batch-api`): created → ended of
     /// their batch, apart from `latency_ms` (live requests only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,4 +262,23 @@ pub struct TargetHistogram {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// The verdict of one threshold at one place (a step, or the run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdCheck {
+    /// The threshold as written: `p99(ttft)<500ms`.
+    pub threshold: String,
+    /// `step 3 (rate 20/s)` or `run`.
+    pub scope: String,
+    pub passed: bool,
+    /// The measured figure, in the threshold's unit; `None` when it was not measured (which
+    /// fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    pub limit: f64,
+    /// How far past the limit the figure is (positive), in the same unit; 0 when it holds.
+    pub excess: f64,
+    /// One line for people: `p99(ttft)<500ms crossed at step 3 (rate 20/s): 812ms, 312ms over`.
+    pub message: String,
 }

@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+use super::SloMetric;
 use super::{Figure, Op, Stat, Threshold};
-use crate::bench::SloMetric;
 
 const EXAMPLES: &str = "write e.g. p99(ttft)<500ms, error_rate<1%, rps>100 or goodput>=95%";
 

@@ -1,5 +1,5 @@
+use super::SloMetric;
 use super::*;
-use crate::bench::SloMetric;
 
 fn parse(text: &str) -> Threshold {
     text.parse().unwrap()
