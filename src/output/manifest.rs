@@ -105,7 +105,7 @@ impl Manifest {
 
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::report::write_atomic(dir, MANIFEST_FILE, &bytes)?;
+        super::write_atomic(dir, MANIFEST_FILE, &bytes)?;
         super::sync_dir(dir)
     }
 

@@ -4,12 +4,15 @@
 //! manifest (`run.json`, [`manifest`]), the resume scan ([`resume`]) and the final reordering
 //! of an `--ordered` job ([`reorder`]).
 
+mod atomic;
 pub mod journal;
 pub mod lineset;
 pub mod lock;
 pub mod manifest;
 pub mod reorder;
 pub mod resume;
+
+pub use atomic::write_atomic;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

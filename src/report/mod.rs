@@ -17,11 +17,12 @@ pub mod terminal;
 pub mod thresholds;
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
 
 use crate::stats::summary::Summary;
 
+pub use crate::output::write_atomic;
 pub use fmt::TableFormat;
 
 /// File name of the machine-readable summary in a run folder.
@@ -38,22 +39,6 @@ pub fn write_all(dir: &Path, summary: &Summary) -> io::Result<()> {
     write_atomic(dir, SUMMARY_FILE, &json)?;
     write_atomic(dir, MARKDOWN_FILE, markdown::render(summary).as_bytes())?;
     write_atomic(dir, HTML_FILE, html::render(summary).as_bytes())
-}
-
-/// Writes `dir/name` through a temporary file in `dir`, synced, then renamed over it.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, dir.join(name))
-    })();
-    if written.is_err() {
-        // Best effort: the error that matters is the one returned.
-        let _ = fs::remove_file(&tmp);
-    }
-    written.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", dir.join(name).display())))
 }
 
 #[cfg(test)]
