@@ -4,10 +4,12 @@
 
 mod build;
 pub mod dispatch;
+mod echo;
 pub mod file;
 pub mod lines;
 
 use build::build;
+pub use echo::ConfigEcho;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -239,54 +241,6 @@ impl Config {
         self.route
             .iter()
             .any(|&t| self.providers[self.targets[t].provider].endpoint == Endpoint::Mock)
-    }
-
-    /// The effective configuration as JSON, without secrets (key variable names only).
-    pub fn echo(&self) -> serde_json::Value {
-        let providers: Vec<_> = self
-            .providers
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "name": p.name,
-                    "base_url": match &p.endpoint { Endpoint::Mock => "mock", Endpoint::Url(url) => url.as_str() },
-                    "api_key_env": p.api_key_env,
-                    "rpm": p.rpm, "tpm": p.tpm, "max_concurrency": p.max_concurrency,
-                    "billing": p.billing,
-                })
-            })
-            .collect();
-        let targets: Vec<_> = self
-            .targets
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "name": t.name, "provider": self.providers[t.provider].name, "model": t.model,
-                    "rpm": t.rpm, "tpm": t.tpm, "max_concurrency": t.max_concurrency,
-                })
-            })
-            .collect();
-        let mut echo = serde_json::json!({
-            "config_file": self.source.as_ref().map(|p| p.display().to_string()),
-            "providers": providers,
-            "targets": targets,
-            "route": self.route.iter().map(|&t| self.targets[t].name.clone()).collect::<Vec<_>>(),
-            "retry": {
-                "max_attempts": self.retry.max_attempts,
-                "base_delay_ms": self.retry.base_delay.as_millis() as u64,
-                "max_delay_ms": self.retry.max_delay.as_millis() as u64,
-            },
-            "concurrency": self.concurrency,
-            "timeout_ms": self.timeout.as_millis() as u64,
-            "stream": self.stream.is_some(),
-            "stream_idle_timeout_ms": self.stream.map(|s| s.idle_timeout.as_millis() as u64),
-            "max_response_size": self.max_response_size,
-        });
-        if let (Some(shard), Some(object)) = (self.shard, echo.as_object_mut()) {
-            object.insert("shard".into(), shard.to_string().into());
-            object.insert("shard_limits".into(), self.shard_limits.to_string().into());
-        }
-        echo
     }
 }
 
