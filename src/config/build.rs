@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::mock::{Latency, MockConfig};
-use crate::pricing::PriceTable;
+use crate::pricing::{PriceOrigin, PriceTable};
 use crate::provider::Secret;
 
 pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env) -> Result<Config, ConfigError> {
@@ -279,12 +279,7 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
 
     let mut prices = PriceTable::builtin().map_err(|e| ConfigError::new("built-in price table", "", e.to_string()))?;
     for (model, entry) in job.prices {
-        let origin = if file.is_empty() {
-            "job config".to_string()
-        } else {
-            file.to_string()
-        };
-        let price = entry.into_price(&origin);
+        let price = entry.into_price(&PriceOrigin::job_file(file));
         price.validate().map_err(|m| err(&format!("prices.{model:?}"), m))?;
         prices.insert(&model, price);
     }

@@ -5,6 +5,7 @@
 
 pub mod currency;
 pub mod litellm;
+mod origin;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,11 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::Usage;
 
+pub use origin::PriceOrigin;
+
 /// The built-in price table, parsed by [`PriceTable::builtin`].
 const BUILTIN_PRICES: &str = include_str!("prices.toml");
-
-/// Name under which errors in the built-in table are reported.
-const BUILTIN_ORIGIN: &str = "built-in prices.toml";
 
 /// Tokens per price unit: prices are per 1M tokens.
 const PER: f64 = 1_000_000.0;
@@ -41,9 +41,9 @@ pub struct Price {
     pub source: String,
     /// YYYY-MM-DD the price was read (may be empty for user-supplied prices).
     pub date: String,
-    /// Where sheepdog loaded it from: `built-in prices.toml`, the job file, or a `--prices` file.
+    /// Where sheepdog loaded it from: the built-in table, the job file, or a `--prices` file.
     #[serde(default)]
-    pub origin: String,
+    pub origin: PriceOrigin,
     /// USD per 1M input tokens written to the prompt cache; `None` = same as `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write: Option<f64>,
@@ -122,7 +122,7 @@ impl Price {
 
     /// Whether this is a price of the table compiled into sheepdog.
     pub fn is_builtin(&self) -> bool {
-        self.origin == BUILTIN_ORIGIN
+        self.origin == PriceOrigin::BuiltIn
     }
 
     /// Every price must be finite and not negative.
@@ -181,16 +181,16 @@ pub struct PriceOverride {
 impl PriceOverride {
     /// The full price; a missing `source` becomes `origin` (e.g. "job config"), a missing
     /// `date` an empty string.
-    pub fn into_price(self, origin: &str) -> Price {
+    pub fn into_price(self, origin: &PriceOrigin) -> Price {
         Price {
             input: self.input,
             cached_input: self.cached_input,
             output: self.output,
             batch_input: self.batch_input,
             batch_output: self.batch_output,
-            source: self.source.unwrap_or_else(|| origin.to_string()),
+            source: self.source.unwrap_or_else(|| origin.label().to_string()),
             date: self.date.unwrap_or_default(),
-            origin: origin.to_string(),
+            origin: origin.clone(),
             cache_write: self.cache_write,
             tiers: Vec::new(),
             provider: None,
@@ -228,15 +228,15 @@ impl PriceTable {
 
     /// The table compiled into sheepdog from `src/pricing/prices.toml`.
     pub fn builtin() -> Result<PriceTable, PriceError> {
-        PriceTable::from_toml_str(BUILTIN_PRICES, BUILTIN_ORIGIN)
+        PriceTable::from_toml_str(BUILTIN_PRICES, &PriceOrigin::BuiltIn)
     }
 
     /// Parse a price table written as `[prices."model"]` tables (the format of `prices.toml`
     /// and of the job config). `source` and `date` are optional; a missing `source` becomes
     /// `origin`. Any other top-level key is an error (a typo must not silently drop prices).
-    pub fn from_toml_str(text: &str, origin: &str) -> Result<PriceTable, PriceError> {
+    pub fn from_toml_str(text: &str, origin: &PriceOrigin) -> Result<PriceTable, PriceError> {
         let syntax = |message: String| PriceError::Syntax {
-            origin: origin.to_string(),
+            origin: origin.label().to_string(),
             message,
         };
         let mut document: toml::Table =
@@ -318,7 +318,7 @@ impl PriceTable {
             let described = imported.describe(&origin);
             return Ok((imported.table, Some(described)));
         }
-        let mut table = PriceTable::from_toml_str(&text, &origin)?;
+        let mut table = PriceTable::from_toml_str(&text, &PriceOrigin::PriceFile(origin))?;
         for price in table.prices.values_mut() {
             if price.date.is_empty() {
                 price.date = date.clone();
