@@ -17,8 +17,9 @@ pub const DEFAULT_REFUSAL_LIMIT: u32 = 20;
 
 /// After which failures an item moves on to the next target of its route, by default: every
 /// retryable class once its retries are used up, a missing model, and a refused key or quota.
-pub const DEFAULT_FALLBACK_ON: [ErrorClass; 11] = [
+pub const DEFAULT_FALLBACK_ON: [ErrorClass; 12] = [
     ErrorClass::Connect,
+    ErrorClass::Transport,
     ErrorClass::Timeout,
     ErrorClass::RateLimited,
     ErrorClass::Conflict,
@@ -205,8 +206,9 @@ pub fn resolve(
     Ok(settings)
 }
 
-const CLASSES: [ErrorClass; 12] = [
+const CLASSES: [ErrorClass; 13] = [
     ErrorClass::Connect,
+    ErrorClass::Transport,
     ErrorClass::Timeout,
     ErrorClass::RateLimited,
     ErrorClass::InsufficientQuota,

@@ -248,6 +248,7 @@ impl Dispatcher {
                 }
             }
             ErrorClass::Connect
+            | ErrorClass::Transport
             | ErrorClass::Timeout
             | ErrorClass::ServerError
             | ErrorClass::Conflict

@@ -249,13 +249,36 @@ impl Dispatcher {
         if attempts.is_empty() && self.stop.is_cancelled() && last_error.is_none() {
             return Err(item);
         }
-        let error = last_error.unwrap_or_else(|| ErrorInfo {
-            class: ErrorClass::Auth,
-            status: None,
-            message: "not sent: every target of the route was stopped by an earlier fatal error".into(),
-            code: None,
-        });
+        let error = last_error.unwrap_or_else(|| self.route_given_up());
         Ok(self.finish(item, attempts, Err(error)))
+    }
+
+    /// The error of an item no target could take: every target was given up earlier. Its class
+    /// is what killed the first target (a refused key, a dead endpoint, refused requests...);
+    /// the message names each target's.
+    fn route_given_up(&self) -> ErrorInfo {
+        let killed: Vec<String> = self
+            .route
+            .iter()
+            .filter_map(|t| t.given_up_for().map(|class| format!("{} ({class})", t.name)))
+            .collect();
+        ErrorInfo {
+            class: self
+                .route
+                .iter()
+                .find_map(RouteTarget::given_up_for)
+                .unwrap_or(ErrorClass::Auth),
+            status: None,
+            message: format!(
+                "not sent: every target of the route was given up earlier: {}",
+                if killed.is_empty() {
+                    "(no reason kept)".to_string()
+                } else {
+                    killed.join(", ")
+                }
+            ),
+            code: None,
+        }
     }
 
     fn finish(&self, item: WorkItem, attempts: Vec<Attempt>, result: Result<Success, ErrorInfo>) -> Outcome {
@@ -286,6 +309,7 @@ impl Dispatcher {
         if !target.breaker.kill() {
             return;
         }
+        target.note_given_up(error.class());
         target.refusals.release();
         let fix = match (error.class(), &target.api_key_env) {
             (ErrorClass::InsufficientQuota, _) => "add credit to the account or use another key".to_string(),
@@ -305,6 +329,7 @@ impl Dispatcher {
     /// A target whose breaker says it is dead (never answered, or failed its probe): stop
     /// when no target is left, saying what failed and what to check.
     fn give_up(&self, target: &RouteTarget, error: &RequestError) {
+        target.note_given_up(error.class());
         target.refusals.release();
         let check = match error.class() {
             ErrorClass::Connect => "check that the server is running and that base_url (host and port) is right",
@@ -328,6 +353,7 @@ impl Dispatcher {
         if !target.breaker.kill() {
             return;
         }
+        target.note_given_up(error.class());
         target.refusals.release();
         let fix = if error.is_unknown_model() {
             "the model name is not known there: check the target's model (`sheepdog check` lists the models it offers)"
@@ -367,3 +393,6 @@ fn invalid_input(message: String) -> ErrorInfo {
         code: None,
     }
 }
+
+#[cfg(test)]
+mod given_up_tests;
