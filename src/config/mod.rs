@@ -7,6 +7,7 @@ pub mod dispatch;
 mod echo;
 pub mod file;
 pub mod lines;
+mod parts;
 
 use build::build;
 pub use echo::ConfigEcho;

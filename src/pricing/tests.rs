@@ -1,6 +1,7 @@
 //! Tests of the price table and the built-in prices.
 
 use super::*;
+use crate::record::Usage;
 
 fn builtin() -> PriceTable {
     match PriceTable::builtin() {
