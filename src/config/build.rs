@@ -296,7 +296,9 @@ pub(super) fn build(job: file::JobFile, file: &str, o: &Overrides, env: &dyn Env
         .map_err(|(key, message)| ConfigError::new("", &key, message))?;
     let shard_limits = match (o.shard_limits, &run.shard_limits) {
         (Some(limits), _) => limits,
-        (None, Some(text)) => text.parse().map_err(|m| err("run.shard_limits", m))?,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|e: crate::shard::ShardError| err("run.shard_limits", e.to_string()))?,
         (None, None) => crate::shard::ShardLimits::default(),
     };
     let mut config = Config {

@@ -17,13 +17,13 @@ pub enum ShardLimits {
 }
 
 impl std::str::FromStr for ShardLimits {
-    type Err = String;
+    type Err = super::ShardError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, super::ShardError> {
         match text.trim() {
             "divide" => Ok(ShardLimits::Divide),
             "full" => Ok(ShardLimits::Full),
-            other => Err(format!("{other:?}: write \"divide\" (the default) or \"full\"")),
+            other => Err(super::ShardError::Limits(other.to_string())),
         }
     }
 }

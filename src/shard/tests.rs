@@ -4,11 +4,11 @@ use super::*;
 fn shard_is_written_index_slash_count_and_checked() {
     assert_eq!("1/4".parse::<Shard>(), Ok(Shard { index: 1, count: 4 }));
     assert_eq!(" 0/1 ".parse::<Shard>().map(|s| s.to_string()), Ok("0/1".to_string()));
-    let out_of_range = "4/4".parse::<Shard>().unwrap_err();
+    let out_of_range = "4/4".parse::<Shard>().unwrap_err().to_string();
     assert!(out_of_range.contains("from 0 to 3"), "{out_of_range}");
-    assert!("0/0".parse::<Shard>().unwrap_err().contains("between 1"));
-    assert!("2".parse::<Shard>().unwrap_err().contains("INDEX/COUNT"));
-    assert!("a/4".parse::<Shard>().unwrap_err().contains("index"));
+    assert!("0/0".parse::<Shard>().unwrap_err().to_string().contains("between 1"));
+    assert!("2".parse::<Shard>().unwrap_err().to_string().contains("INDEX/COUNT"));
+    assert!("a/4".parse::<Shard>().unwrap_err().to_string().contains("index"));
 }
 
 #[test]
