@@ -86,7 +86,7 @@ impl BenchSpec {
                 return Err("--slo: ttft, itl and tpot are measured on streamed answers: drop --no-stream".into());
             }
         }
-        crate::threshold::validate(&self.thresholds, self.slo.is_some(), streaming)
+        crate::threshold::validate(&self.thresholds, self.slo.is_some(), streaming).map_err(|e| e.to_string())
     }
 }
 

@@ -226,16 +226,13 @@ pub fn check(thresholds: &[Threshold], figures: &Figures, scope: &str) -> Vec<Th
 
 /// Checks that every threshold can be measured: goodput needs `--slo`; TTFT, ITL and TPOT need
 /// streamed answers. The message names the threshold and what to add.
-pub fn validate(thresholds: &[Threshold], has_slo: bool, streaming: bool) -> Result<(), String> {
+pub fn validate(thresholds: &[Threshold], has_slo: bool, streaming: bool) -> Result<(), ThresholdError> {
     for t in thresholds {
         if t.figure.needs_slo() && !has_slo {
-            return Err(format!("--threshold {}: goodput needs objectives: add --slo", t.text));
+            return Err(ThresholdError::NeedsSlo(t.text.clone()));
         }
         if t.figure.needs_stream() && !streaming {
-            return Err(format!(
-                "--threshold {}: ttft, itl and tpot are measured on streamed answers: drop --no-stream",
-                t.text
-            ));
+            return Err(ThresholdError::NeedsStream(t.text.clone()));
         }
     }
     Ok(())

@@ -25,6 +25,10 @@ pub enum ThresholdError {
         text: String,
         expected: &'static str,
     },
+    #[error("--threshold {0}: goodput needs objectives: add --slo")]
+    NeedsSlo(String),
+    #[error("--threshold {0}: ttft, itl and tpot are measured on streamed answers: drop --no-stream")]
+    NeedsStream(String),
 }
 
 impl FromStr for Threshold {
