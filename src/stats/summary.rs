@@ -52,7 +52,7 @@ pub struct Summary {
     pub batch_latency_ms: Option<Percentiles>,
     /// `run --batch-api`: the batches, and the cost at batch prices against live prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch_api: Option<crate::batch_api::BatchApiSummary>,
+    pub batch_api: Option<BatchApiSummary>,
 }
 
 /// Answers served by the response cache instead of a request.
@@ -281,4 +281,34 @@ pub struct ThresholdCheck {
     pub excess: f64,
     /// One line for people: `p99(ttft)<500ms crossed at step 3 (rate 20/s): 812ms, 312ms over`.
     pub message: String,
+}
+
+/// `run --batch-api`: the provider batches of a run and what they cost (see `batch_api`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchApiSummary {
+    pub completion_window: String,
+    pub batches: Vec<BatchRow>,
+    /// Items answered through the Batch API.
+    pub items: u64,
+    /// Their cost at the batch prices of the price table.
+    pub cost_batch_usd: f64,
+    /// What the same tokens cost at live prices.
+    pub cost_live_usd: f64,
+    /// `cost_live_usd - cost_batch_usd`.
+    pub saved_usd: f64,
+    /// Items whose model has no batch price (not in either cost).
+    pub unpriced_items: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchRow {
+    pub number: u32,
+    pub batch_id: Option<String>,
+    pub endpoint: String,
+    pub status: Option<String>,
+    pub lines: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Created → final status, as sheepdog saw it.
+    pub latency_ms: Option<u64>,
 }
