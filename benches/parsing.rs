@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::StreamExt as _;
-use sheepdog::input::{parse_line, Reader};
+use sheepdog::input::{line_key, parse_line, Reader};
 use sheepdog::provider::stream::Assembler;
-use sheepdog::shard::{line_key, Shard};
+use sheepdog::shard::Shard;
 
 const SHORT: &str = r#"{"id":"sum-002","prompt":"Summarise the following paragraph in one sentence: the quick brown fox jumps over the lazy dog, again and again, until the dog finally gets up and leaves.","max_tokens":64,"temperature":0.2,"metadata":{"batch":"b7"}}"#;
 const BATCH: &str = r#"{"custom_id":"req-000123","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4.1-mini","messages":[{"role":"system","content":"You are a terse classifier."},{"role":"user","content":"Classify this support ticket as billing, bug or other: my invoice shows two charges for March."}],"max_tokens":8}}"#;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::config::Config;
-use crate::pricing::Price;
+use crate::pricing::{Price, PriceOrigin};
 
 /// The whole `models` listing; `all`: every price, else a count per source.
 pub fn render(config: &Config, all: bool) -> String {
@@ -15,7 +15,7 @@ pub fn render(config: &Config, all: bool) -> String {
         let model = target.model.as_deref().unwrap_or("(per line)");
         let price = match target.model.as_deref() {
             Some(m) => match config.prices.get(m) {
-                Some(p) => describe_price(config, p),
+                Some(p) => describe_price(p),
                 None => config.prices.missing_hint(m),
             },
             None => "priced per line's model".into(),
@@ -31,24 +31,17 @@ pub fn render(config: &Config, all: bool) -> String {
 }
 
 /// Where a price was loaded from, for `sheepdog models`.
-pub fn origin_of(config: &Config, price: &Price) -> String {
-    if price.is_builtin() {
-        "built-in table".to_string()
-    } else if config
-        .source
-        .as_ref()
-        .is_some_and(|s| s.display().to_string() == price.origin)
-    {
-        format!("job file {}", price.origin)
-    } else if price.origin.is_empty() {
-        "job config".to_string()
-    } else {
-        format!("--prices {}", price.origin)
+pub fn origin_of(origin: &PriceOrigin) -> String {
+    match origin {
+        PriceOrigin::BuiltIn => "built-in table".to_string(),
+        PriceOrigin::JobFile(Some(path)) => format!("job file {path}"),
+        PriceOrigin::JobFile(None) => "job config".to_string(),
+        PriceOrigin::LiteLlm(path) | PriceOrigin::PriceFile(path) => format!("--prices {path}"),
     }
 }
 
 /// One price on one line: base prices, cache write, batch and size tiers, and where it is from.
-pub fn describe_price(config: &Config, p: &Price) -> String {
+pub fn describe_price(p: &Price) -> String {
     let mut text = format!(
         "${} / ${} / ${} per 1M (in / cached / out)",
         p.input,
@@ -69,7 +62,7 @@ pub fn describe_price(config: &Config, p: &Price) -> String {
     } else {
         format!(" {}", p.date)
     };
-    text.push_str(&format!(", {}{date} [{}]", p.source, origin_of(config, p)));
+    text.push_str(&format!(", {}{date} [{}]", p.source, origin_of(&p.origin)));
     text
 }
 
@@ -88,17 +81,18 @@ fn tiers_text(p: &Price) -> String {
 
 /// How many prices each source gives, and what a price file import skipped.
 pub fn prices_per_source(config: &Config) -> String {
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts: Vec<(&PriceOrigin, usize)> = Vec::new();
     for (_, price) in config.prices.iter() {
-        let origin = origin_of(config, price);
-        match counts.iter_mut().find(|c| c.0 == origin) {
+        match counts.iter_mut().find(|c| *c.0 == price.origin) {
             Some(count) => count.1 += 1,
-            None => counts.push((origin, 1)),
+            None => counts.push((&price.origin, 1)),
         }
     }
-    counts.sort_by_key(|c| !c.0.starts_with("built-in"));
+    // The built-in table first, the others in the order met.
+    counts.sort_by_key(|c| *c.0 != PriceOrigin::BuiltIn);
     let mut out = format!("\nPrices in effect: {}\n", config.prices.len());
     for (origin, count) in counts {
+        let origin = origin_of(origin);
         let _ = writeln!(out, "  {count:>6} from the {origin}");
     }
     for notice in config.notices.iter().filter(|n| n.starts_with("--prices ")) {
@@ -111,23 +105,23 @@ pub fn prices_per_source(config: &Config) -> String {
 /// Every price in effect, grouped by where it was loaded from (built-in table first), the
 /// source and date said once per group.
 pub fn prices_in_effect(config: &Config) -> String {
-    type Group<'a> = ((String, String), Vec<(&'a str, &'a Price)>);
+    type Group<'a> = ((&'a PriceOrigin, &'a str), Vec<(&'a str, &'a Price)>);
     let mut groups: Vec<Group<'_>> = Vec::new();
     for (model, price) in config.prices.iter() {
-        let key = (origin_of(config, price), price.source.clone());
+        let key = (&price.origin, price.source.as_str());
         match groups.iter_mut().find(|g| g.0 == key) {
             Some(group) => group.1.push((model, price)),
             None => groups.push((key, vec![(model, price)])),
         }
     }
-    groups.sort_by(|a, b| {
-        let builtin = |g: &Group<'_>| !g.0 .0.starts_with("built-in");
-        builtin(a).cmp(&builtin(b)).then_with(|| a.0.cmp(&b.0))
+    // The built-in table first, then by what the listing says.
+    groups.sort_by_cached_key(|((origin, source), _)| {
+        (**origin != PriceOrigin::BuiltIn, origin_of(origin), source.to_string())
     });
     let number = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
     let mut out = String::from("\nPrices in effect (USD per 1M tokens)\n");
     for ((origin, source), prices) in groups {
-        let _ = writeln!(out, "\nfrom the {origin}, source {source}:");
+        let _ = writeln!(out, "\nfrom the {}, source {source}:", origin_of(origin));
         let _ = writeln!(
             out,
             "  {:<40} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  {:<10}  tiers",

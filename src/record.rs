@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorClass {
     /// TCP/TLS connection could not be made.
     Connect,
+    /// The exchange broke after the connection was made (reset, HTTP protocol error, a body
+    /// that could not be read), or the request could not be sent at all.
+    Transport,
     /// No complete answer within the per-request timeout.
     Timeout,
     /// HTTP 429 that is not a quota problem.
@@ -49,6 +52,7 @@ impl ErrorClass {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Connect => "connect",
+            ErrorClass::Transport => "transport",
             ErrorClass::Timeout => "timeout",
             ErrorClass::RateLimited => "rate_limited",
             ErrorClass::InsufficientQuota => "insufficient_quota",
@@ -71,6 +75,7 @@ impl ErrorClass {
         matches!(
             self,
             ErrorClass::Connect
+                | ErrorClass::Transport
                 | ErrorClass::Timeout
                 | ErrorClass::RateLimited
                 | ErrorClass::Conflict

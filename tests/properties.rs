@@ -199,7 +199,7 @@ proptest! {
 
     #[test]
     fn shards_round_trip(count in 1u32..=MAX_SHARDS, index in any::<prop::sample::Index>(), spaces in any::<bool>()) {
-        let shard = Shard::new(index.index(count as usize) as u32, count).map_err(TestCaseError::fail)?;
+        let shard = Shard::new(index.index(count as usize) as u32, count).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let text = if spaces { format!(" {} / {} ", shard.index, shard.count) } else { shard.to_string() };
         prop_assert_eq!(text.parse::<Shard>(), Ok(shard));
     }

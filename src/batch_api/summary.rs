@@ -5,41 +5,13 @@ use std::fmt::Write;
 use std::io::BufRead;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::state::BatchState;
 use crate::output::RESULTS_FILE;
 use crate::stats::summary::Percentiles;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct BatchApiSummary {
-    pub completion_window: String,
-    pub batches: Vec<BatchRow>,
-    /// Items answered through the Batch API.
-    pub items: u64,
-    /// Their cost at the batch prices of the price table.
-    pub cost_batch_usd: f64,
-    /// What the same tokens cost at live prices.
-    pub cost_live_usd: f64,
-    /// `cost_live_usd - cost_batch_usd`.
-    pub saved_usd: f64,
-    /// Items whose model has no batch price (not in either cost).
-    pub unpriced_items: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct BatchRow {
-    pub number: u32,
-    pub batch_id: Option<String>,
-    pub endpoint: String,
-    pub status: Option<String>,
-    pub lines: u64,
-    pub completed: u64,
-    pub failed: u64,
-    /// Created → final status, as sheepdog saw it.
-    pub latency_ms: Option<u64>,
-}
+pub use crate::stats::summary::{BatchApiSummary, BatchRow};
 
 /// The report block of `state`, with the costs read from the batch items of `results.jsonl`.
 pub fn build(dir: &Path, state: &BatchState) -> std::io::Result<BatchApiSummary> {

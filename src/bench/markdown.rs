@@ -44,7 +44,7 @@ pub fn render(s: &BenchSummary) -> String {
     if let Some(budget) = &b.budget {
         let _ = writeln!(out, "Budget (`--max-cost`): {}\n", md_cell(&budget.describe()));
     }
-    out.push_str(&crate::threshold::markdown(&s.thresholds));
+    out.push_str(&crate::report::thresholds::markdown(&s.thresholds));
     if let Some(found) = &s.find_max {
         find_max(&mut out, found);
     }

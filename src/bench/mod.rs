@@ -38,7 +38,7 @@ use crate::output::WriteError;
 use crate::report::{write_atomic, MARKDOWN_FILE, SUMMARY_FILE};
 use crate::stats::summary::JobInfo;
 use crate::stats::TargetInfo;
-use crate::threshold::{self, Figures};
+use crate::threshold;
 
 pub use prompts::PromptInfo;
 pub use search::{FindMax, FindMaxReport, SearchBy};
@@ -265,7 +265,7 @@ impl Bench {
     /// threshold was crossed.
     fn add_step(&mut self, spec: &BenchSpec, report: StepReport, plan: &plan::Plan) -> Result<bool, JobError> {
         let number = report.step;
-        let checks = threshold::check(&spec.thresholds, &Figures::of_step(&report), &step_scope(&report));
+        let checks = threshold::check(&spec.thresholds, &report.figures(), &step_scope(&report));
         let crossed = checks.iter().any(|c| !c.passed);
         self.summary.thresholds.extend(checks);
         self.summary.steps.push(report);

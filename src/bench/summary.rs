@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::spec::{SloMetric, SloSpec};
 use crate::record::ErrorClass;
 use crate::stats::summary::{Percentiles, Summary};
-use crate::threshold::ThresholdCheck;
+use crate::threshold::{Figures, ThresholdCheck};
 
 /// Bumped whenever a field changes meaning or disappears.
 pub const BENCH_SCHEMA_VERSION: u32 = 1;
@@ -198,6 +198,26 @@ impl SloReport {
             SloMetric::Itl => self.itl,
             SloMetric::Tpot => self.tpot,
             SloMetric::E2e => self.e2e,
+        }
+    }
+}
+
+impl StepReport {
+    /// The step's figures for `--threshold` (warm-up left out).
+    pub fn figures(&self) -> Figures {
+        let step = self;
+        let s = &step.summary;
+        Figures {
+            latency: [
+                s.ttft_ms.clone(),
+                s.itl_ms.clone(),
+                s.tpot_ms.clone(),
+                Some(s.latency_ms.clone()),
+            ],
+            error_rate: step.error_rate,
+            rps: step.achieved_rps,
+            goodput: step.slo.as_ref().map(|slo| slo.met_all),
+            goodput_rps: step.slo.as_ref().map(|slo| slo.goodput_rps),
         }
     }
 }

@@ -84,7 +84,7 @@ pub struct ResponseCache {
     db: Arc<Database>,
     slots: Slots,
     writes: Mutex<Option<Writes>>,
-    writer: Mutex<Option<JoinHandle<Result<(), String>>>>,
+    writer: Mutex<Option<JoinHandle<Result<(), CacheWriteError>>>>,
 }
 
 /// The cache could not be opened or written.
@@ -200,14 +200,14 @@ impl ResponseCache {
     }
 
     /// Commits what is pending and stops the writer.
-    pub fn close(&self) -> Result<(), String> {
+    pub fn close(&self) -> Result<(), CacheWriteError> {
         if let Ok(mut writes) = self.writes.lock() {
             writes.take();
         }
         let handle = self.writer.lock().ok().and_then(|mut w| w.take());
         match handle.map(JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err("the cache writer stopped unexpectedly".into()),
+            Some(Err(_)) => Err(CacheWriteError::WriterStopped),
             None => Ok(()),
         }
     }
@@ -224,7 +224,16 @@ fn lock(slots: &Slots) -> std::sync::MutexGuard<'_, HashMap<Key, Slot>> {
     slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn write_loop(db: &Database, slots: &Slots, rx: mpsc::Receiver<(Key, Vec<u8>)>) -> Result<(), String> {
+/// Why the cache could not store what the run answered.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheWriteError {
+    #[error("cannot write: {0}")]
+    Write(#[from] redb::Error),
+    #[error("the cache writer stopped unexpectedly")]
+    WriterStopped,
+}
+
+fn write_loop(db: &Database, slots: &Slots, rx: mpsc::Receiver<(Key, Vec<u8>)>) -> Result<(), CacheWriteError> {
     let mut batch: Vec<(Key, Vec<u8>)> = Vec::new();
     let mut since = Instant::now();
     loop {
@@ -237,7 +246,7 @@ fn write_loop(db: &Database, slots: &Slots, rx: mpsc::Receiver<(Key, Vec<u8>)>) 
             Err(RecvTimeoutError::Disconnected) => false,
         };
         if !batch.is_empty() && (!open || batch.len() >= COMMIT_BATCH || since.elapsed() >= COMMIT_EVERY) {
-            commit(db, &batch).map_err(|e| format!("cannot write: {e}"))?;
+            commit(db, &batch)?;
             let mut slots = lock(slots);
             for (key, _) in &batch {
                 if matches!(slots.get(key), Some(Slot::Ready(_))) {

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use super::file::{BreakerEntry, RetryEntry, RouteEntry, RunEntry};
 use super::{Overrides, MAX_ERROR_WINDOW};
-use crate::dispatch::breaker::BreakerPolicy;
-use crate::dispatch::guard::GuardPolicy;
 use crate::record::ErrorClass;
 
 /// Output tokens assumed for a request without `max_tokens` when a TPM limit applies.
@@ -19,8 +17,9 @@ pub const DEFAULT_REFUSAL_LIMIT: u32 = 20;
 
 /// After which failures an item moves on to the next target of its route, by default: every
 /// retryable class once its retries are used up, a missing model, and a refused key or quota.
-pub const DEFAULT_FALLBACK_ON: [ErrorClass; 12] = [
+pub const DEFAULT_FALLBACK_ON: [ErrorClass; 13] = [
     ErrorClass::Connect,
+    ErrorClass::Transport,
     ErrorClass::Timeout,
     ErrorClass::RateLimited,
     ErrorClass::Conflict,
@@ -33,6 +32,44 @@ pub const DEFAULT_FALLBACK_ON: [ErrorClass; 12] = [
     ErrorClass::Auth,
     ErrorClass::InsufficientQuota,
 ];
+
+/// When a target's circuit breaker opens, and for how long (see `dispatch::breaker`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerPolicy {
+    /// Opens after this many failed requests in a row.
+    pub consecutive_failures: u32,
+    /// Opens when more than this share of the last `window` requests failed...
+    pub failure_rate: f64,
+    pub window: usize,
+    /// ...once at least this many of them are known.
+    pub min_requests: usize,
+    /// How long it stays open before a probe.
+    pub cooldown: Duration,
+    /// A target that never answered is given up after this many failures in a row (0: never).
+    pub give_up_after: u32,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy {
+            consecutive_failures: 10,
+            failure_rate: 0.5,
+            window: 50,
+            min_requests: 20,
+            cooldown: Duration::from_secs(30),
+            give_up_after: 8,
+        }
+    }
+}
+
+/// The error-rate guard that stops a run (see `dispatch::guard`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuardPolicy {
+    /// Largest tolerated share of failed items, 0..1.
+    pub max_error_rate: f64,
+    /// Over this many last finished items.
+    pub window: usize,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DispatchSettings {
@@ -170,8 +207,9 @@ pub fn resolve(
     Ok(settings)
 }
 
-const CLASSES: [ErrorClass; 13] = [
+const CLASSES: [ErrorClass; 14] = [
     ErrorClass::Connect,
+    ErrorClass::Transport,
     ErrorClass::Timeout,
     ErrorClass::RateLimited,
     ErrorClass::InsufficientQuota,

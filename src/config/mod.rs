@@ -4,11 +4,15 @@
 
 mod build;
 pub mod dispatch;
+mod echo;
 pub mod file;
 pub mod lines;
+pub mod max_cost;
+mod parts;
 pub mod run;
 
 use build::build;
+pub use echo::ConfigEcho;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -212,7 +216,7 @@ pub struct Config {
     /// Durability, order, cache and stop of a run (`[run]`, `--fsync`, `--ordered`, ...).
     pub run: run::RunSettings,
     /// `--max-cost` / `run.max_cost`: sending stops before the run could pass it.
-    pub max_cost: Option<crate::dispatch::budget::MaxCost>,
+    pub max_cost: Option<max_cost::MaxCost>,
     /// How result lines are written (`--output-format`, `run.output_format`).
     pub output_format: crate::output::OutputFormat,
 }
@@ -267,63 +271,6 @@ impl Config {
         self.route
             .iter()
             .any(|&t| self.providers[self.targets[t].provider].endpoint == Endpoint::Mock)
-    }
-
-    /// The effective configuration as JSON, without secrets (key variable names only).
-    pub fn echo(&self) -> serde_json::Value {
-        let providers: Vec<_> = self
-            .providers
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "name": p.name,
-                    "base_url": match &p.endpoint { Endpoint::Mock => "mock", Endpoint::Url(url) => url.as_str() },
-                    "api_key_env": p.api_key_env,
-                    "rpm": p.rpm, "tpm": p.tpm, "max_concurrency": p.max_concurrency,
-                    "billing": p.billing,
-                })
-            })
-            .collect();
-        let targets: Vec<_> = self
-            .targets
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "name": t.name, "provider": self.providers[t.provider].name, "model": t.model,
-                    "rpm": t.rpm, "tpm": t.tpm, "max_concurrency": t.max_concurrency,
-                })
-            })
-            .collect();
-        let mut echo = serde_json::json!({
-            "config_file": self.source.as_ref().map(|p| p.display().to_string()),
-            "providers": providers,
-            "targets": targets,
-            "route": self.route.iter().map(|&t| self.targets[t].name.clone()).collect::<Vec<_>>(),
-            "retry": {
-                "max_attempts": self.retry.max_attempts,
-                "base_delay_ms": self.retry.base_delay.as_millis() as u64,
-                "max_delay_ms": self.retry.max_delay.as_millis() as u64,
-            },
-            "concurrency": self.concurrency,
-            "timeout_ms": self.timeout.as_millis() as u64,
-            "stream": self.stream.is_some(),
-            "stream_idle_timeout_ms": self.stream.map(|s| s.idle_timeout.as_millis() as u64),
-            "max_response_size": self.max_response_size,
-        });
-        if let Some(object) = echo.as_object_mut() {
-            self.run.echo(object);
-        }
-        if let (Some(max), Some(object)) = (&self.max_cost, echo.as_object_mut()) {
-            object.insert(
-                "max_cost".into(),
-                serde_json::json!({ "amount": max.amount, "currency": max.currency, "fx": max.fx }),
-            );
-        }
-        if let (Some(shard), Some(object)) = (self.shard, echo.as_object_mut()) {
-            object.insert("shard".into(), shard.to_string().into());
-            object.insert("shard_limits".into(), self.shard_limits.to_string().into());
-        }
-        echo
     }
 }
 

@@ -115,23 +115,15 @@ pub fn resolve(o: &Overrides, run: &RunEntry) -> Result<RunSettings, (String, St
 impl RunSettings {
     /// The settings that differ from the defaults, for the configuration echo (so the echo of
     /// a job that sets none stays as it was).
-    pub fn echo(&self, echo: &mut serde_json::Map<String, serde_json::Value>) {
+    pub fn echo(&self) -> super::echo::RunEcho {
         let default = RunSettings::default();
-        if self.fsync != default.fsync {
-            echo.insert("fsync".into(), self.fsync.to_string().into());
-        }
-        if self.ordered {
-            echo.insert("ordered".into(), true.into());
-            echo.insert("reorder_window".into(), self.reorder_window.into());
-        }
-        if let Some(cache) = &self.cache {
-            echo.insert("cache".into(), cache.display().to_string().into());
-        }
-        if self.drain_timeout != default.drain_timeout {
-            echo.insert(
-                "drain_timeout_ms".into(),
-                (self.drain_timeout.as_millis() as u64).into(),
-            );
+        super::echo::RunEcho {
+            fsync: (self.fsync != default.fsync).then(|| self.fsync.to_string()),
+            ordered: self.ordered.then_some(true),
+            reorder_window: self.ordered.then_some(self.reorder_window),
+            cache: self.cache.as_ref().map(|cache| cache.display().to_string()),
+            drain_timeout_ms: (self.drain_timeout != default.drain_timeout)
+                .then_some(self.drain_timeout.as_millis() as u64),
         }
     }
 }

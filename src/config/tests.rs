@@ -409,3 +409,101 @@ fn resolve_reads_the_job_file_and_records_its_path() {
     assert_eq!(e.file, path.display().to_string());
     assert_eq!(e.key, "targets[0].provider");
 }
+
+#[test]
+fn limits_are_divided_by_the_shard_count_rounded_down_never_to_zero() {
+    use crate::shard::{Shard, ShardLimits, ShardRequest};
+    let env = FakeEnv::new(&[]);
+    let job = r#"
+[[providers]]
+name = "p"
+base_url = "mock"
+rpm = 500
+tpm = 90000
+max_concurrency = 2
+
+[[targets]]
+name = "t"
+provider = "p"
+model = "m"
+rpm = 3
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.toml");
+    std::fs::write(&path, job).unwrap();
+    let mut o = Overrides {
+        config: Some(path.clone()),
+        rpm: Some(1000),
+        shard: Some(ShardRequest::Fixed(Shard { index: 1, count: 4 })),
+        ..Default::default()
+    };
+    let config = Config::resolve(&o, &env).unwrap();
+    assert_eq!(config.dispatch.rpm, Some(250));
+    let p = &config.providers[0];
+    assert_eq!((p.rpm, p.tpm, p.max_concurrency), (Some(125), Some(22500), Some(1)));
+    assert_eq!(config.targets[0].rpm, Some(1));
+    assert!(config.notices.iter().any(|n| n.contains("divided by 4")));
+    assert_eq!(config.echo()["shard"], "1/4");
+
+    o.shard_limits = Some(ShardLimits::Full);
+    let full = Config::resolve(&o, &env).unwrap();
+    assert_eq!((full.dispatch.rpm, full.providers[0].rpm), (Some(1000), Some(500)));
+
+    std::fs::write(&path, format!("{job}\n[run]\nshard_limits = \"half\"\n")).unwrap();
+    o.shard_limits = None;
+    let error = Config::resolve(&o, &env).unwrap_err().to_string();
+    assert!(
+        error.contains("run.shard_limits") && error.contains("divide"),
+        "{error}"
+    );
+}
+
+/// The echo is hashed into `run.json`'s `config_sha256`, which a resume compares: its bytes must
+/// not change when the code that builds it does.
+#[test]
+fn config_echo_bytes_are_pinned() {
+    use crate::shard::{Shard, ShardRequest};
+    let job = r#"
+[[providers]]
+name = "p"
+base_url = "https://llm.example.test/v1/"
+api_key_env = "P_KEY"
+rpm = 600
+billing = { currency = "cny", per_usd = 7.5 }
+
+[[providers]]
+name = "local"
+base_url = "mock"
+max_concurrency = 4
+
+[[targets]]
+name = "mini"
+provider = "p"
+model = "gpt-4.1-mini"
+tpm = 90000
+
+[[targets]]
+name = "free"
+provider = "local"
+model = "llama"
+
+[route]
+targets = ["mini", "free"]
+"#;
+    let o = Overrides {
+        config: Some("jobs/sample.toml".into()),
+        shard: Some(ShardRequest::Fixed(Shard { index: 1, count: 2 })),
+        stream: Some(true),
+        ..Default::default()
+    };
+    let echo = config(job, &o, &FakeEnv::new(&[("P_KEY", "sk-unit-secret-123")])).echo();
+    assert_eq!(
+        echo.to_string(),
+        r#"{"config_file":"jobs/sample.toml","providers":[{"name":"p","base_url":"https://llm.example.test/v1","api_key_env":"P_KEY","rpm":300,"tpm":null,"max_concurrency":null,"billing":{"currency":"CNY","per_usd":7.5}},{"name":"local","base_url":"mock","api_key_env":null,"rpm":null,"tpm":null,"max_concurrency":2,"billing":null}],"targets":[{"name":"mini","provider":"p","model":"gpt-4.1-mini","rpm":null,"tpm":45000,"max_concurrency":null},{"name":"free","provider":"local","model":"llama","rpm":null,"tpm":null,"max_concurrency":null}],"route":["mini","free"],"retry":{"max_attempts":3,"base_delay_ms":500,"max_delay_ms":30000},"concurrency":16,"timeout_ms":60000,"stream":true,"stream_idle_timeout_ms":30000,"max_response_size":33554432,"shard":"1/2","shard_limits":"divide"}"#
+    );
+    let plain = config(ONE_TARGET, &Overrides::default(), &no_env()).echo();
+    assert_eq!(
+        plain.to_string(),
+        r#"{"config_file":null,"providers":[{"name":"p","base_url":"https://llm.example.test/v1","api_key_env":"P_KEY","rpm":null,"tpm":null,"max_concurrency":null,"billing":null}],"targets":[{"name":"mini","provider":"p","model":"gpt-4.1-mini","rpm":null,"tpm":null,"max_concurrency":null}],"route":["mini"],"retry":{"max_attempts":3,"base_delay_ms":500,"max_delay_ms":30000},"concurrency":16,"timeout_ms":60000,"stream":false,"stream_idle_timeout_ms":null,"max_response_size":33554432}"#
+    );
+}

@@ -259,6 +259,7 @@ impl Dispatcher {
                 }
             }
             ErrorClass::Connect
+            | ErrorClass::Transport
             | ErrorClass::Timeout
             | ErrorClass::ServerError
             | ErrorClass::Conflict

@@ -12,33 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BreakerPolicy {
-    /// Opens after this many failed requests in a row.
-    pub consecutive_failures: u32,
-    /// Opens when more than this share of the last `window` requests failed...
-    pub failure_rate: f64,
-    pub window: usize,
-    /// ...once at least this many of them are known.
-    pub min_requests: usize,
-    /// How long it stays open before a probe.
-    pub cooldown: Duration,
-    /// A target that never answered is given up after this many failures in a row (0: never).
-    pub give_up_after: u32,
-}
-
-impl Default for BreakerPolicy {
-    fn default() -> Self {
-        BreakerPolicy {
-            consecutive_failures: 10,
-            failure_rate: 0.5,
-            window: 50,
-            min_requests: 20,
-            cooldown: Duration::from_secs(30),
-            give_up_after: 8,
-        }
-    }
-}
+pub use crate::config::dispatch::BreakerPolicy;
 
 /// What a request may do at this target now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

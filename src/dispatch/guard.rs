@@ -4,13 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GuardPolicy {
-    /// Largest tolerated share of failed items, 0..1.
-    pub max_error_rate: f64,
-    /// Over this many last finished items.
-    pub window: usize,
-}
+pub use crate::config::dispatch::GuardPolicy;
 
 #[derive(Debug)]
 pub struct Guard {

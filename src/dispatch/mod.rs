@@ -28,6 +28,8 @@ use crate::input::WorkItem;
 use crate::pricing::PriceTable;
 use crate::provider::{Client, RequestError};
 use crate::record::{Attempt, ErrorClass, ErrorInfo, Outcome, Success};
+use crate::stats::summary::{LearnedChange, TargetPacing};
+use crate::stats::{DispatchReport, TargetDispatch};
 
 pub use breaker::Admission;
 pub use limits::Limits;
@@ -138,36 +140,44 @@ impl Dispatcher {
         self.options.metrics.as_ref()
     }
 
-    /// Adds what only the dispatcher saw to a run's summary: breaker openings, what the rate
+    /// What only the dispatcher saw, for the run's summary: breaker openings, what the rate
     /// controller decided and what requests waited for, per target.
-    pub fn annotate(&self, summary: &mut crate::stats::summary::Summary) {
-        summary.budget = self.budget_report();
-        for target in &self.route {
-            if let Some(row) = summary.targets.iter_mut().find(|row| row.name == target.name) {
+    pub fn report(&self) -> DispatchReport {
+        let targets = self
+            .route
+            .iter()
+            .map(|target| {
                 let control = target.adaptive.report();
                 let (retry_after, breaker, capped) = target.waits.totals();
-                row.breaker_openings = target.breaker.openings();
-                row.slowdowns = control.slowdowns;
-                row.pacing = crate::stats::summary::TargetPacing {
-                    rate_limited_at_limit: control.at_limit_429s,
-                    rate_limited_noise: control.noise_429s,
-                    learned_rpm: control.learned_rpm,
-                    learned_changes: control
-                        .changes
-                        .iter()
-                        .map(|&(at_s, rpm, why)| crate::stats::summary::LearnedChange {
-                            at_s,
-                            rpm,
-                            why: why.to_string(),
-                        })
-                        .collect(),
-                    learned_wait_s: control.paced_wait.as_secs_f64(),
-                    retry_after_wait_s: retry_after.as_secs_f64(),
-                    breaker_wait_s: breaker.as_secs_f64(),
-                    retry_after_capped: capped,
-                    max_retry_after_s: (capped > 0).then_some(self.options.settings.max_retry_after.as_secs_f64()),
-                };
-            }
+                TargetDispatch {
+                    name: target.name.clone(),
+                    breaker_openings: target.breaker.openings(),
+                    slowdowns: control.slowdowns,
+                    pacing: TargetPacing {
+                        rate_limited_at_limit: control.at_limit_429s,
+                        rate_limited_noise: control.noise_429s,
+                        learned_rpm: control.learned_rpm,
+                        learned_changes: control
+                            .changes
+                            .iter()
+                            .map(|&(at_s, rpm, why)| LearnedChange {
+                                at_s,
+                                rpm,
+                                why: why.to_string(),
+                            })
+                            .collect(),
+                        learned_wait_s: control.paced_wait.as_secs_f64(),
+                        retry_after_wait_s: retry_after.as_secs_f64(),
+                        breaker_wait_s: breaker.as_secs_f64(),
+                        retry_after_capped: capped,
+                        max_retry_after_s: (capped > 0).then_some(self.options.settings.max_retry_after.as_secs_f64()),
+                    },
+                }
+            })
+            .collect();
+        DispatchReport {
+            targets,
+            budget: self.budget_report(),
         }
     }
 
@@ -273,13 +283,36 @@ impl Dispatcher {
         if attempts.is_empty() && self.stop.is_cancelled() && last_error.is_none() {
             return Err(item);
         }
-        let error = last_error.unwrap_or_else(|| ErrorInfo {
-            class: ErrorClass::Auth,
-            status: None,
-            message: "not sent: every target of the route was stopped by an earlier fatal error".into(),
-            code: None,
-        });
+        let error = last_error.unwrap_or_else(|| self.route_given_up());
         Ok(self.finish(item, attempts, Err(error)))
+    }
+
+    /// The error of an item no target could take: every target was given up earlier. Its class
+    /// is what killed the first target (a refused key, a dead endpoint, refused requests...);
+    /// the message names each target's.
+    fn route_given_up(&self) -> ErrorInfo {
+        let killed: Vec<String> = self
+            .route
+            .iter()
+            .filter_map(|t| t.given_up_for().map(|class| format!("{} ({class})", t.name)))
+            .collect();
+        ErrorInfo {
+            class: self
+                .route
+                .iter()
+                .find_map(RouteTarget::given_up_for)
+                .unwrap_or(ErrorClass::Auth),
+            status: None,
+            message: format!(
+                "not sent: every target of the route was given up earlier: {}",
+                if killed.is_empty() {
+                    "(no reason kept)".to_string()
+                } else {
+                    killed.join(", ")
+                }
+            ),
+            code: None,
+        }
     }
 
     fn finish(&self, item: WorkItem, attempts: Vec<Attempt>, result: Result<Success, ErrorInfo>) -> Outcome {
@@ -314,6 +347,7 @@ impl Dispatcher {
         if !target.breaker.kill() {
             return;
         }
+        target.note_given_up(error.class());
         target.refusals.release();
         let fix = match (error.class(), &target.api_key_env) {
             (ErrorClass::InsufficientQuota, _) => "add credit to the account or use another key".to_string(),
@@ -333,6 +367,7 @@ impl Dispatcher {
     /// A target whose breaker says it is dead (never answered, or failed its probe): stop
     /// when no target is left, saying what failed and what to check.
     fn give_up(&self, target: &RouteTarget, error: &RequestError) {
+        target.note_given_up(error.class());
         target.refusals.release();
         let check = match error.class() {
             ErrorClass::Connect => "check that the server is running and that base_url (host and port) is right",
@@ -356,6 +391,7 @@ impl Dispatcher {
         if !target.breaker.kill() {
             return;
         }
+        target.note_given_up(error.class());
         target.refusals.release();
         let fix = if error.is_unknown_model() {
             "the model name is not known there: check the target's model (`sheepdog check` lists the models it offers)"
@@ -395,3 +431,6 @@ fn invalid_input(message: String) -> ErrorInfo {
         code: None,
     }
 }
+
+#[cfg(test)]
+mod given_up_tests;

@@ -3,7 +3,7 @@
 //! and what it waited for (for the report).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -13,6 +13,7 @@ use super::breaker::{Breaker, BreakerPolicy};
 use super::limits::Limits;
 use super::refusal::Refusals;
 use crate::provider::Endpoint;
+use crate::record::ErrorClass;
 
 #[derive(Debug)]
 pub struct RouteTarget {
@@ -31,6 +32,8 @@ pub struct RouteTarget {
     pub refusals: Refusals,
     pub waits: Waits,
     last_success: Mutex<Option<Instant>>,
+    /// The class of the error that made the run give this target up for good.
+    given_up: OnceLock<ErrorClass>,
 }
 
 /// Time items spent waiting at this target, summed over requests, and Retry-After values capped.
@@ -85,6 +88,7 @@ impl RouteTarget {
             refusals: Refusals::new(0),
             waits: Waits::default(),
             last_success: Mutex::new(None),
+            given_up: OnceLock::new(),
         }
     }
 
@@ -98,6 +102,16 @@ impl RouteTarget {
 
     pub fn is_dead(&self) -> bool {
         self.breaker.is_dead()
+    }
+
+    /// Notes what made the run give this target up (the first reason only).
+    pub fn note_given_up(&self, class: ErrorClass) {
+        let _ = self.given_up.set(class);
+    }
+
+    /// The class of the error this target was given up for, if it was.
+    pub fn given_up_for(&self) -> Option<ErrorClass> {
+        self.given_up.get().copied()
     }
 
     /// Counts one successful answer now.

@@ -15,6 +15,7 @@
 mod parse;
 
 mod idset;
+mod key;
 mod source;
 pub mod table;
 pub mod template;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::record::Rejected;
 
+pub use key::{count_shard_lines, line_key, owns_line, LineKey};
 pub use parse::{parse_line, parse_line_for, LineFormat};
 
 use crate::provider::ApiEndpoint;
@@ -164,7 +166,7 @@ impl Reader {
             }
             if self
                 .shard
-                .is_some_and(|shard| !shard.owns_line(&self.buffer, self.line))
+                .is_some_and(|shard| !owns_line(shard, &self.buffer, self.line))
             {
                 continue;
             }

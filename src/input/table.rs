@@ -362,7 +362,7 @@ pub fn render_into(spec: &TableSpec, table: &Path, dir: &Path) -> Result<(PathBu
         std::fs::rename(&fresh, &dest).map_err(|e| write_err(&dest, e))?;
     }
     let bytes = serde_json::to_vec_pretty(&info).map_err(|e| write_err(dir, std::io::Error::other(e)))?;
-    crate::report::write_atomic(dir, TABLE_FILE, &bytes).map_err(|e| write_err(&dir.join(TABLE_FILE), e))?;
+    crate::output::write_atomic(dir, TABLE_FILE, &bytes).map_err(|e| write_err(&dir.join(TABLE_FILE), e))?;
     Ok((dest, info))
 }
 

@@ -102,8 +102,9 @@ pub(super) async fn finish(
         .is_cancelled()
         .then(|| dispatcher.abort_reason().unwrap_or_else(|| "interrupted".to_string()));
     let job = job_info(config, options, &folder, this_part, aborted.clone());
-    let mut summary = owned.collector.finish(job, folder.lines, unsent);
-    dispatcher.annotate(&mut summary);
+    let summary = owned
+        .collector
+        .finish_with(job, folder.lines, unsent, &dispatcher.report());
     report(folder, summary, aborted, unsent)
 }
 

@@ -160,7 +160,7 @@ async fn shard_info(
     let lines = if streamed {
         0
     } else {
-        scan_input(&options.input, move |path| crate::shard::count_lines(path, shard)).await?
+        scan_input(&options.input, move |path| crate::input::count_shard_lines(path, shard)).await?
     };
     Ok(Some(crate::shard::ShardInfo {
         index: shard.index,

@@ -17,6 +17,8 @@ pub mod reorder;
 pub mod requests;
 pub mod resume;
 
+pub use atomic::write_atomic;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -26,7 +28,6 @@ pub use line::{rejected_lines, render, render_as, render_extended, result_line, 
 
 use crate::record::{Outcome, Rejected};
 
-pub use atomic::write_atomic;
 pub use files::{ERRORS_FILE, REPLACED_FILE, RESULTS_FILE};
 
 /// A write to the run folder failed: the run must stop rather than pay for answers it cannot keep.

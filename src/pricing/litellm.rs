@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Price, PriceError, PriceTable, Tier};
+use super::{Price, PriceError, PriceOrigin, PriceTable, Tier};
 
 /// The documentation entry at the top of LiteLLM's file, not a model.
 const SAMPLE_SPEC: &str = "sample_spec";
@@ -163,7 +163,7 @@ fn price_of(fields: &Map<String, Value>, input_only: bool, origin: &str, date: &
         batch_output: field(fields, "output_cost_per_token_batches"),
         source: format!("{origin} (LiteLLM format)"),
         date: date.to_string(),
-        origin: origin.to_string(),
+        origin: PriceOrigin::LiteLlm(origin.to_string()),
         cache_write: field(fields, "cache_creation_input_token_cost").or_else(|| base.and_then(|t| t.cache_write)),
         tiers,
         provider: fields

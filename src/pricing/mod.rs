@@ -1,160 +1,26 @@
 //! Prices per model: the built-in table (`prices.toml`, compiled in), overrides from the job
-//! config, and the cost of a [`Usage`].
+//! config, and the cost of a [`Usage`](crate::record::Usage).
 //!
 //! All prices are USD per 1M tokens. A model without a price has no cost (`None`), never 0.
 
 pub mod currency;
 pub mod litellm;
+mod origin;
+mod price;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::record::Usage;
+pub use origin::PriceOrigin;
+pub use price::{Price, Rates, Tier};
 
 /// The built-in price table, parsed by [`PriceTable::builtin`].
 const BUILTIN_PRICES: &str = include_str!("prices.toml");
 
-/// Name under which errors in the built-in table are reported.
-const BUILTIN_ORIGIN: &str = "built-in prices.toml";
-
 /// Tokens per price unit: prices are per 1M tokens.
 const PER: f64 = 1_000_000.0;
-
-/// The price of one model, USD per 1M tokens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Price {
-    /// USD per 1M input tokens.
-    pub input: f64,
-    /// USD per 1M cached input tokens; `None` = same as `input`.
-    pub cached_input: Option<f64>,
-    /// USD per 1M output tokens.
-    pub output: f64,
-    /// USD per 1M input tokens through the provider's batch API, if it has one.
-    #[serde(default)]
-    pub batch_input: Option<f64>,
-    /// USD per 1M output tokens through the provider's batch API, if it has one.
-    #[serde(default)]
-    pub batch_output: Option<f64>,
-    /// Where the price comes from (URL, "job.toml", ...).
-    pub source: String,
-    /// YYYY-MM-DD the price was read (may be empty for user-supplied prices).
-    pub date: String,
-    /// Where sheepdog loaded it from: `built-in prices.toml`, the job file, or a `--prices` file.
-    #[serde(default)]
-    pub origin: String,
-    /// USD per 1M input tokens written to the prompt cache; `None` = same as `input`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_write: Option<f64>,
-    /// Prices for requests whose prompt is above a size, lowest threshold first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tiers: Vec<Tier>,
-    /// The provider the price is for (LiteLLM's `litellm_provider`), when the file says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-}
-
-/// Prices that apply to a whole request once its prompt has more than `above_tokens` input
-/// tokens (LiteLLM's `*_above_200k_tokens`); a price left out is the base price.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tier {
-    pub above_tokens: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cached_input: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_write: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<f64>,
-}
-
-/// The prices that apply to one request: the base prices or a tier's.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rates {
-    pub input: f64,
-    pub cached_input: f64,
-    pub cache_write: f64,
-    pub output: f64,
-}
-
-impl Price {
-    /// `(input - cached) * input + cached * cached_input + output * output`, per 1M tokens.
-    ///
-    /// Cached tokens are part of `input_tokens`; a usage claiming more cached than input
-    /// tokens is charged as all-cached rather than producing a negative count.
-    ///
-    /// Tokens written to the prompt cache (also part of `input_tokens`) are charged at
-    /// `cache_write`; a prompt above a tier's size is charged at that tier's prices, all of it.
-    pub fn cost_usd(&self, usage: &Usage) -> f64 {
-        let rates = self.rates(usage.input_tokens);
-        let cached = usage.cached_input_tokens.min(usage.input_tokens);
-        let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
-        let uncached = usage.input_tokens - cached - written;
-        (uncached as f64 * rates.input
-            + cached as f64 * rates.cached_input
-            + written as f64 * rates.cache_write
-            + usage.output_tokens as f64 * rates.output)
-            / PER
-    }
-
-    /// The prices of a request with a prompt of `input_tokens`: those of the highest tier it
-    /// is above, else the base prices.
-    pub fn rates(&self, input_tokens: u64) -> Rates {
-        let base = Rates {
-            input: self.input,
-            cached_input: self.cached_input.unwrap_or(self.input),
-            cache_write: self.cache_write.unwrap_or(self.input),
-            output: self.output,
-        };
-        let Some(tier) = self.tiers.iter().rev().find(|t| input_tokens > t.above_tokens) else {
-            return base;
-        };
-        let input = tier.input.unwrap_or(base.input);
-        Rates {
-            input,
-            cached_input: tier.cached_input.unwrap_or(base.cached_input),
-            cache_write: tier.cache_write.unwrap_or(base.cache_write),
-            output: tier.output.unwrap_or(base.output),
-        }
-    }
-
-    /// Whether this is a price of the table compiled into sheepdog.
-    pub fn is_builtin(&self) -> bool {
-        self.origin == BUILTIN_ORIGIN
-    }
-
-    /// Every price must be finite and not negative.
-    pub fn validate(&self) -> Result<(), String> {
-        let mut fields = vec![
-            ("input", Some(self.input)),
-            ("cached_input", self.cached_input),
-            ("output", Some(self.output)),
-            ("batch_input", self.batch_input),
-            ("batch_output", self.batch_output),
-            ("cache_write", self.cache_write),
-        ];
-        for tier in &self.tiers {
-            fields.extend([
-                ("tier input", tier.input),
-                ("tier cached_input", tier.cached_input),
-                ("tier cache_write", tier.cache_write),
-                ("tier output", tier.output),
-            ]);
-        }
-        for (name, value) in fields {
-            if let Some(value) = value {
-                if !value.is_finite() || value < 0.0 {
-                    return Err(format!(
-                        "{name} = {value}: a price must be a finite number >= 0 (USD per 1M tokens)"
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
 
 /// A price as written by a user (job config `[prices."model"]` or a price file):
 /// `source` and `date` may be left out.
@@ -181,16 +47,16 @@ pub struct PriceOverride {
 impl PriceOverride {
     /// The full price; a missing `source` becomes `origin` (e.g. "job config"), a missing
     /// `date` an empty string.
-    pub fn into_price(self, origin: &str) -> Price {
+    pub fn into_price(self, origin: &PriceOrigin) -> Price {
         Price {
             input: self.input,
             cached_input: self.cached_input,
             output: self.output,
             batch_input: self.batch_input,
             batch_output: self.batch_output,
-            source: self.source.unwrap_or_else(|| origin.to_string()),
+            source: self.source.unwrap_or_else(|| origin.label().to_string()),
             date: self.date.unwrap_or_default(),
-            origin: origin.to_string(),
+            origin: origin.clone(),
             cache_write: self.cache_write,
             tiers: Vec::new(),
             provider: None,
@@ -228,15 +94,15 @@ impl PriceTable {
 
     /// The table compiled into sheepdog from `src/pricing/prices.toml`.
     pub fn builtin() -> Result<PriceTable, PriceError> {
-        PriceTable::from_toml_str(BUILTIN_PRICES, BUILTIN_ORIGIN)
+        PriceTable::from_toml_str(BUILTIN_PRICES, &PriceOrigin::BuiltIn)
     }
 
     /// Parse a price table written as `[prices."model"]` tables (the format of `prices.toml`
     /// and of the job config). `source` and `date` are optional; a missing `source` becomes
     /// `origin`. Any other top-level key is an error (a typo must not silently drop prices).
-    pub fn from_toml_str(text: &str, origin: &str) -> Result<PriceTable, PriceError> {
+    pub fn from_toml_str(text: &str, origin: &PriceOrigin) -> Result<PriceTable, PriceError> {
         let syntax = |message: String| PriceError::Syntax {
-            origin: origin.to_string(),
+            origin: origin.label().to_string(),
             message,
         };
         let mut document: toml::Table =
@@ -318,7 +184,7 @@ impl PriceTable {
             let described = imported.describe(&origin);
             return Ok((imported.table, Some(described)));
         }
-        let mut table = PriceTable::from_toml_str(&text, &origin)?;
+        let mut table = PriceTable::from_toml_str(&text, &PriceOrigin::PriceFile(origin))?;
         for price in table.prices.values_mut() {
             if price.date.is_empty() {
                 price.date = date.clone();

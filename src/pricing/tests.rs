@@ -1,6 +1,7 @@
 //! Tests of the price table and the built-in prices.
 
 use super::*;
+use crate::record::Usage;
 
 fn builtin() -> PriceTable {
     match PriceTable::builtin() {
@@ -108,7 +109,7 @@ fn cost_without_cached_price_charges_input_price_and_never_goes_negative() {
         source: None,
         date: None,
     }
-    .into_price("test");
+    .into_price(&PriceOrigin::PriceFile("test".into()));
     assert_eq!(price.cost_usd(&usage(1_000_000, 400_000, 1_000_000)), 3.0);
     price.cached_input = Some(0.5);
     // More cached than input (a provider bug) is treated as all-cached.
@@ -178,27 +179,36 @@ fn bad_entries_name_the_origin_and_the_model_key() {
         ("[prices.\"my-model\"]\ninput = 1.0\noutput = nan\n", "output = NaN"),
     ];
     for (text, needle) in cases {
-        let err = PriceTable::from_toml_str(text, "job.toml").map(|_| ()).err();
+        let err = PriceTable::from_toml_str(text, &PriceOrigin::job_file("job.toml"))
+            .map(|_| ())
+            .err();
         let message = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(message.starts_with("job.toml: prices.\"my-model\": "), "{message}");
         assert!(message.contains(needle), "{message}");
     }
-    let err = PriceTable::from_toml_str("[prices\ninput = ", "job.toml").err();
+    let err = PriceTable::from_toml_str("[prices\ninput = ", &PriceOrigin::job_file("job.toml")).err();
     assert!(
         matches!(&err, Some(PriceError::Syntax { origin, .. }) if origin == "job.toml"),
         "{err:?}"
     );
-    let err = PriceTable::from_toml_str("prices = 3", "p.toml").map(|_| ()).err();
+    let err = PriceTable::from_toml_str("prices = 3", &PriceOrigin::PriceFile("p.toml".into()))
+        .map(|_| ())
+        .err();
     assert_eq!(
         err.map(|e| e.to_string()).unwrap_or_default(),
         "p.toml: prices: expected a table of models, found a integer"
     );
-    let err = PriceTable::from_toml_str("[price.\"gpt-4.1\"]\ninput = 1.0\n", "p.toml").err();
+    let err = PriceTable::from_toml_str(
+        "[price.\"gpt-4.1\"]\ninput = 1.0\n",
+        &PriceOrigin::PriceFile("p.toml".into()),
+    )
+    .err();
     assert_eq!(
         err.map(|e| e.to_string()).unwrap_or_default(),
         "p.toml: unknown key `price`: expected only [prices.\"model\"] tables"
     );
-    let empty = PriceTable::from_toml_str("# nothing yet\n", "p.toml").map(|t| t.is_empty());
+    let empty =
+        PriceTable::from_toml_str("# nothing yet\n", &PriceOrigin::PriceFile("p.toml".into())).map(|t| t.is_empty());
     assert_eq!(empty, Ok(true));
 }
 
@@ -206,7 +216,7 @@ fn bad_entries_name_the_origin_and_the_model_key() {
 fn user_prices_default_source_and_override_builtin() {
     let text = "[prices.\"gpt-4.1\"]\ninput = 1.0\ncached_input = 0.1\noutput = 2.0\n\
                 [prices.\"my-model\"]\ninput = 0.5\noutput = 0.5\nsource = \"contract\"\ndate = \"2025-11-01\"\n";
-    let user = PriceTable::from_toml_str(text, "job config");
+    let user = PriceTable::from_toml_str(text, &PriceOrigin::JobFile(None));
     let user = user.unwrap_or_else(|e| panic!("{e}"));
     let mut table = builtin();
     let before = table.len();

@@ -50,7 +50,7 @@ impl RequestError {
             RequestError::Timeout(_) => ErrorClass::Timeout,
             RequestError::InvalidResponse(_) => ErrorClass::InvalidResponse,
             RequestError::Stream { .. } => ErrorClass::StreamInterrupted,
-            RequestError::Other(_) => ErrorClass::Connect,
+            RequestError::Other(_) => ErrorClass::Transport,
             RequestError::TooLarge { .. } => ErrorClass::ResponseTooLarge,
             RequestError::InvalidOutput(_) => ErrorClass::InvalidOutput,
             RequestError::Status { status, code, .. } => classify_status(*status, code.as_deref()),

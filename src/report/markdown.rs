@@ -9,7 +9,7 @@ use crate::stats::summary::{ErrorScope, Percentiles, Summary};
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     title(&mut out, s);
-    out.push_str(&crate::threshold::markdown(&s.thresholds));
+    out.push_str(&crate::report::thresholds::markdown(&s.thresholds));
     totals(&mut out, s);
     latency(&mut out, s);
     tokens_and_cost(&mut out, s);

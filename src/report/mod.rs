@@ -14,6 +14,7 @@ pub mod markdown;
 mod pacing;
 pub mod rebuild;
 pub mod terminal;
+pub mod thresholds;
 
 use std::fs;
 use std::io;
@@ -21,10 +22,10 @@ use std::path::Path;
 
 use crate::stats::summary::Summary;
 
+pub use crate::output::write_atomic;
 pub use fmt::TableFormat;
 
 pub use crate::output::files::{HTML_FILE, MARKDOWN_FILE, SUMMARY_FILE};
-pub use crate::output::write_atomic;
 
 /// Writes `summary.json`, `report.md` and `report.html` into `dir` (created if missing).
 pub fn write_all(dir: &Path, summary: &Summary) -> io::Result<()> {

@@ -17,13 +17,13 @@ pub enum ShardLimits {
 }
 
 impl std::str::FromStr for ShardLimits {
-    type Err = String;
+    type Err = super::ShardError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, super::ShardError> {
         match text.trim() {
             "divide" => Ok(ShardLimits::Divide),
             "full" => Ok(ShardLimits::Full),
-            other => Err(format!("{other:?}: write \"divide\" (the default) or \"full\"")),
+            other => Err(super::ShardError::Limits(other.to_string())),
         }
     }
 }
@@ -37,49 +37,15 @@ impl fmt::Display for ShardLimits {
     }
 }
 
-fn share_u32(limit: &mut Option<u32>, n: u32) {
-    if let Some(v) = limit {
-        *v = (*v / n).max(1);
-    }
+/// One shard's part of a limit shared by `count` shards: divided, rounded down, at least 1.
+pub fn share(limit: u64, count: u32) -> u64 {
+    (limit / u64::from(count.max(1))).max(1)
 }
 
-fn share_u64(limit: &mut Option<u64>, n: u32) {
-    if let Some(v) = limit {
-        *v = (*v / u64::from(n)).max(1);
-    }
-}
-
-fn share_usize(limit: &mut Option<usize>, n: u32) {
-    if let Some(v) = limit {
-        *v = (*v / n as usize).max(1);
-    }
-}
-
-/// Divides every rpm, tpm and max_concurrency of `config` by `count`. Returns a notice that
-/// says so, or `None` when no limit is configured.
-pub fn divide_limits(config: &mut crate::config::Config, count: u32) -> Option<String> {
-    if count <= 1 {
-        return None;
-    }
-    let mut any = config.dispatch.rpm.is_some() || config.dispatch.tpm.is_some();
-    share_u32(&mut config.dispatch.rpm, count);
-    share_u64(&mut config.dispatch.tpm, count);
-    for p in &mut config.providers {
-        any |= p.rpm.is_some() || p.tpm.is_some() || p.max_concurrency.is_some();
-        share_u32(&mut p.rpm, count);
-        share_u64(&mut p.tpm, count);
-        share_usize(&mut p.max_concurrency, count);
-    }
-    for t in &mut config.targets {
-        any |= t.rpm.is_some() || t.tpm.is_some() || t.max_concurrency.is_some();
-        share_u32(&mut t.rpm, count);
-        share_u64(&mut t.tpm, count);
-        share_usize(&mut t.max_concurrency, count);
-    }
-    any.then(|| {
-        format!(
-            "sharded run: rpm, tpm and max_concurrency limits are divided by {count} for this shard \
-             (--shard-limits full keeps them whole)"
-        )
-    })
+/// What a run says when its limits are divided by `count`.
+pub fn divided_notice(count: u32) -> String {
+    format!(
+        "sharded run: rpm, tpm and max_concurrency limits are divided by {count} for this shard \
+         (--shard-limits full keeps them whole)"
+    )
 }

@@ -14,17 +14,14 @@
 //!
 //! Shard indices are 0-based (`--shard 0/4` … `--shard 3/4`), like `JOB_COMPLETION_INDEX`.
 
-mod key;
 mod limits;
 
 use std::fmt;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use key::{line_key, LineKey};
-pub use limits::{divide_limits, ShardLimits};
+pub use limits::{divided_notice, share, ShardLimits};
 
 /// The environment variable Kubernetes Indexed Jobs set to the pod's index.
 pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
@@ -44,19 +41,40 @@ impl fmt::Display for Shard {
     }
 }
 
+/// Why a shard or a shard setting cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("{0:?} is not a shard: write INDEX/COUNT, e.g. 0/4 (indices start at 0)")]
+    NotAShard(String),
+    #[error("{text:?}: the {what} {part:?} is not a whole number")]
+    NotANumber {
+        text: String,
+        what: &'static str,
+        part: String,
+    },
+    #[error("the shard count must be between 1 and {MAX_SHARDS}, not {0}")]
+    Count(u32),
+    #[error("shard index {index} is out of range for {count} shards: indices run from 0 to {}", .count - 1)]
+    Index { index: u32, count: u32 },
+    #[error("{0:?}: write \"divide\" (the default) or \"full\"")]
+    Limits(String),
+}
+
 impl std::str::FromStr for Shard {
-    type Err = String;
+    type Err = ShardError;
 
     /// `I/N`, e.g. `0/4`.
-    fn from_str(text: &str) -> Result<Shard, String> {
+    fn from_str(text: &str) -> Result<Shard, ShardError> {
         let (index, count) = text
             .trim()
             .split_once('/')
-            .ok_or_else(|| format!("{text:?} is not a shard: write INDEX/COUNT, e.g. 0/4 (indices start at 0)"))?;
-        let number = |part: &str, what: &str| {
-            part.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("{text:?}: the {what} {part:?} is not a whole number"))
+            .ok_or_else(|| ShardError::NotAShard(text.to_string()))?;
+        let number = |part: &str, what: &'static str| {
+            part.trim().parse::<u32>().map_err(|_| ShardError::NotANumber {
+                text: text.to_string(),
+                what,
+                part: part.to_string(),
+            })
         };
         Shard::new(number(index, "index")?, number(count, "count")?)
     }
@@ -64,17 +82,12 @@ impl std::str::FromStr for Shard {
 
 impl Shard {
     /// Checks `index < count <= MAX_SHARDS`.
-    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+    pub fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
         if count == 0 || count > MAX_SHARDS {
-            return Err(format!(
-                "the shard count must be between 1 and {MAX_SHARDS}, not {count}"
-            ));
+            return Err(ShardError::Count(count));
         }
         if index >= count {
-            return Err(format!(
-                "shard index {index} is out of range for {count} shards: indices run from 0 to {}",
-                count - 1
-            ));
+            return Err(ShardError::Index { index, count });
         }
         Ok(Shard { index, count })
     }
@@ -82,14 +95,6 @@ impl Shard {
     /// Whether the line with this shard key belongs to this shard.
     pub fn owns_key(&self, key: &str) -> bool {
         shard_of(key, self.count) == self.index
-    }
-
-    /// Whether the raw input line `bytes` (1-based line number `line`) belongs to this shard.
-    pub fn owns_line(&self, bytes: &[u8], line: u64) -> bool {
-        if self.count == 1 {
-            return true;
-        }
-        self.owns_key(line_key(bytes, line).as_str())
     }
 }
 
@@ -134,28 +139,8 @@ pub fn resolve(request: Option<ShardRequest>, index_var: Option<&str>) -> Result
             })?;
             Shard::new(index, count)
                 .map(Some)
-                .map_err(|m| (INDEX_ENV.to_string(), m))
+                .map_err(|e| (INDEX_ENV.to_string(), e.to_string()))
         }
-    }
-}
-
-/// Non-blank lines of the input that belong to `shard`: the progress total and the figure
-/// unsent items are counted against. One streaming pass; only the ids are parsed.
-pub fn count_lines(path: &Path, shard: Shard) -> std::io::Result<u64> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path)?;
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    let (mut buffer, mut line, mut owned) = (Vec::with_capacity(4096), 0u64, 0u64);
-    loop {
-        buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
-            return Ok(owned);
-        }
-        line += 1;
-        if buffer.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        owned += u64::from(shard.owns_line(&buffer, line));
     }
 }
 

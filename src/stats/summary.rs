@@ -45,17 +45,17 @@ pub struct Summary {
     pub cache: CacheStats,
     /// `run --threshold`: the verdict of each on the final figures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub thresholds: Vec<crate::threshold::ThresholdCheck>,
+    pub thresholds: Vec<ThresholdCheck>,
     /// Items answered through a provider's Batch API (`run --batch-api`): created → ended of
     /// their batch, apart from `latency_ms` (live requests only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_latency_ms: Option<Percentiles>,
     /// `run --batch-api`: the batches, and the cost at batch prices against live prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch_api: Option<crate::batch_api::BatchApiSummary>,
+    pub batch_api: Option<BatchApiSummary>,
     /// `--max-cost`: the budget, what the job spent, and whether the budget stopped it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub budget: Option<crate::dispatch::budget::BudgetReport>,
+    pub budget: Option<super::BudgetReport>,
 }
 
 /// Answers served by the response cache instead of a request.
@@ -265,4 +265,53 @@ pub struct TargetHistogram {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// The verdict of one threshold at one place (a step, or the run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdCheck {
+    /// The threshold as written: `p99(ttft)<500ms`.
+    pub threshold: String,
+    /// `step 3 (rate 20/s)` or `run`.
+    pub scope: String,
+    pub passed: bool,
+    /// The measured figure, in the threshold's unit; `None` when it was not measured (which
+    /// fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    pub limit: f64,
+    /// How far past the limit the figure is (positive), in the same unit; 0 when it holds.
+    pub excess: f64,
+    /// One line for people: `p99(ttft)<500ms crossed at step 3 (rate 20/s): 812ms, 312ms over`.
+    pub message: String,
+}
+
+/// `run --batch-api`: the provider batches of a run and what they cost (see `batch_api`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchApiSummary {
+    pub completion_window: String,
+    pub batches: Vec<BatchRow>,
+    /// Items answered through the Batch API.
+    pub items: u64,
+    /// Their cost at the batch prices of the price table.
+    pub cost_batch_usd: f64,
+    /// What the same tokens cost at live prices.
+    pub cost_live_usd: f64,
+    /// `cost_live_usd - cost_batch_usd`.
+    pub saved_usd: f64,
+    /// Items whose model has no batch price (not in either cost).
+    pub unpriced_items: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchRow {
+    pub number: u32,
+    pub batch_id: Option<String>,
+    pub endpoint: String,
+    pub status: Option<String>,
+    pub lines: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Created → final status, as sheepdog saw it.
+    pub latency_ms: Option<u64>,
 }

@@ -244,3 +244,33 @@ fn repeated_target_names_are_kept_once() {
     let s = Collector::new(targets).finish(fixture::job(1.0), 0, 0);
     assert_eq!(s.targets.len(), 3);
 }
+
+#[test]
+fn what_the_dispatcher_saw_lands_in_its_targets_row() {
+    let name = fixture::targets()[0].name.clone();
+    let dispatch = DispatchReport {
+        targets: vec![TargetDispatch {
+            name: name.clone(),
+            breaker_openings: 3,
+            slowdowns: 2,
+            pacing: summary::TargetPacing {
+                learned_rpm: Some(120.0),
+                retry_after_wait_s: 1.5,
+                ..Default::default()
+            },
+        }],
+        budget: None,
+    };
+    let s = fixture::collector().finish_with(fixture::job(2.0), 20, 0, &dispatch);
+    let row = s.targets.iter().find(|t| t.name == name).unwrap();
+    assert_eq!((row.breaker_openings, row.slowdowns), (3, 2));
+    assert_eq!(row.pacing.learned_rpm, Some(120.0));
+    assert_eq!(row.pacing.retry_after_wait_s, 1.5);
+    let others: Vec<_> = s.targets.iter().filter(|t| t.name != name).collect();
+    assert!(
+        !others.is_empty()
+            && others
+                .iter()
+                .all(|t| t.breaker_openings == 0 && t.pacing == Default::default())
+    );
+}

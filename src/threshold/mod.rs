@@ -4,15 +4,15 @@
 //! Parsing gives a typed [`Threshold`]; [`check`] is a pure function from thresholds and the
 //! [`Figures`] of one step (or of the run) to one [`ThresholdCheck`] each, which reports keep.
 
+mod metric;
 mod parse;
 #[cfg(test)]
 mod tests;
 
-use serde::{Deserialize, Serialize};
-
-use crate::bench::{SloMetric, StepReport};
 use crate::stats::summary::{Percentiles, Summary};
 
+pub use crate::stats::summary::ThresholdCheck;
+pub use metric::SloMetric;
 pub use parse::ThresholdError;
 
 /// A statistic of a latency distribution.
@@ -147,23 +147,6 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// A bench step's figures (warm-up left out).
-    pub fn of_step(step: &StepReport) -> Figures {
-        let s = &step.summary;
-        Figures {
-            latency: [
-                s.ttft_ms.clone(),
-                s.itl_ms.clone(),
-                s.tpot_ms.clone(),
-                Some(s.latency_ms.clone()),
-            ],
-            error_rate: step.error_rate,
-            rps: step.achieved_rps,
-            goodput: step.slo.as_ref().map(|slo| slo.met_all),
-            goodput_rps: step.slo.as_ref().map(|slo| slo.goodput_rps),
-        }
-    }
-
     /// A run's final figures: items failed / attempted, items finished per second.
     pub fn of_run(summary: &Summary) -> Figures {
         let t = &summary.totals;
@@ -198,25 +181,6 @@ impl Figures {
             Figure::GoodputRps => self.goodput_rps,
         }
     }
-}
-
-/// The verdict of one threshold at one place (a step, or the run).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThresholdCheck {
-    /// The threshold as written: `p99(ttft)<500ms`.
-    pub threshold: String,
-    /// `step 3 (rate 20/s)` or `run`.
-    pub scope: String,
-    pub passed: bool,
-    /// The measured figure, in the threshold's unit; `None` when it was not measured (which
-    /// fails).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    pub limit: f64,
-    /// How far past the limit the figure is (positive), in the same unit; 0 when it holds.
-    pub excess: f64,
-    /// One line for people: `p99(ttft)<500ms crossed at step 3 (rate 20/s): 812ms, 312ms over`.
-    pub message: String,
 }
 
 /// Checks every threshold against `figures` measured at `scope`.
@@ -262,52 +226,14 @@ pub fn check(thresholds: &[Threshold], figures: &Figures, scope: &str) -> Vec<Th
 
 /// Checks that every threshold can be measured: goodput needs `--slo`; TTFT, ITL and TPOT need
 /// streamed answers. The message names the threshold and what to add.
-pub fn validate(thresholds: &[Threshold], has_slo: bool, streaming: bool) -> Result<(), String> {
+pub fn validate(thresholds: &[Threshold], has_slo: bool, streaming: bool) -> Result<(), ThresholdError> {
     for t in thresholds {
         if t.figure.needs_slo() && !has_slo {
-            return Err(format!("--threshold {}: goodput needs objectives: add --slo", t.text));
+            return Err(ThresholdError::NeedsSlo(t.text.clone()));
         }
         if t.figure.needs_stream() && !streaming {
-            return Err(format!(
-                "--threshold {}: ttft, itl and tpot are measured on streamed answers: drop --no-stream",
-                t.text
-            ));
+            return Err(ThresholdError::NeedsStream(t.text.clone()));
         }
     }
     Ok(())
-}
-
-/// The `## Thresholds` section of `report.md`: one row per check, crossed ones first. Empty when
-/// no threshold was given.
-pub fn markdown(checks: &[ThresholdCheck]) -> String {
-    use crate::report::fmt::md_cell;
-    use std::fmt::Write as _;
-
-    if checks.is_empty() {
-        return String::new();
-    }
-    let crossed = checks.iter().filter(|c| !c.passed).count();
-    let mut out = String::from("## Thresholds\n\n");
-    let _ = writeln!(
-        out,
-        "{} of {} checks crossed{}.\n",
-        crossed,
-        checks.len(),
-        if crossed > 0 { " (exit code 1)" } else { "" }
-    );
-    out.push_str("| Threshold | Where | Verdict |\n|---|---|---|\n");
-    let (failed, passed): (Vec<_>, Vec<_>) = checks.iter().partition(|c| !c.passed);
-    for check in failed.into_iter().chain(passed) {
-        let verdict = check.message.split_once(": ").map_or("", |(_, what)| what);
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} {} |",
-            md_cell(&check.threshold),
-            md_cell(&check.scope),
-            if check.passed { "holds:" } else { "**crossed**:" },
-            md_cell(verdict)
-        );
-    }
-    out.push('\n');
-    out
 }

@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+use super::SloMetric;
 use super::{Figure, Op, Stat, Threshold};
-use crate::bench::SloMetric;
 
 const EXAMPLES: &str = "write e.g. p99(ttft)<500ms, error_rate<1%, rps>100 or goodput>=95%";
 
@@ -25,6 +25,10 @@ pub enum ThresholdError {
         text: String,
         expected: &'static str,
     },
+    #[error("--threshold {0}: goodput needs objectives: add --slo")]
+    NeedsSlo(String),
+    #[error("--threshold {0}: ttft, itl and tpot are measured on streamed answers: drop --no-stream")]
+    NeedsStream(String),
 }
 
 impl FromStr for Threshold {

@@ -1,5 +1,5 @@
+use super::SloMetric;
 use super::*;
-use crate::bench::SloMetric;
 
 fn parse(text: &str) -> Threshold {
     text.parse().unwrap()
@@ -94,9 +94,15 @@ fn check_says_where_and_by_how_much() {
 #[test]
 fn validate_names_what_is_missing() {
     let goodput = [parse("goodput>90%")];
-    assert!(validate(&goodput, false, true).unwrap_err().contains("add --slo"));
+    assert!(validate(&goodput, false, true)
+        .unwrap_err()
+        .to_string()
+        .contains("add --slo"));
     assert_eq!(validate(&goodput, true, true), Ok(()));
     let ttft = [parse("p50(ttft)<1s")];
-    assert!(validate(&ttft, false, false).unwrap_err().contains("--no-stream"));
+    assert!(validate(&ttft, false, false)
+        .unwrap_err()
+        .to_string()
+        .contains("--no-stream"));
     assert_eq!(validate(&[parse("p50(e2e)<1s")], false, false), Ok(()));
 }

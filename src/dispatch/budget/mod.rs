@@ -12,12 +12,10 @@
 //! (the provider's `billing`, or `--fx` for a budget in another currency than USD).
 
 mod hook;
-mod limit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -26,42 +24,11 @@ use crate::pricing::currency::Money;
 use crate::pricing::Price;
 use crate::record::Usage;
 
-pub use limit::{factor, MaxCost};
+pub use crate::config::max_cost::{factor, MaxCost};
+pub use crate::stats::BudgetReport;
 
 /// A reservation is scaled up by at most this much when answers cost more than reserved.
 const MAX_SCALE: f64 = 10.0;
-
-/// What `summary.json` and the reports say about the budget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BudgetReport {
-    /// The budget, in `currency`.
-    pub limit: f64,
-    pub currency: String,
-    /// Spent by the whole job (earlier parts of a resumed job included), in `currency`.
-    pub spent: f64,
-    /// Of `spent`, what earlier parts of a resumed job spent.
-    pub spent_before: f64,
-    /// The budget stopped the run: the next request could have passed it.
-    pub reached: bool,
-}
-
-impl BudgetReport {
-    /// `$24.91 of $25.00 spent; reached: sending stopped` (for the reports).
-    pub fn describe(&self) -> String {
-        let money = Money {
-            currency: self.currency.clone(),
-            fx: 1.0,
-        };
-        let mut text = format!("{} of {} spent", money.format(self.spent), money.format(self.limit));
-        if self.spent_before > 0.0 {
-            text.push_str(&format!(" ({} by earlier parts)", money.format(self.spent_before)));
-        }
-        if self.reached {
-            text.push_str("; reached: the next request could have passed it, so sending stopped");
-        }
-        text
-    }
-}
 
 /// Why a request may not go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

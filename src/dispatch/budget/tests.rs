@@ -120,7 +120,7 @@ fn estimates_use_the_targets_price_and_rate() {
         batch_output: None,
         source: String::new(),
         date: String::new(),
-        origin: String::new(),
+        origin: crate::pricing::PriceOrigin::job_file(""),
         cache_write: None,
         tiers: Vec::new(),
         provider: None,
