@@ -14,6 +14,7 @@ use super::BatchError;
 use crate::output::lineset::LineSet;
 use crate::output::{render_extended, ResultsWriter};
 use crate::pricing::Price;
+use crate::provider::ApiEndpoint;
 use crate::record::{Attempt, ErrorClass, ErrorInfo, Outcome, Success, Usage};
 use crate::stats::Collector;
 
@@ -67,7 +68,15 @@ pub fn collect(
         }
         let price = context.prices.get(&item.model);
         let (outcome, id, live_cost) = match answers.get(item.custom_id.as_str()) {
-            Some((value, ok)) => outcome_of(item, value, *ok && succeeded(value), context.target, price, latency),
+            Some((value, ok)) => outcome_of(
+                part.endpoint,
+                item,
+                value,
+                *ok && succeeded(value),
+                context.target,
+                price,
+                latency,
+            ),
             None => (
                 missing(item, part, context.target),
                 format!("sheepdog-{}", item.line),
@@ -137,6 +146,7 @@ pub fn costs(price: Option<&Price>, usage: &Usage) -> (Option<f64>, Option<f64>)
 }
 
 fn outcome_of(
+    endpoint: ApiEndpoint,
     item: &Sent,
     value: &Value,
     ok: bool,
@@ -166,7 +176,7 @@ fn outcome_of(
     };
     if ok {
         let body = response["body"].clone();
-        let usage = crate::provider::parse_usage(&body).unwrap_or_default();
+        let usage = endpoint.parse_usage(&body).unwrap_or_default();
         let (batch_cost, live_cost) = costs(price, &usage);
         attempt.usage = Some(usage);
         attempt.cost_usd = batch_cost;
