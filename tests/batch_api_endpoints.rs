@@ -17,7 +17,7 @@ fn batch_line(id: &str, url: &str, body: Value) -> String {
     json!({"custom_id": id, "method": "POST", "url": url, "body": body}).to_string() + "\n"
 }
 
-/// 3 chat lines (one in the short form), 2 embedding lines, 2 Responses lines.
+/// 3 chat lines (one in the short form), 2 embedding lines, 2 Responses lines, a moderation.
 fn mixed_input() -> String {
     let chat = |n: u32| json!({"messages": [{"role": "user", "content": format!("chat {n}")}]});
     let embed = |n: u32| json!({"model": "text-embedding-3-small", "input": format!("embed {n}"), "dimensions": 4});
@@ -30,6 +30,7 @@ fn mixed_input() -> String {
         batch_line("e2", "/v1/embeddings", embed(2)),
         batch_line("c3", "/v1/chat/completions", chat(3)),
         batch_line("r2", "/v1/responses", respond(2)),
+        batch_line("m1", "/v1/moderations", json!({"input": "a quiet field at dawn"})),
     ]
     .concat()
 }
@@ -61,10 +62,10 @@ async fn a_mixed_file_runs_one_batch_per_endpoint_with_usage_and_cost_per_endpoi
     finished.assert_code(0);
     let folder = RunFolder::read(&out);
     assert!(folder.errors.is_empty(), "{:?}", folder.errors);
-    assert_eq!(folder.results.len(), 7);
+    assert_eq!(folder.results.len(), 8);
     assert!(ids(&folder).values().all(|&n| n == 1));
 
-    // One endpoint per batch: chat in two (3 lines, 2 a batch), embeddings and responses in one.
+    // One endpoint per batch: chat in two (3 lines, 2 a batch), the others in one each.
     let mut endpoints: Vec<String> = parts(&out)
         .iter()
         .map(|p| p["endpoint"].as_str().expect("endpoint").to_string())
@@ -76,6 +77,7 @@ async fn a_mixed_file_runs_one_batch_per_endpoint_with_usage_and_cost_per_endpoi
             "/v1/chat/completions",
             "/v1/chat/completions",
             "/v1/embeddings",
+            "/v1/moderations",
             "/v1/responses"
         ]
     );
@@ -87,10 +89,10 @@ async fn a_mixed_file_runs_one_batch_per_endpoint_with_usage_and_cost_per_endpoi
         }
     }
     let stats = server.stats();
-    assert_eq!((stats.files_uploaded, stats.batches_created), (4, 4));
-    assert_eq!(stats.requests, 7, "each line answered once, none refused");
+    assert_eq!((stats.files_uploaded, stats.batches_created), (5, 5));
+    assert_eq!(stats.requests, 8, "each line answered once, none refused");
     let rows = folder.summary["batch_api"]["batches"].as_array().expect("batches");
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
 
     // Each line answered by its endpoint, with the model the live path would send: the chat
     // target's model on chat and responses lines, the embedding line's own model kept.
@@ -148,8 +150,17 @@ async fn a_mixed_file_runs_one_batch_per_endpoint_with_usage_and_cost_per_endpoi
             "{id}"
         );
     }
+    // A moderation answer has no usage: its input is counted with the tokenizer, as live; free.
+    let block = &line_of(&folder, "m1")["sheepdog"];
+    assert_eq!(block["model"], "omni-moderation-latest");
+    assert!(block["input_tokens"].as_u64().expect("input tokens") > 0, "{block}");
+    assert_eq!(
+        (block["output_tokens"].as_u64(), cost(block, "cost_usd")),
+        (Some(0), 0.0)
+    );
+
     let batch = &folder.summary["batch_api"];
-    assert_eq!(batch["items"], 7);
+    assert_eq!(batch["items"], 8);
     assert_eq!(batch["unpriced_items"], 0);
     let summed: f64 = folder.results.iter().map(|l| cost(&l["sheepdog"], "cost_usd")).sum();
     assert!((cost(batch, "cost_batch_usd") - summed).abs() < 1e-12);
