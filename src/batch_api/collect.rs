@@ -14,6 +14,7 @@ use super::BatchError;
 use crate::output::lineset::LineSet;
 use crate::output::{render_extended, ResultsWriter};
 use crate::pricing::Price;
+use crate::provider::ApiEndpoint;
 use crate::record::{Attempt, ErrorClass, ErrorInfo, Outcome, Success, Usage};
 use crate::stats::Collector;
 
@@ -28,6 +29,8 @@ struct Sent {
     custom_id: String,
     line: u64,
     model: String,
+    /// Where the line is in the part's file.
+    span: std::ops::Range<usize>,
 }
 
 /// Writes the line of every item of `part` that has none yet; returns how many were written.
@@ -42,7 +45,7 @@ pub fn collect(
     collector: &mut Collector,
     done: &mut LineSet,
 ) -> Result<u64, BatchError> {
-    let sent = read_part(dir, part)?;
+    let (file, sent) = read_part(dir, part)?;
     let mut answers: HashMap<&str, (Value, bool)> = HashMap::new();
     let parsed: Vec<(Value, bool)> = [(output, true), (errors, false)]
         .into_iter()
@@ -67,7 +70,18 @@ pub fn collect(
         }
         let price = context.prices.get(&item.model);
         let (outcome, id, live_cost) = match answers.get(item.custom_id.as_str()) {
-            Some((value, ok)) => outcome_of(item, value, *ok && succeeded(value), context.target, price, latency),
+            Some((value, ok)) => outcome_of(
+                Answer {
+                    endpoint: part.endpoint,
+                    item,
+                    request: &file[item.span.clone()],
+                    value,
+                    ok: *ok && succeeded(value),
+                },
+                context.target,
+                price,
+                latency,
+            ),
             None => (
                 missing(item, part, context.target),
                 format!("sheepdog-{}", item.line),
@@ -96,21 +110,40 @@ fn succeeded(value: &Value) -> bool {
         .is_some_and(|s| (200..300).contains(&s))
 }
 
-fn read_part(dir: &Path, part: &PartState) -> Result<Vec<Sent>, BatchError> {
+/// The part's file, and its lines.
+fn read_part(dir: &Path, part: &PartState) -> Result<(Vec<u8>, Vec<Sent>), BatchError> {
     let lines = super::split::read_index(dir, part)?;
     let path = dir.join(&part.file);
     let text = std::fs::read(&path).map_err(|e| BatchError::Setup(format!("{}: cannot read: {e}", path.display())))?;
     let mut sent = Vec::with_capacity(lines.len());
-    for (bytes, line) in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).zip(lines) {
-        let value: Value = serde_json::from_slice(bytes)
+    let mut start = 0;
+    let spans = text.split(|&b| b == b'\n').map(|bytes| {
+        let span = start..start + bytes.len();
+        start = span.end + 1;
+        span
+    });
+    for (span, line) in spans.filter(|span| !span.is_empty()).zip(lines) {
+        let value: Value = serde_json::from_slice(&text[span.clone()])
             .map_err(|e| BatchError::Setup(format!("{}: damaged line: {e}", path.display())))?;
         sent.push(Sent {
             custom_id: value["custom_id"].as_str().unwrap_or_default().to_string(),
             line,
             model: value["body"]["model"].as_str().unwrap_or_default().to_string(),
+            span,
         });
     }
-    Ok(sent)
+    Ok((text, sent))
+}
+
+/// Input tokens of a request whose answer has no `usage` (moderations), counted with the
+/// tokenizer of its model, as the live path counts them.
+fn counted_usage(endpoint: ApiEndpoint, model: &str, request: &[u8]) -> Usage {
+    let line: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    let (encoding, _) = crate::tokens::encoding_for_model(model);
+    Usage {
+        input_tokens: endpoint.prompt_tokens(encoding, &line["body"]),
+        ..Usage::default()
+    }
 }
 
 /// Cost at batch prices, and at live prices, of `usage`. A model without a batch price has no
@@ -136,14 +169,30 @@ pub fn costs(price: Option<&Price>, usage: &Usage) -> (Option<f64>, Option<f64>)
     (batch, Some(live))
 }
 
-fn outcome_of(
-    item: &Sent,
-    value: &Value,
+/// A line of the output or error file, and the request it answers.
+struct Answer<'a> {
+    endpoint: ApiEndpoint,
+    item: &'a Sent,
+    /// The request's line in the part's file.
+    request: &'a [u8],
+    value: &'a Value,
+    /// A 2xx in the output file.
     ok: bool,
+}
+
+fn outcome_of(
+    answer: Answer<'_>,
     target: &str,
     price: Option<&Price>,
     latency: Duration,
 ) -> (Outcome, String, Option<f64>) {
+    let Answer {
+        endpoint,
+        item,
+        value,
+        ok,
+        ..
+    } = answer;
     let id = value["id"]
         .as_str()
         .map(str::to_string)
@@ -166,7 +215,9 @@ fn outcome_of(
     };
     if ok {
         let body = response["body"].clone();
-        let usage = crate::provider::parse_usage(&body).unwrap_or_default();
+        let usage = endpoint
+            .parse_usage(&body)
+            .unwrap_or_else(|| counted_usage(endpoint, &item.model, answer.request));
         let (batch_cost, live_cost) = costs(price, &usage);
         attempt.usage = Some(usage);
         attempt.cost_usd = batch_cost;

@@ -135,15 +135,24 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
     // `--then-live` on a resume sends what did not come back live instead of in new batches.
     if !(options.then_live && resumed.is_some()) {
         let first = state.parts.iter().map(|p| p.number).max().unwrap_or(0) + 1;
-        let (dir, input_path, target, run_id) = (
+        let (dir, input_path, target, run_id, short) = (
             out_dir.clone(),
             options.run.input.clone(),
             target.clone(),
             state.run_id.clone(),
+            config.endpoint,
         );
         let skip = (done.clone(), covered.clone());
         let made = tokio::task::spawn_blocking(move || {
-            split::split(&input_path, &dir, &target, limits, first, &run_id, |line| {
+            let plan = split::Plan {
+                dir: &dir,
+                target: &target,
+                limits,
+                short,
+                first,
+                run_id: &run_id,
+            };
+            split::split(&input_path, &plan, |line| {
                 !skip.0.contains(line) && !skip.1.contains(line)
             })
         })
@@ -317,7 +326,7 @@ pub async fn control(config: &Config, dir: &std::path::Path, cancel: bool) -> Re
         let mut report = BatchReport {
             number: part.number,
             batch_id: part.batch_id.clone(),
-            endpoint: part.endpoint.clone(),
+            endpoint: part.endpoint.batch_url().to_string(),
             status: part.status.clone().unwrap_or_else(|| "not created".into()),
             counts: part.counts,
             written: part.written,

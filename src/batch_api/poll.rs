@@ -126,7 +126,7 @@ impl Poller {
                     let part = &self.state.parts[i];
                     let file = part.input_file_id.clone().unwrap_or_default();
                     self.client
-                        .create(&file, &part.endpoint, &self.state.completion_window, &tag)
+                        .create(&file, part.endpoint.batch_url(), &self.state.completion_window, &tag)
                         .await?
                 }
             };

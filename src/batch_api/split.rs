@@ -13,6 +13,7 @@ use super::state::{PartState, PARTS_DIR};
 use super::BatchError;
 use crate::config::Target;
 use crate::input::{Entry, Reader, WorkItem};
+use crate::provider::ApiEndpoint;
 use crate::record::Rejected;
 
 /// OpenAI's limits per batch file.
@@ -32,18 +33,12 @@ pub struct Split {
     pub rejected: Vec<Rejected>,
 }
 
-/// The endpoint a line is sent to.
-fn endpoint_of(_item: &WorkItem) -> &'static str {
-    "/v1/chat/completions"
-}
-
-/// The model the live path sends for `item` to `target`.
+/// The model the live path sends for `item` to `target`: the target's when it fits the item's
+/// endpoint, else the line's own (see [`ApiEndpoint::model_for`]), so an embedding line of a
+/// mixed file is not turned into a chat request.
 pub fn model_for<'a>(target: &'a Target, item: &'a WorkItem) -> Option<&'a str> {
-    target
-        .model
-        .as_deref()
-        .or_else(|| item.model())
-        .or(target.default_model.as_deref())
+    item.endpoint
+        .model_for(target.model.as_deref(), item.model(), target.default_model.as_deref())
 }
 
 struct Open {
@@ -52,22 +47,36 @@ struct Open {
     index: BufWriter<File>,
 }
 
-/// Splits the lines of `input` for which `send(line)` holds into parts numbered from `first`,
-/// written under `dir`.
-pub fn split(
-    input: &Path,
-    dir: &Path,
-    target: &Target,
-    limits: Limits,
-    first: u32,
-    run_id: &str,
-    send: impl Fn(u64) -> bool,
-) -> Result<Split, BatchError> {
+/// Where and how the parts are written.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    /// The run folder.
+    pub dir: &'a Path,
+    pub target: &'a Target,
+    pub limits: Limits,
+    /// The endpoint of short-form lines (`--endpoint`); Batch lines name their own.
+    pub short: ApiEndpoint,
+    /// The number of the first new part.
+    pub first: u32,
+    pub run_id: &'a str,
+}
+
+/// Splits the lines of `input` for which `send(line)` holds into parts (one endpoint per part)
+/// numbered from `plan.first`, written under `plan.dir`.
+pub fn split(input: &Path, plan: &Plan<'_>, send: impl Fn(u64) -> bool) -> Result<Split, BatchError> {
+    let Plan {
+        dir,
+        target,
+        limits,
+        short,
+        first,
+        run_id,
+    } = *plan;
     std::fs::create_dir_all(dir.join(PARTS_DIR)).map_err(|e| write_error(&dir.join(PARTS_DIR), e))?;
     let mut split = Split::default();
-    let mut open: BTreeMap<&'static str, Open> = BTreeMap::new();
+    let mut open: BTreeMap<ApiEndpoint, Open> = BTreeMap::new();
     let mut next = first;
-    let reader = Reader::open(input)?;
+    let reader = Reader::open(input)?.with_endpoint(short);
     for entry in reader {
         let item = match entry? {
             Entry::Rejected(rejected) => {
@@ -89,21 +98,21 @@ pub fn split(
             });
             continue;
         };
-        let endpoint = endpoint_of(&item);
+        let endpoint = item.endpoint;
         let mut body = item.body.clone();
         body.insert("model".into(), Value::String(model.to_string()));
-        let line = json!({"custom_id": item.id, "method": "POST", "url": endpoint, "body": body});
+        let line = json!({"custom_id": item.id, "method": "POST", "url": endpoint.batch_url(), "body": body});
         let mut bytes = serde_json::to_vec(&line).map_err(|e| BatchError::Setup(e.to_string()))?;
         bytes.push(b'\n');
-        let full = open.get(endpoint).is_some_and(|o| {
+        let full = open.get(&endpoint).is_some_and(|o| {
             o.part.lines + 1 > limits.max_lines || o.part.bytes + bytes.len() as u64 > limits.max_bytes
         });
         if full {
-            if let Some(done) = open.remove(endpoint) {
+            if let Some(done) = open.remove(&endpoint) {
                 split.parts.push(close(dir, done)?);
             }
         }
-        let current = match open.get_mut(endpoint) {
+        let current = match open.get_mut(&endpoint) {
             Some(current) => current,
             None => {
                 let part = new_part(dir, next, endpoint, run_id)?;
@@ -124,7 +133,7 @@ pub fn split(
     Ok(split)
 }
 
-fn new_part(dir: &Path, number: u32, endpoint: &str, run_id: &str) -> Result<Open, BatchError> {
+fn new_part(dir: &Path, number: u32, endpoint: ApiEndpoint, run_id: &str) -> Result<Open, BatchError> {
     let file = format!("{PARTS_DIR}/part-{number:04}.jsonl");
     let index = format!("{PARTS_DIR}/part-{number:04}.lines");
     let create = |name: &str| {
@@ -137,7 +146,7 @@ fn new_part(dir: &Path, number: u32, endpoint: &str, run_id: &str) -> Result<Ope
         index: create(&index)?,
         part: PartState {
             number,
-            endpoint: endpoint.to_string(),
+            endpoint,
             upload_name: format!("{run_id}-part-{number:04}.jsonl"),
             file,
             index,

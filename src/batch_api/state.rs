@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::provider::ApiEndpoint;
+
 pub const STATE_FILE: &str = "batch_api.json";
 /// Folder of the run folder that holds the batch input files.
 pub const PARTS_DIR: &str = "batch";
@@ -30,8 +32,10 @@ pub struct BatchState {
 pub struct PartState {
     /// 1-based.
     pub number: u32,
-    /// The endpoint of every line of the file.
-    pub endpoint: String,
+    /// The endpoint of every line of the file, written as its Batch `url`
+    /// (`/v1/embeddings`). Run folders from before mixed files have none: their parts are chat.
+    #[serde(default, with = "batch_url")]
+    pub endpoint: ApiEndpoint,
     /// Path of the batch input file, relative to the run folder.
     pub file: String,
     /// Input line numbers of the file's lines, relative to the run folder (one per line).
@@ -112,10 +116,57 @@ impl BatchState {
     }
 }
 
+/// An endpoint in the state file as the Batch API names it (`/v1/chat/completions`), so the
+/// file reads the same as the batch objects the provider returns.
+mod batch_url {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::provider::ApiEndpoint;
+
+    pub fn serialize<S: Serializer>(endpoint: &ApiEndpoint, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(endpoint.batch_url())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ApiEndpoint, D::Error> {
+        let url = String::deserialize(deserializer)?;
+        ApiEndpoint::from_batch_url(&url)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown batch endpoint {url:?}")))
+    }
+}
+
 /// Unix milliseconds now.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_without_an_endpoint_is_chat_and_endpoints_are_written_as_batch_urls() {
+        let old = r#"{"run_id": "r", "config": null, "completion_window": "24h", "parts": [
+            {"number": 1, "file": "batch/part-0001.jsonl", "index": "batch/part-0001.lines",
+             "lines": 2, "bytes": 10, "upload_name": "r-part-0001.jsonl", "input_file_id": "file-1",
+             "batch_id": "batch_1", "status": "in_progress", "output_file_id": null,
+             "error_file_id": null, "created_ms": 1, "ended_ms": null, "provider_created_at": null,
+             "provider_completed_at": null, "failure": null}]}"#;
+        let state: BatchState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.parts[0].endpoint, ApiEndpoint::Chat);
+
+        let mut part = state.parts[0].clone();
+        part.endpoint = ApiEndpoint::Embeddings;
+        let written = serde_json::to_value(&part).unwrap();
+        assert_eq!(written["endpoint"], "/v1/embeddings");
+        let read: PartState = serde_json::from_value(written).unwrap();
+        assert_eq!(read.endpoint, ApiEndpoint::Embeddings);
+
+        let bad = serde_json::json!({"number": 1, "endpoint": "/v1/images", "file": "f", "index": "i",
+            "lines": 1, "bytes": 1, "upload_name": "u"});
+        let error = serde_json::from_value::<PartState>(bad).unwrap_err().to_string();
+        assert!(error.contains("/v1/images"), "{error}");
+    }
 }

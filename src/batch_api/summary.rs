@@ -23,7 +23,7 @@ pub fn build(dir: &Path, state: &BatchState) -> std::io::Result<BatchApiSummary>
             .map(|p| BatchRow {
                 number: p.number,
                 batch_id: p.batch_id.clone(),
-                endpoint: p.endpoint.clone(),
+                endpoint: p.endpoint.batch_url().to_string(),
                 status: p.status.clone(),
                 lines: p.lines,
                 completed: p.counts.completed,

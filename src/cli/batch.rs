@@ -146,15 +146,16 @@ pub async fn control(args: BatchArgs) -> Outcome {
             Failure::new(e, exit)
         })?;
     println!(
-        "{:>4}  {:<36} {:<12} {:>10} {:>10} {:>10}  written",
-        "#", "batch", "status", "total", "completed", "failed"
+        "{:>4}  {:<36} {:<21} {:<12} {:>10} {:>10} {:>10}  written",
+        "#", "batch", "endpoint", "status", "total", "completed", "failed"
     );
     let mut problems = false;
     for r in &reports {
         println!(
-            "{:>4}  {:<36} {:<12} {:>10} {:>10} {:>10}  {}",
+            "{:>4}  {:<36} {:<21} {:<12} {:>10} {:>10} {:>10}  {}",
             r.number,
             r.batch_id.as_deref().unwrap_or("(not created)"),
+            r.endpoint,
             r.status,
             r.counts.total,
             r.counts.completed,

@@ -293,20 +293,22 @@ impl std::str::FromStr for ApiEndpoint {
 }
 
 /// The Responses API's `usage`: `input_tokens`, `output_tokens`,
-/// `input_tokens_details.cached_tokens`.
+/// `input_tokens_details.cached_tokens` and `.cache_write_tokens`.
 fn parse_responses_usage(usage: &Value) -> Option<Usage> {
     let input = usage.get("input_tokens")?.as_u64()?;
     let output = usage.get("output_tokens").and_then(Value::as_u64).unwrap_or(0);
-    let cached = usage
-        .get("input_tokens_details")
-        .and_then(|d| d.get("cached_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-        .min(input);
+    let details = |key: &str| {
+        usage
+            .get("input_tokens_details")
+            .and_then(|d| d.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let cached = details("cached_tokens").min(input);
     Some(Usage {
         input_tokens: input,
         cached_input_tokens: cached,
-        cache_write_tokens: 0,
+        cache_write_tokens: details("cache_write_tokens").min(input - cached),
         output_tokens: output,
     })
 }

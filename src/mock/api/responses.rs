@@ -67,7 +67,8 @@ pub(crate) fn object(id: &str, created: u64, model: &str, reply: &Reply, status:
     let usage = done.then(|| {
         json!({
             "input_tokens": reply.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            // The official SDK's `ResponseUsage` requires `cache_write_tokens`.
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": reply.completion_tokens,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens),

@@ -32,6 +32,8 @@ struct Line {
     custom_id: String,
     url: String,
     body: Value,
+    /// Its `url` is not the batch's endpoint: why; it is not sent, and gets an error line.
+    wrong_url: Option<String>,
 }
 
 /// What became of one line: an output line, or an error line.
@@ -166,7 +168,9 @@ pub(super) async fn run(api: Arc<BatchApi>, id: String, input: Bytes, key: Optio
     });
 }
 
-/// Reads every line; the first bad one fails the whole batch, as OpenAI's validation does.
+/// Reads every line; the first line that is not a request (bad JSON, no `custom_id`, no body)
+/// fails the whole batch, as OpenAI's validation does. A line whose `url` is not the batch's
+/// endpoint is kept: it is answered with an error line (see [`answer`]).
 fn parse(input: &[u8], endpoint: &str) -> Result<Vec<Line>, (u64, String)> {
     let mut lines = Vec::new();
     for (n, text) in input.split(|&b| b == b'\n').enumerate() {
@@ -179,16 +183,17 @@ fn parse(input: &[u8], endpoint: &str) -> Result<Vec<Line>, (u64, String)> {
         let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
         let custom_id = field("custom_id").ok_or_else(|| (number, format!("Line {number} has no custom_id.")))?;
         let url = field("url").unwrap_or_default();
-        if url != endpoint {
-            return Err((
-                number,
-                format!("Line {number}: url '{url}' is not the batch's endpoint '{endpoint}'."),
-            ));
-        }
         let Some(body) = value.get("body").filter(|b| b.is_object()).cloned() else {
             return Err((number, format!("Line {number} has no body object.")));
         };
-        lines.push(Line { custom_id, url, body });
+        let wrong_url = (url != endpoint)
+            .then(|| format!("The url '{url}' of this request does not match the batch's endpoint '{endpoint}'."));
+        lines.push(Line {
+            custom_id,
+            url,
+            body,
+            wrong_url,
+        });
     }
     if lines.is_empty() {
         return Err((0, "The input file has no lines.".into()));
@@ -203,6 +208,9 @@ fn request_id(batch: u64, line: u64) -> String {
 /// Answers one line through the server's routes (or fails it, when drawn to).
 async fn answer(api: &BatchApi, line: &Line, fails: bool, n: u64, batch: u64, key: Option<&str>) -> Answered {
     let id = request_id(batch, n);
+    if let Some(message) = &line.wrong_url {
+        return wrong_url(&id, &line.custom_id, message);
+    }
     if fails {
         return Answered::Error(json!({
             "id": id,
@@ -258,6 +266,24 @@ async fn answer(api: &BatchApi, line: &Line, fails: bool, n: u64, batch: u64, ke
     } else {
         Answered::Error(line)
     }
+}
+
+/// The error line of a request whose `url` is not the batch's endpoint: a 400 in the line's
+/// `response`, as the Batch API reports a request it refused, and nothing sent.
+fn wrong_url(id: &str, custom_id: &str, message: &str) -> Answered {
+    Answered::Error(json!({
+        "id": id,
+        "custom_id": custom_id,
+        "response": {
+            "status_code": 400,
+            "request_id": format!("req_{id}"),
+            "body": {"error": {
+                "message": message,
+                "type": "invalid_request_error", "param": "url", "code": "invalid_url",
+            }},
+        },
+        "error": null,
+    }))
 }
 
 fn error_line(id: &str, custom_id: &str, code: &str, message: &str) -> Answered {

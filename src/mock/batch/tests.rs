@@ -49,7 +49,11 @@ async fn upload(client: &reqwest::Client, server: &MockServer, text: String) -> 
 }
 
 async fn create(client: &reqwest::Client, server: &MockServer, file: &str) -> Value {
-    let body = json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h"});
+    create_for(client, server, file, "/v1/chat/completions").await
+}
+
+async fn create_for(client: &reqwest::Client, server: &MockServer, file: &str, endpoint: &str) -> Value {
+    let body = json!({"input_file_id": file, "endpoint": endpoint, "completion_window": "24h"});
     let response = client
         .post(format!("{}/batches", server.base_url()))
         .json(&body)
@@ -223,4 +227,102 @@ async fn unknown_files_and_bad_batches_are_refused_in_openai_shape() {
         .expect("create");
     assert_eq!(response.status(), 400);
     assert_eq!(server.stats().batches_created, 0);
+}
+
+fn request(custom_id: &str, url: &str, body: Value) -> String {
+    json!({"custom_id": custom_id, "method": "POST", "url": url, "body": body}).to_string() + "\n"
+}
+
+#[tokio::test]
+async fn batches_of_every_endpoint_answer_as_the_live_endpoint_and_refuse_other_urls() {
+    let server = start(fast()).await;
+    let client = reqwest::Client::new();
+    let cases = [
+        (
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": "a cat", "dimensions": 8}),
+            json!("list"),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "gpt-4.1-mini", "input": "hi"}),
+            json!("response"),
+        ),
+        (
+            "/v1/completions",
+            json!({"model": "gpt-4.1-mini", "prompt": "hi"}),
+            json!("text_completion"),
+        ),
+        // A moderation answer has no `object`, as OpenAI's has none.
+        ("/v1/moderations", json!({"input": "hi"}), Value::Null),
+    ];
+    for (endpoint, body, object) in cases {
+        // Two lines of the batch's endpoint, and a chat line that does not belong in it.
+        let chat = json!({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "x"}]});
+        let text = request("a", endpoint, body.clone())
+            + &request("b", "/v1/chat/completions", chat)
+            + &request("c", endpoint, body.clone());
+        let file = upload(&client, &server, text).await;
+        let created = create_for(&client, &server, file["id"].as_str().expect("id"), endpoint).await;
+        assert_eq!(created["endpoint"], endpoint);
+        let (done, _) = wait(&client, &server, created["id"].as_str().expect("id")).await;
+        assert_eq!(done["status"], "completed", "{endpoint}");
+        assert_eq!(
+            done["request_counts"],
+            json!({"total": 3, "completed": 2, "failed": 1}),
+            "{endpoint}"
+        );
+        let output = lines_of(&client, &server, &done["output_file_id"]).await;
+        let ids: Vec<&str> = output.iter().map(|l| l["custom_id"].as_str().expect("id")).collect();
+        assert_eq!(ids, ["a", "c"], "{endpoint}");
+        let answer = &output[0]["response"]["body"];
+        assert_eq!(answer["object"], object, "{endpoint}: {answer}");
+        // The same answer as the live endpoint gives for the same body.
+        let live: Value = client
+            .post(format!("{}{}", server.base_url(), endpoint.trim_start_matches("/v1")))
+            .json(&body)
+            .send()
+            .await
+            .expect("live")
+            .json()
+            .await
+            .expect("live answer");
+        for key in ["object", "model", "usage", "data", "output", "choices", "results"] {
+            if key == "output" || key == "choices" || key == "results" || key == "data" {
+                // Ids and timestamps differ; the content does not.
+                assert_eq!(strip_ids(&answer[key]), strip_ids(&live[key]), "{endpoint}: {key}");
+            } else {
+                assert_eq!(answer[key], live[key], "{endpoint}: {key}");
+            }
+        }
+        let errors = lines_of(&client, &server, &done["error_file_id"]).await;
+        assert_eq!(errors.len(), 1, "{endpoint}");
+        assert_eq!(errors[0]["custom_id"], "b");
+        assert_eq!(errors[0]["response"]["status_code"], 400);
+        let error = &errors[0]["response"]["body"]["error"];
+        assert_eq!(error["code"], "invalid_url", "{error}");
+        assert!(
+            error["message"].as_str().expect("message").contains(endpoint),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        server.stats().requests,
+        2 * 4 + 4,
+        "two lines per batch and one live request per endpoint; the refused lines are not sent"
+    );
+}
+
+/// `value` without the `id` fields of its objects (they name the answer, not its content).
+fn strip_ids(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "id")
+                .map(|(k, v)| (k.clone(), strip_ids(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(strip_ids).collect()),
+        other => other.clone(),
+    }
 }

@@ -128,12 +128,18 @@ fn usage_is_read_in_each_endpoints_shape() {
         7
     );
     assert_eq!(ApiEndpoint::Moderations.parse_usage(&json!({"results": []})), None);
-    let responses = json!({"usage": {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 40},
+    let responses = json!({"usage": {"input_tokens": 100,
+                                     "input_tokens_details": {"cached_tokens": 40, "cache_write_tokens": 50},
                                      "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 0}}});
     let usage = ApiEndpoint::Responses.parse_usage(&responses).unwrap();
     assert_eq!(
-        (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens),
-        (100, 40, 9)
+        (
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.cache_write_tokens,
+            usage.output_tokens
+        ),
+        (100, 40, 50, 9)
     );
     let chat = json!({"usage": {"prompt_tokens": 5, "completion_tokens": 3}});
     assert_eq!(ApiEndpoint::Completions.parse_usage(&chat).unwrap().output_tokens, 3);
