@@ -10,22 +10,12 @@ const PROVIDER: &str = "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\n";
 const TARGET: &str = "[[targets]]\nname = \"mini\"\nprovider = \"p\"\nmodel = \"gpt-4.1-mini\"\n";
 
 /// `sheepdog run` of the example input with `job.toml` holding `toml`, plus `args`.
-fn run_with_job(toml: &str, args: &[&str], envs: &[(&str, &str)]) -> Finished {
+async fn run_with_job(toml: &str, args: &[&str], envs: &[(&str, &str)]) -> Finished {
     let scratch = Scratch::new();
-    let job_file = scratch.write("job.toml", toml);
-    let input = repo_file("jobs/with-errors.jsonl");
-    let out = scratch.path().join("run");
-    let mut all = vec![
-        "run",
-        input.to_str().expect("utf-8 path"),
-        "--config",
-        job_file.to_str().expect("utf-8 path"),
-        "--out",
-        out.to_str().expect("utf-8 path"),
-        "--quiet",
-    ];
+    let input = std::fs::read_to_string(repo_file("jobs/with-errors.jsonl")).expect("example input");
+    let mut all = vec!["--quiet"];
     all.extend_from_slice(args);
-    let finished = scratch.run_blocking(&all, envs);
+    let (out, finished) = scratch.run_job(&input, toml, &all, envs).await;
     assert!(
         !out.join("results.jsonl").exists(),
         "a run folder was written despite the error"
@@ -45,53 +35,53 @@ fn assert_usage_error(finished: &Finished, parts: &[&str]) {
     }
 }
 
-#[test]
-fn target_naming_an_unknown_provider_names_file_and_key_path() {
+#[tokio::test]
+async fn target_naming_an_unknown_provider_names_file_and_key_path() {
     let toml =
         format!("{PROVIDER}\n[[targets]]\nname = \"mini\"\nprovider = \"holysheeep\"\nmodel = \"gpt-4.1-mini\"\n");
-    let finished = run_with_job(&toml, &[], &[]);
+    let finished = run_with_job(&toml, &[], &[]).await;
     assert_usage_error(&finished, &["job.toml", "targets[0].provider", "holysheeep", "\"p\""]);
 }
 
-#[test]
-fn unknown_key_in_a_provider_is_named() {
+#[tokio::test]
+async fn unknown_key_in_a_provider_is_named() {
     let toml = format!("[[providers]]\nnme = \"p\"\nbase_url = \"mock\"\n\n{TARGET}");
-    let finished = run_with_job(&toml, &[], &[]);
+    let finished = run_with_job(&toml, &[], &[]).await;
     assert_usage_error(&finished, &["job.toml", "providers[0].nme", "unknown field"]);
 }
 
-#[test]
-fn bad_duration_names_run_timeout() {
+#[tokio::test]
+async fn bad_duration_names_run_timeout() {
     let toml = format!("{PROVIDER}\n{TARGET}\n[run]\ntimeout = \"soon\"\n");
-    let finished = run_with_job(&toml, &[], &[]);
+    let finished = run_with_job(&toml, &[], &[]).await;
     assert_usage_error(&finished, &["job.toml", "run.timeout", "soon"]);
 }
 
-#[test]
-fn route_naming_an_unknown_target_names_its_index() {
+#[tokio::test]
+async fn route_naming_an_unknown_target_names_its_index() {
     let toml = format!("{PROVIDER}\n{TARGET}\n[route]\ntargets = [\"mini\", \"sonet\"]\n");
-    let finished = run_with_job(&toml, &[], &[]);
+    let finished = run_with_job(&toml, &[], &[]).await;
     assert_usage_error(&finished, &["job.toml", "route.targets[1]", "sonet"]);
 }
 
-#[test]
-fn provider_key_variable_not_set_names_the_variable() {
+#[tokio::test]
+async fn provider_key_variable_not_set_names_the_variable() {
     let toml = format!(
         "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\napi_key_env = \"SHEEPDOG_TEST_UNSET_KEY\"\n\n{TARGET}"
     );
-    let finished = run_with_job(&toml, &[], &[]);
+    let finished = run_with_job(&toml, &[], &[]).await;
     assert_usage_error(
         &finished,
         &["job.toml", "providers[0].api_key_env", "SHEEPDOG_TEST_UNSET_KEY"],
     );
 }
 
-#[test]
-fn provider_key_variable_set_to_empty_is_said_as_such() {
+#[tokio::test]
+async fn provider_key_variable_set_to_empty_is_said_as_such() {
     let toml = format!(
         "[[providers]]\nname = \"p\"\nbase_url = \"mock\"\napi_key_env = \"SHEEPDOG_TEST_EMPTY_KEY\"\n\n{TARGET}"
     );
-    let finished = run_with_job(&toml, &[], &[("SHEEPDOG_TEST_EMPTY_KEY", "")]);
+    let finished = run_with_job(&toml, &[], &[("SHEEPDOG_TEST_EMPTY_KEY", "")]).await;
     assert_usage_error(
         &finished,
         &["providers[0].api_key_env", "SHEEPDOG_TEST_EMPTY_KEY", "set but empty"],
@@ -110,15 +100,15 @@ fn missing_input_file_exits_2_and_names_the_file() {
     );
 }
 
-#[test]
-fn zero_concurrency_exits_2_and_names_the_flag() {
-    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &["--concurrency", "0"], &[]);
+#[tokio::test]
+async fn zero_concurrency_exits_2_and_names_the_flag() {
+    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &["--concurrency", "0"], &[]).await;
     assert_usage_error(&finished, &["--concurrency", "not in 1..=100000"]);
 }
 
-#[test]
-fn zero_concurrency_in_the_environment_exits_2() {
-    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &[], &[("SHEEPDOG_CONCURRENCY", "0")]);
+#[tokio::test]
+async fn zero_concurrency_in_the_environment_exits_2() {
+    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &[], &[("SHEEPDOG_CONCURRENCY", "0")]).await;
     finished.assert_code(2);
 }
 
@@ -140,15 +130,15 @@ fn missing_config_file_exits_2_and_names_it() {
     assert_usage_error(&finished, &["nowhere.toml"]);
 }
 
-#[test]
-fn toml_syntax_error_names_the_file_and_line() {
-    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}\n[retry\nmax_attempts = 2\n"), &[], &[]);
+#[tokio::test]
+async fn toml_syntax_error_names_the_file_and_line() {
+    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}\n[retry\nmax_attempts = 2\n"), &[], &[]).await;
     assert_usage_error(&finished, &["job.toml", "line 10"]);
 }
 
-#[test]
-fn unparsable_duration_flag_exits_2() {
-    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &["--timeout", "soon"], &[]);
+#[tokio::test]
+async fn unparsable_duration_flag_exits_2() {
+    let finished = run_with_job(&format!("{PROVIDER}\n{TARGET}"), &["--timeout", "soon"], &[]).await;
     assert_usage_error(&finished, &["--timeout", "soon"]);
 }
 

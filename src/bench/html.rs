@@ -8,7 +8,9 @@ use super::{BenchSummary, StepReport};
 use crate::report::charts::{self, Line, FAILURE, PALETTE};
 use crate::report::figures::{cdf, figures, Figure};
 use crate::report::fmt;
-use crate::report::html::{card, charts as chart_section, esc, row, table_end, table_start, STYLE};
+use crate::report::html::{
+    budget_card, budget_line, cached_card, card, charts as chart_section, esc, row, table_end, table_start, STYLE,
+};
 use crate::stats::decode_histogram;
 use crate::stats::summary::Percentiles;
 
@@ -51,6 +53,9 @@ pub fn render(s: &BenchSummary) -> String {
     }
     if let Some(found) = &s.find_max {
         let _ = writeln!(out, "<p><strong>Find max:</strong> {}</p>", esc(&found.answer));
+    }
+    if let Some(budget) = &b.budget {
+        budget_line(&mut out, budget);
     }
     cards(&mut out, s);
     let mut figs: Vec<Figure> = s.find_max.as_ref().map(find_max_figure).into_iter().collect();
@@ -114,6 +119,15 @@ fn cards(out: &mut String, s: &BenchSummary) {
         &fmt::int(failed),
         &format!("of {} measured requests", fmt::int(requests)),
     );
+    let tokens = s.steps.iter().map(|st| &st.summary.tokens);
+    cached_card(
+        out,
+        tokens.clone().map(|t| t.cached_input).sum(),
+        tokens.map(|t| t.input).sum(),
+    );
+    if let Some(budget) = &s.bench.budget {
+        budget_card(out, budget);
+    }
     out.push_str("</section>\n");
 }
 
@@ -354,5 +368,31 @@ mod tests {
             "{ids:?}"
         );
         assert!(!ids.contains(&"latency-vs-load"));
+    }
+
+    #[test]
+    fn the_budget_and_the_cached_input_share_are_shown_when_there_are_some() {
+        let mut s = bench(2);
+        let page = render(&s);
+        // Each step's summary is the run fixture's: 300 of 4,600 input tokens cached.
+        assert!(
+            page.contains("600 of 9,200 input tokens from the prompt cache"),
+            "{page}"
+        );
+        assert!(!page.contains("Budget"));
+        s.bench.budget = Some(crate::dispatch::budget::BudgetReport {
+            limit: 5.0,
+            currency: "USD".into(),
+            spent: 5.0,
+            spent_before: 0.0,
+            reached: true,
+        });
+        for step in &mut s.steps {
+            step.summary.tokens.cached_input = 0;
+        }
+        let page = render(&s);
+        assert!(page.contains("$5.00 of $5.00 spent; reached"), "{page}");
+        assert!(page.contains("of $5.00: reached, sending stopped"));
+        assert!(!page.contains("Cached input"));
     }
 }

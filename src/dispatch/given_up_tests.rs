@@ -40,7 +40,7 @@ async fn an_item_after_every_target_died_is_failed_with_what_killed_them() {
         t.note_given_up(class);
     }
     let item = parse_line(br#"{"id":"a","prompt":"hi"}"#, 1).unwrap();
-    let outcome = d.process(item).await;
+    let outcome = d.try_process(item).await.expect("the run was not stopped");
     assert!(outcome.attempts.is_empty());
     let error = outcome.result.unwrap_err();
     assert_eq!(

@@ -208,26 +208,9 @@ impl Dispatcher {
             .model_for(target.model.as_deref(), item.model(), target.default_model.as_deref())
     }
 
-    /// Sends the item until it succeeds, fails for good, or the route is exhausted. An item
-    /// the run stopped before anything was sent ends as failed; see [`Dispatcher::try_process`].
-    pub async fn process(&self, item: WorkItem) -> Outcome {
-        match self.try_process(item).await {
-            Ok(outcome) => outcome,
-            Err(item) => {
-                let error = invalid_input("not sent: the run stopped before this item's first request".into());
-                Outcome {
-                    id: item.id,
-                    line: item.line,
-                    metadata: item.metadata,
-                    attempts: Vec::new(),
-                    result: Err(error),
-                }
-            }
-        }
-    }
-
-    /// Like [`Dispatcher::process`], but gives the item back untouched when the run stopped
-    /// before its first request was sent, so it stays unsent (and a resume sends it).
+    /// Sends the item until it succeeds, fails for good, or the route is exhausted. Gives the
+    /// item back untouched when the run stopped before its first request was sent, so it stays
+    /// unsent (and a resume sends it).
     pub async fn try_process(&self, item: WorkItem) -> Result<Outcome, WorkItem> {
         let began = Instant::now();
         let mut attempts: Vec<Attempt> = Vec::new();

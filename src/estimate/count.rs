@@ -30,7 +30,7 @@ pub enum Plan {
     AsWritten,
 }
 
-/// Counts of one model's lines (as-written plan).
+/// Counts of some lines: one model's (as-written plan), one encoding's (every plan), or all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelTally {
     pub items: u64,
@@ -41,6 +41,82 @@ pub struct ModelTally {
     pub no_max_tokens: u64,
     /// Lines of endpoints without output tokens (embeddings, moderations).
     pub input_only: u64,
+    /// The same counts per prompt size, one band per [`Tally::thresholds`] and one below them:
+    /// band `b` holds the lines whose prompt is above `thresholds[b - 1]` tokens (band 0: up to
+    /// the lowest), so a price's size tiers apply per request. Empty without thresholds.
+    pub bands: Vec<Band>,
+}
+
+/// The counts of the lines whose prompt falls in one size band.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Band {
+    pub items: u64,
+    pub input_tokens: u64,
+    pub max_tokens: u64,
+    pub input_only: u64,
+}
+
+impl Band {
+    fn add(&mut self, other: &Band) {
+        self.items += other.items;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.max_tokens = self.max_tokens.saturating_add(other.max_tokens);
+        self.input_only += other.input_only;
+    }
+}
+
+/// What one valid line asks for, apart from its prompt tokens.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    max_tokens: Option<u64>,
+    generates: bool,
+}
+
+impl ModelTally {
+    /// Counts one line of `input_tokens` prompt tokens, in its band of `thresholds`.
+    fn add_line(&mut self, line: Line, input_tokens: u64, thresholds: &[u64]) {
+        let counted = Band {
+            items: 1,
+            input_tokens,
+            max_tokens: line.max_tokens.unwrap_or(0),
+            input_only: u64::from(!line.generates),
+        };
+        self.add_counts(&counted);
+        self.no_max_tokens += u64::from(line.max_tokens.is_none() && line.generates);
+        if !thresholds.is_empty() {
+            if self.bands.is_empty() {
+                self.bands = vec![Band::default(); thresholds.len() + 1];
+            }
+            let band = thresholds.partition_point(|&t| input_tokens > t);
+            if let Some(band) = self.bands.get_mut(band) {
+                band.add(&counted);
+            }
+        }
+    }
+
+    fn add_counts(&mut self, counts: &Band) {
+        // Lines may ask for up to u64::MAX tokens each: sums saturate rather than overflow.
+        self.items += counts.items;
+        self.input_tokens = self.input_tokens.saturating_add(counts.input_tokens);
+        self.max_tokens = self.max_tokens.saturating_add(counts.max_tokens);
+        self.input_only += counts.input_only;
+    }
+
+    fn merge(&mut self, other: &ModelTally) {
+        self.add_counts(&Band {
+            items: other.items,
+            input_tokens: other.input_tokens,
+            max_tokens: other.max_tokens,
+            input_only: other.input_only,
+        });
+        self.no_max_tokens += other.no_max_tokens;
+        if self.bands.is_empty() {
+            self.bands = vec![Band::default(); other.bands.len()];
+        }
+        for (band, theirs) in self.bands.iter_mut().zip(&other.bands) {
+            band.add(theirs);
+        }
+    }
 }
 
 /// The result of the pass.
@@ -48,41 +124,34 @@ pub struct ModelTally {
 pub struct Tally {
     /// Non-blank lines.
     pub lines: u64,
-    /// Valid lines, over all models.
+    /// Valid lines, over all models (every plan: without input tokens, see `per_encoding`).
     pub all: ModelTally,
     pub rejected: u64,
     /// The first rejected lines, in file order.
     pub rejected_shown: Vec<Rejected>,
-    /// Every plan: prompt tokens over all valid lines, per encoding counted.
-    pub tokens: HashMap<Encoding, u64>,
+    /// Every plan: all valid lines, their prompt tokens counted with each encoding.
+    pub per_encoding: HashMap<Encoding, ModelTally>,
     /// As-written plan: per model named by the lines (`None`: the line names none).
     pub per_model: HashMap<Option<String>, ModelTally>,
+    /// The prompt sizes (tokens, ascending) that split the bands of every tally but `all`.
+    pub thresholds: Vec<u64>,
 }
 
 impl Tally {
     fn merge(&mut self, other: Tally) {
         self.lines += other.lines;
-        add(&mut self.all, &other.all);
+        self.all.merge(&other.all);
         self.rejected += other.rejected;
         self.rejected_shown.extend(other.rejected_shown);
         self.rejected_shown.sort_by_key(|r| r.line);
         self.rejected_shown.truncate(SHOWN_REJECTED);
-        for (encoding, n) in other.tokens {
-            *self.tokens.entry(encoding).or_default() += n;
+        for (encoding, tally) in other.per_encoding {
+            self.per_encoding.entry(encoding).or_default().merge(&tally);
         }
         for (model, tally) in other.per_model {
-            add(self.per_model.entry(model).or_default(), &tally);
+            self.per_model.entry(model).or_default().merge(&tally);
         }
     }
-}
-
-fn add(into: &mut ModelTally, other: &ModelTally) {
-    // Lines may ask for up to u64::MAX tokens each: sums saturate rather than overflow.
-    into.items += other.items;
-    into.input_tokens = into.input_tokens.saturating_add(other.input_tokens);
-    into.max_tokens = into.max_tokens.saturating_add(other.max_tokens);
-    into.no_max_tokens += other.no_max_tokens;
-    into.input_only += other.input_only;
 }
 
 /// A run of whole lines and the 1-based number of its first line.
@@ -92,7 +161,14 @@ struct Chunk {
 }
 
 /// Counts `path` with `threads` workers; short lines are requests to `short` (`--endpoint`).
-pub fn count(path: &Path, plan: &Plan, short: ApiEndpoint, threads: usize) -> Result<Tally, InputError> {
+/// `thresholds` (prompt sizes in tokens: the prices' size tiers) split each tally into bands.
+pub fn count(
+    path: &Path,
+    plan: &Plan,
+    thresholds: &[u64],
+    short: ApiEndpoint,
+    threads: usize,
+) -> Result<Tally, InputError> {
     let open_error = |source| InputError::Open {
         path: path.to_path_buf(),
         source,
@@ -102,18 +178,25 @@ pub fn count(path: &Path, plan: &Plan, short: ApiEndpoint, threads: usize) -> Re
         return Err(open_error(std::io::Error::other("it is a directory")));
     }
     let threads = threads.max(1);
+    let mut thresholds = thresholds.to_vec();
+    thresholds.sort_unstable();
+    thresholds.dedup();
+    let thresholds = thresholds.as_slice();
     let (chunks_tx, chunks_rx) = sync_channel::<Chunk>(threads * 2);
     let chunks_rx = Arc::new(Mutex::new(chunks_rx));
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&chunks_rx);
-                scope.spawn(move || work(&rx, plan, short))
+                scope.spawn(move || work(&rx, plan, thresholds, short))
             })
             .collect();
         let read = read_chunks(file, path, |chunk| chunks_tx.send(chunk).is_ok());
         drop(chunks_tx);
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            thresholds: thresholds.to_vec(),
+            ..Tally::default()
+        };
         for worker in workers {
             // A worker only panics on a bug; its counts are then lost, and the rest still merge.
             if let Ok(part) = worker.join() {
@@ -164,7 +247,7 @@ fn read_chunks(file: File, path: &Path, mut send: impl FnMut(Chunk) -> bool) -> 
     }
 }
 
-fn work(chunks: &Mutex<Receiver<Chunk>>, plan: &Plan, short: ApiEndpoint) -> Tally {
+fn work(chunks: &Mutex<Receiver<Chunk>>, plan: &Plan, thresholds: &[u64], short: ApiEndpoint) -> Tally {
     let mut tally = Tally::default();
     loop {
         // The lock is held only to take the next chunk.
@@ -176,12 +259,12 @@ fn work(chunks: &Mutex<Receiver<Chunk>>, plan: &Plan, short: ApiEndpoint) -> Tal
         // Every line of a chunk ends with '\n': the last split is the empty rest.
         let lines = chunk.bytes.iter().filter(|&&b| b == b'\n').count();
         for (i, bytes) in chunk.bytes.split(|&b| b == b'\n').take(lines).enumerate() {
-            count_line(&mut tally, bytes, chunk.first_line + i as u64, plan, short);
+            count_line(&mut tally, bytes, chunk.first_line + i as u64, plan, thresholds, short);
         }
     }
 }
 
-fn count_line(tally: &mut Tally, bytes: &[u8], number: u64, plan: &Plan, short: ApiEndpoint) {
+fn count_line(tally: &mut Tally, bytes: &[u8], number: u64, plan: &Plan, thresholds: &[u64], short: ApiEndpoint) {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -201,115 +284,38 @@ fn count_line(tally: &mut Tally, bytes: &[u8], number: u64, plan: &Plan, short: 
         .find_map(|key| item.body.get(*key).and_then(Value::as_u64));
     let model = item.model().map(str::to_string);
     let endpoint = item.endpoint;
-    let generates = endpoint.generates();
-    let prompt_tokens = |encoding: Encoding, body: &Value| endpoint.prompt_tokens(encoding, body);
-    let body = Value::Object(item.body);
-    let line = |input_tokens: u64| ModelTally {
-        items: 1,
-        input_tokens,
-        max_tokens: max_tokens.unwrap_or(0),
-        no_max_tokens: u64::from(max_tokens.is_none() && generates),
-        input_only: u64::from(!generates),
+    let line = Line {
+        max_tokens,
+        generates: endpoint.generates(),
     };
+    let body = Value::Object(item.body);
     match plan {
         Plan::Every(encodings) => {
             for &encoding in encodings {
-                *tally.tokens.entry(encoding).or_default() += prompt_tokens(encoding, &body);
+                let tokens = endpoint.prompt_tokens(encoding, &body);
+                tally
+                    .per_encoding
+                    .entry(encoding)
+                    .or_default()
+                    .add_line(line, tokens, thresholds);
             }
-            add(&mut tally.all, &line(0));
+            tally.all.add_line(line, 0, &[]);
         }
         Plan::AsWritten => {
             let encoding = model
                 .as_deref()
                 .map_or(Encoding::Cl100kBase, |m| crate::tokens::encoding_for_model(m).0);
-            let counted = line(prompt_tokens(encoding, &body));
-            add(&mut tally.all, &counted);
-            add(tally.per_model.entry(model).or_default(), &counted);
+            let tokens = endpoint.prompt_tokens(encoding, &body);
+            tally.all.add_line(line, tokens, &[]);
+            tally
+                .per_model
+                .entry(model)
+                .or_default()
+                .add_line(line, tokens, thresholds);
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(text: &str) -> tempfile::NamedTempFile {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), text).unwrap();
-        file
-    }
-
-    #[test]
-    fn every_line_is_counted_once_whatever_the_chunking() {
-        let mut text = String::new();
-        for i in 0..5000 {
-            if i % 1000 == 7 {
-                text.push_str("not json\n\n");
-            }
-            text.push_str(&format!(
-                "{{\"id\":\"i{i}\",\"prompt\":\"hello world number {i}\",\"max_tokens\":{}}}\n",
-                i % 3
-            ));
-        }
-        text.push_str("{\"id\":\"last\",\"prompt\":\"no newline at the end\"}");
-        let file = write(&text);
-        let plan = Plan::Every(vec![Encoding::O200kBase, Encoding::Cl100kBase]);
-        let one = count(file.path(), &plan, ApiEndpoint::Chat, 1).unwrap();
-        let four = count(file.path(), &plan, ApiEndpoint::Chat, 4).unwrap();
-        assert_eq!(one, four);
-        assert_eq!(one.lines, 5006);
-        assert_eq!(one.all.items, 5001);
-        assert_eq!(one.rejected, 5);
-        assert_eq!(one.all.no_max_tokens, 1);
-        assert_eq!(one.all.max_tokens, (0..5000u64).map(|i| i % 3).sum::<u64>());
-        // The first invalid line is line 8 (0-based item 7), the next 1002 lines later.
-        let lines: Vec<u64> = one.rejected_shown.iter().map(|r| r.line).collect();
-        assert_eq!(lines, [8, 1010, 2012, 3014, 4016]);
-        assert!(one.tokens[&Encoding::O200kBase] > 5001 * 9);
-    }
-
-    #[test]
-    fn as_written_counts_per_model_and_lines_without_one() {
-        let file = write(
-            "{\"id\":\"a\",\"model\":\"gpt-4.1\",\"prompt\":\"hello world\"}\n\
-             {\"id\":\"b\",\"model\":\"deepseek-chat\",\"prompt\":\"hello world\",\"max_tokens\":50}\n\
-             {\"id\":\"c\",\"prompt\":\"hello world\"}\n",
-        );
-        let tally = count(file.path(), &Plan::AsWritten, ApiEndpoint::Chat, 2).unwrap();
-        assert_eq!(tally.per_model.len(), 3);
-        let gpt = &tally.per_model[&Some("gpt-4.1".to_string())];
-        assert_eq!((gpt.items, gpt.input_tokens, gpt.no_max_tokens), (1, 9, 1));
-        let deepseek = &tally.per_model[&Some("deepseek-chat".to_string())];
-        assert_eq!((deepseek.items, deepseek.max_tokens), (1, 50));
-        assert_eq!(tally.per_model[&None].items, 1);
-    }
-
-    #[test]
-    fn embeddings_and_moderations_count_their_input_and_no_output() {
-        let file = write(
-            "{\"custom_id\":\"e\",\"url\":\"/v1/embeddings\",\"body\":{\"model\":\"text-embedding-3-small\",\"input\":[\"hello world\",\"hello world\"]}}\n\
-             {\"custom_id\":\"m\",\"url\":\"/v1/moderations\",\"body\":{\"input\":\"hello world\"}}\n\
-             {\"id\":\"s\",\"input\":\"hello world\",\"model\":\"text-embedding-3-small\"}\n",
-        );
-        let tally = count(file.path(), &Plan::AsWritten, ApiEndpoint::Embeddings, 1).unwrap();
-        assert_eq!(
-            (tally.all.items, tally.all.input_only, tally.all.no_max_tokens),
-            (3, 3, 0)
-        );
-        let small = &tally.per_model[&Some("text-embedding-3-small".to_string())];
-        // "hello world" is 2 tokens, with no chat framing.
-        assert_eq!((small.items, small.input_tokens), (2, 6));
-    }
-
-    #[test]
-    fn a_missing_file_is_an_input_error() {
-        let err = count(
-            Path::new("/nonexistent/x.jsonl"),
-            &Plan::AsWritten,
-            ApiEndpoint::Chat,
-            1,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("cannot open input file"), "{err}");
-    }
-}
+#[path = "count_tests.rs"]
+mod tests;

@@ -6,6 +6,7 @@
 //! `max_tokens`. Costs use the price table, a cached-input share, the batch API price where
 //! there is one, and the report currency with each provider's billing rate.
 
+mod cost;
 pub mod count;
 pub mod measured;
 pub mod render;
@@ -19,6 +20,7 @@ use crate::pricing::currency::{Billing, Money};
 use crate::pricing::{Price, PriceTable};
 use crate::record::Rejected;
 use crate::tokens::{encoding_for_model, Encoding};
+use cost::{row, tier_thresholds};
 use count::{ModelTally, Plan, Tally};
 pub use measured::Measured;
 
@@ -127,6 +129,10 @@ pub struct Row {
     pub requests: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Requests whose prompt is large enough for a size tier of the price (LiteLLM's
+    /// `*_above_200k_tokens`): all their tokens are priced at the tier's rates.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tiered_requests: u64,
     /// USD per 1M tokens, with its source and date.
     pub price: Option<Price>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,18 +172,16 @@ pub fn estimate(options: &EstimateOptions, prices: &PriceTable) -> Result<Estima
         }
         None => Plan::AsWritten,
     };
-    let tally = count::count(&options.input, &plan, options.endpoint, options.threads)?;
+    let thresholds = tier_thresholds(options.models.as_deref(), prices);
+    let tally = count::count(&options.input, &plan, &thresholds, options.endpoint, options.threads)?;
 
     let mut rows = Vec::new();
     match &options.models {
         Some(models) => {
             for spec in models {
                 let encoding = encoding_for_model(&spec.model).0;
-                let counts = ModelTally {
-                    input_tokens: tally.tokens.get(&encoding).copied().unwrap_or(0),
-                    ..tally.all.clone()
-                };
-                rows.push(row(spec, &counts, options, prices)?);
+                let counts = tally.per_encoding.get(&encoding).cloned().unwrap_or_default();
+                rows.push(row(spec, &counts, &tally.thresholds, options, prices)?);
             }
         }
         None => {
@@ -188,7 +192,7 @@ pub fn estimate(options: &EstimateOptions, prices: &PriceTable) -> Result<Estima
                     Some(model) => ModelSpec::model(model),
                     None => ModelSpec::model("(no model in the line)"),
                 };
-                rows.push(row(&spec, counts, options, prices)?);
+                rows.push(row(&spec, counts, &tally.thresholds, options, prices)?);
             }
         }
     }
@@ -221,80 +225,6 @@ fn summarize(tally: Tally, rows: Vec<Row>, options: &EstimateOptions) -> Estimat
         fx: options.money.fx,
         rows,
     }
-}
-
-fn row(
-    spec: &ModelSpec,
-    counts: &ModelTally,
-    options: &EstimateOptions,
-    prices: &PriceTable,
-) -> Result<Row, EstimateError> {
-    let (encoding, exact) = encoding_for_model(&spec.model);
-    let requests = counts.items;
-    // Embeddings and moderations answer no output tokens.
-    let generating = requests.saturating_sub(counts.input_only);
-    let output_tokens = match &options.output {
-        OutputTokens::Fixed(n) => n.saturating_mul(generating),
-        OutputTokens::Measured(m) => (m.mean * generating as f64).round() as u64,
-        OutputTokens::MaxTokens => counts.max_tokens,
-    };
-    let per_usd = options.money.factor(spec.billing.as_ref()).map_err(|e| {
-        let provider = spec.provider.as_deref().unwrap_or("?");
-        EstimateError::Usage(format!("{}: provider {provider:?} {e}", spec.label))
-    })?;
-    let price = prices.get(&spec.model).cloned();
-    let input = counts.input_tokens as f64;
-    let output = output_tokens as f64;
-    let usd = |input_price: f64, cached_price: f64, output_price: f64, hit: f64| {
-        (input * (1.0 - hit) * input_price + input * hit * cached_price + output * output_price) / 1e6
-    };
-    let list_usd = price.as_ref().map(|p| usd(p.input, p.input, p.output, 0.0));
-    let cached_usd = price.as_ref().map(|p| {
-        usd(
-            p.input,
-            p.cached_input.unwrap_or(p.input),
-            p.output,
-            options.cache_hit_rate,
-        )
-    });
-    let batch_usd = price.as_ref().and_then(|p| match (p.batch_input, p.batch_output) {
-        (None, None) => None,
-        (i, o) => Some(usd(i.unwrap_or(p.input), 0.0, o.unwrap_or(p.output), 0.0)),
-    });
-    let per_request = list_usd.filter(|_| requests > 0).map(|c| c / requests as f64);
-    let money = |usd: Option<f64>| usd.map(|v| twelve_digits(v * per_usd));
-    Ok(Row {
-        label: spec.label.clone(),
-        model: spec.model.clone(),
-        provider: spec.provider.clone(),
-        encoding: encoding.name(),
-        approximate: !exact,
-        requests,
-        input_tokens: counts.input_tokens,
-        output_tokens,
-        price,
-        billing: spec.billing.clone(),
-        per_usd,
-        list_usd,
-        list: money(list_usd),
-        cached: money(cached_usd),
-        batch: money(batch_usd),
-        per_1k_requests: money(per_request.map(|c| c * 1000.0)),
-        per_month: money(per_request.and_then(|c| options.per_month.map(|n| c * n as f64))),
-    })
-}
-
-/// `v` to 12 significant digits: no float noise (31.919999999999998) in the output, and still
-/// exact for the smallest costs.
-fn twelve_digits(v: f64) -> f64 {
-    if v == 0.0 || !v.is_finite() {
-        return v;
-    }
-    let scale = 10f64.powi(12 - v.abs().log10().ceil() as i32);
-    if !scale.is_finite() {
-        return v;
-    }
-    (v * scale).round() / scale
 }
 
 fn is_zero(n: &u64) -> bool {

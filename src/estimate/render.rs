@@ -89,6 +89,20 @@ fn notes(e: &Estimate) -> Vec<String> {
             "~ approximate input tokens: not an OpenAI model, so cl100k_base stands in for its own tokenizer.".into(),
         );
     }
+    for r in e.rows.iter().filter(|r| r.tiered_requests > 0) {
+        let lowest = r
+            .price
+            .as_ref()
+            .and_then(|p| p.tiers.first())
+            .map_or(0, |t| t.above_tokens);
+        let requests = if r.tiered_requests == 1 { "request" } else { "requests" };
+        notes.push(format!(
+            "{}: {} {requests} with a prompt above {} tokens priced at the model's size tier, all their tokens.",
+            r.label,
+            int(r.tiered_requests),
+            int(lowest)
+        ));
+    }
     if e.currency != crate::pricing::currency::USD {
         notes.push(format!("Amounts in {} at {} {} per USD.", e.currency, e.fx, e.currency));
     }

@@ -26,6 +26,9 @@ pub struct DryRun {
     pub input_tokens: u64,
     /// Items and estimated prompt tokens per model that would be asked first.
     pub per_model: BTreeMap<String, (u64, u64)>,
+    /// Input cost at list price per model that has a price, each request priced by its own
+    /// prompt size (a size tier applies to the requests above it, as in `run` and `estimate`).
+    pub input_usd: BTreeMap<String, f64>,
     /// Whether any count used a tokenizer that is not the model's own.
     pub approximate: bool,
     /// Valid items per endpoint.
@@ -57,6 +60,13 @@ pub fn dry_run(config: &Config, input: &Path) -> Result<DryRun, JobError> {
                         report.approximate |= !crate::tokens::encoding_for_model(&model).1;
                         report.items += 1;
                         report.input_tokens += tokens;
+                        if let Some(price) = config.prices.get(&model) {
+                            let usage = crate::record::Usage {
+                                input_tokens: tokens,
+                                ..Default::default()
+                            };
+                            *report.input_usd.entry(model.clone()).or_default() += price.cost_usd(&usage);
+                        }
                         let slot = report.per_model.entry(model).or_default();
                         slot.0 += 1;
                         slot.1 += tokens;
@@ -108,16 +118,10 @@ pub fn render(config: &Config, input: &Path, report: &DryRun) -> String {
     };
     let _ = writeln!(out, "  input tokens (est): {}{approx}", report.input_tokens);
     for (model, (items, tokens)) in &report.per_model {
-        let cost = config
-            .prices
+        let cost = report
+            .input_usd
             .get(model)
-            .map(|p| {
-                let usage = crate::record::Usage {
-                    input_tokens: *tokens,
-                    ..Default::default()
-                };
-                format!("${:.4} input at list price", p.cost_usd(&usage))
-            })
+            .map(|usd| format!("${usd:.4} input at list price"))
             .unwrap_or_else(|| "no price".into());
         let _ = writeln!(out, "    {model}: {items} items, {tokens} tokens, {cost}");
     }

@@ -187,7 +187,7 @@ fn thresholds(fields: &Map<String, Value>) -> Vec<Tier> {
             continue;
         };
         let Some(value) = field(fields, key) else { continue };
-        let above = kilo * 1000;
+        let above = kilo.saturating_mul(1000);
         let index = match tiers.iter().position(|t| t.above_tokens == above) {
             Some(index) => index,
             None => {

@@ -7,7 +7,9 @@ mod sections;
 
 use super::figures::{figures, Figure};
 use super::fmt;
+use crate::pricing::currency::Money;
 use crate::stats::summary::Summary;
+use crate::stats::BudgetReport;
 use sections::{attempts, errors, latency, pacing, targets};
 
 /// Renders the page.
@@ -124,6 +126,51 @@ fn header(out: &mut String, s: &Summary) {
             esc(reason)
         );
     }
+    if let Some(budget) = &s.budget {
+        budget_line(out, budget);
+    }
+}
+
+/// The `--max-cost` budget in words: spent of the limit, and whether it stopped sending.
+pub(crate) fn budget_line(out: &mut String, budget: &BudgetReport) {
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\" id=\"budget\">Budget (<code>--max-cost</code>): {}</p>",
+        esc(&budget.describe())
+    );
+}
+
+/// The `--max-cost` budget as a card: what was spent, of how much; red when it stopped sending.
+pub(crate) fn budget_card(out: &mut String, budget: &BudgetReport) {
+    let money = Money {
+        currency: budget.currency.clone(),
+        fx: 1.0,
+    };
+    let limit = money.format(budget.limit);
+    let (class, sub) = if budget.reached {
+        ("bad", format!("of {limit}: reached, sending stopped"))
+    } else {
+        ("", format!("of {limit} (--max-cost)"))
+    };
+    card(out, class, "Budget spent", &money.format(budget.spent), &sub);
+}
+
+/// The share of input tokens the provider served from its prompt cache, when it served any.
+pub(crate) fn cached_card(out: &mut String, cached_input: u64, input: u64) {
+    if cached_input == 0 || input == 0 {
+        return;
+    }
+    card(
+        out,
+        "",
+        "Cached input",
+        &fmt::pct(cached_input as f64 / input as f64),
+        &format!(
+            "{} of {} input tokens from the prompt cache",
+            fmt::int(cached_input),
+            fmt::int(input)
+        ),
+    );
 }
 
 pub(crate) fn card(out: &mut String, class: &str, label: &str, value: &str, sub: &str) {
@@ -237,6 +284,10 @@ fn cards(out: &mut String, s: &Summary) {
         )
     };
     card(out, "", "Cost", &cost, &sub);
+    cached_card(out, s.tokens.cached_input, s.tokens.input);
+    if let Some(budget) = &s.budget {
+        budget_card(out, budget);
+    }
     out.push_str("</section>\n");
 }
 

@@ -65,3 +65,49 @@ fn empty_run_renders_without_charts_or_nan() {
     assert!(page.contains("Nothing to draw"), "{page}");
     assert!(!page.contains("NaN") && !page.contains(">inf"), "{page}");
 }
+
+fn budget(spent: f64, reached: bool) -> crate::stats::BudgetReport {
+    crate::stats::BudgetReport {
+        limit: 25.0,
+        currency: "USD".into(),
+        spent,
+        spent_before: 0.0,
+        reached,
+    }
+}
+
+#[test]
+fn the_budget_is_shown_when_the_run_had_one() {
+    let mut s = fixture::summary();
+    assert!(!render(&s).contains("Budget"), "no --max-cost, no budget");
+    s.budget = Some(budget(12.5, false));
+    let page = render(&s);
+    assert!(page.contains("id=\"budget\""), "{page}");
+    assert!(page.contains("$12.50 of $25.00 spent"), "{page}");
+    assert!(page.contains("<div class=\"label\">Budget spent</div><div class=\"value\">$12.50</div>"));
+    assert!(page.contains("of $25.00 (--max-cost)"));
+    assert!(!page.contains("reached"));
+
+    s.budget = Some(budget(24.91, true));
+    let page = render(&s);
+    assert!(
+        page.contains("<div class=\"card bad\"><div class=\"label\">Budget spent</div>"),
+        "{page}"
+    );
+    assert!(page.contains("of $25.00: reached, sending stopped"));
+    assert!(page.contains("reached: the next request could have passed it, so sending stopped"));
+}
+
+#[test]
+fn the_cached_input_share_is_shown_when_the_provider_cached_any() {
+    let mut s = fixture::summary();
+    // 300 of the fixture's 4,600 input tokens came from the prompt cache.
+    let page = render(&s);
+    assert!(
+        page.contains("<div class=\"label\">Cached input</div><div class=\"value\">6.5%</div>"),
+        "{page}"
+    );
+    assert!(page.contains("300 of 4,600 input tokens from the prompt cache"));
+    s.tokens.cached_input = 0;
+    assert!(!render(&s).contains("Cached input"));
+}
