@@ -99,8 +99,12 @@ async fn with_stream_on_chat_completions_and_responses_stream_and_the_others_do_
             first >= ttft && first < ttft + Duration::from_secs(2),
             "{api}: ttft {first:?}"
         );
+        // A client the machine's load holds back reads several chunks at once, so the gaps it
+        // measures may be short; the whole answer cannot come before the mock's schedule ends
+        // (token k at ttft + k × itl).
         let gap = timing.itl.unwrap();
-        assert!(gap >= itl.mul_f64(0.8) && gap < itl * 10, "{api}: itl {gap:?}");
+        assert!(gap < itl * 10, "{api}: itl {gap:?}");
+        assert!(reply.latency >= ttft + itl * 5, "{api}: latency {:?}", reply.latency);
     }
     let log = server.stats().log;
     let streamed: Vec<bool> = log.iter().map(|e| e.stream).collect();
