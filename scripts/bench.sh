@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
 # The performance harness: one table of what `sheepdog run` and `sheepdog bench` cost on this
-# machine, against the built-in mock server on loopback.
+# machine, against the built-in mock server on loopback. Every figure is printed next to its
+# reference, measured in the same run where there is one (oha on the same server, the mock's
+# own timing), and as a ratio to it.
 #
-#   scripts/bench.sh            # everything (about 3 minutes on 2 cores)
-#   QUICK=1 scripts/bench.sh    # skip the 1,000,000-line memory run
+#   scripts/bench.sh            # everything (about 15 minutes on 2 cores)
+#   QUICK=1 scripts/bench.sh    # smaller inputs and shorter steps (about 4 minutes)
 #
 # Rows:
-#   - `run` requests/s at concurrency 64 against `sheepdog mock --latency 0ms`, next to a raw HTTP
-#     load generator's (oha: `cargo install oha`) on the same server, concurrency and request
-#     body, and their ratio (target: at least 80%);
-#   - peak RSS of `run` (GNU time) for 10,000, 100,000 and 1,000,000-line inputs (target: under
-#     64 MiB at 1,000,000 lines);
-#   - `bench` open loop at 2,000 requests/s for 10 s: achieved rate and scheduling-lag p99;
-#   - `bench` closed loop at concurrency 64 against a mock with TTFT 100 ms: TTFT p50 − 100 ms,
-#     the client's own overhead;
-#   - the machine.
-# Needs the Rust toolchain, oha on PATH, awk and /usr/bin/time (Debian package `time`).
+#   1. `run`, 100,000 short prompts, concurrency 64, `mock --latency 0ms`, against oha
+#      (`-c 64`, one fixed body, 10 s) on the same server: requests/s (goal: ratio ≥ 0.8);
+#   2. `run`, 20,000 items, concurrency 2000, `mock --latency 1s`: items/s against the ideal
+#      2,000, latency p99 against the mock's 1.0 s;
+#   3. `bench --concurrency 1024`, streamed, `mock --ttft 200ms --itl 5ms --output-tokens 20`:
+#      requests/s against the ideal 1024 / (ttft + 19 × itl), TTFT p99 against 200 ms, ITL p50
+#      against 5 ms;
+#   4. `bench --rate 2000`, same mock: achieved requests/s against 2,000, scheduling lag p99
+#      against the 1 ms goal;
+#   5. peak RSS of `run` by input size, read from `scripts/bench-run.sh` (100,000, 1,000,000 and
+#      10,000,000 lines; QUICK: the first two), against the 100,000-line figure;
+#   6. long context: 500 prompts of about 100,000 tokens (400 KB), streamed 1,000-token answers,
+#      concurrency 32: client CPU per request (user + sys of the client process ÷ requests)
+#      against oha posting the same body (QUICK: 100 prompts).
+# Needs the Rust toolchain, awk, python3 and /usr/bin/time (Debian package `time`); installs oha
+# with `cargo install --locked oha` when it is not on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v oha >/dev/null || { echo "oha not found: cargo install oha"; exit 1; }
+quick=${QUICK:-0}
 [ -x /usr/bin/time ] || { echo "/usr/bin/time not found: apt-get install time"; exit 1; }
+if ! command -v oha >/dev/null; then
+  echo "installing oha (cargo install --locked oha)..." >&2
+  cargo install --locked oha >&2
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
 cargo build --release --quiet
 bin=target/release/sheepdog
 work=$(mktemp -d)
@@ -61,69 +74,132 @@ json_number() {
   ' "$1"
 }
 
-# run LINES -> prints "requests_per_s peak_rss_mib"
-run_once() {
-  prompts "$1" "$work/in-$1.jsonl"
-  rm -rf "$work/run-$1"
-  OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench /usr/bin/time -v "$bin" run "$work/in-$1.jsonl" \
-    --model gpt-4.1-mini --concurrency 64 --quiet --out "$work/run-$1" 2> "$work/time-$1.log" \
-    || { echo "run of $1 lines failed:"; tail -5 "$work/time-$1.log"; exit 1; }
-  local rps rss
-  rps=$(json_number "$work/run-$1/summary.json" totals requests_per_s)
-  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$work/time-$1.log")
-  rm -f "$work/in-$1.jsonl"
-  echo "$rps $rss"
+# `sheepdog run` of FILE at CONCURRENCY into DIR, against base_url.
+run_file() {
+  rm -rf "$3"
+  OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "$bin" run "$1" --model gpt-4.1-mini \
+    --concurrency "$2" --quiet --out "$3" 2> "$3.log" \
+    || { echo "run of $1 failed:"; tail -5 "$3.log"; exit 1; }
+}
+
+# `sheepdog bench` against base_url with ARGS into DIR (first argument).
+bench() {
+  local out=$1
+  shift
+  OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "$bin" bench --model gpt-4.1-mini --quiet --out "$out" "$@" \
+    2> "$out.log" || { echo "bench $* failed:"; tail -5 "$out.log"; exit 1; }
 }
 
 rows=()
-row() { rows+=("| $1 | $2 |"); }
+# row MEASURE VALUE REFERENCE RATIO
+row() { rows+=("| $1 | $2 | $3 | $4 |"); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
+num() { printf "%.${2:-0}f" "$1"; }
 
 # 1. Throughput: run vs oha, same server, concurrency and body.
 start_mock --latency 0ms
-read -r run_rps rss_100k < <(run_once 100000)
+lines=100000
+prompts "$lines" "$work/in.jsonl"
+run_file "$work/in.jsonl" 64 "$work/run64"
+run_rps=$(json_number "$work/run64/summary.json" totals requests_per_s)
+rm -rf "$work/in.jsonl" "$work/run64"
 oha -z 10s -c 64 --no-tui --output-format json -m POST -H 'content-type: application/json' \
   -H 'authorization: Bearer bench' -d "$BODY" "$base_url/chat/completions" > "$work/oha.json"
 oha_rps=$(grep -o '"requestsPerSec": *[0-9.]*' "$work/oha.json" | head -1 | grep -o '[0-9.]*$')
-oha_ok=$(grep -o '"200": *[0-9]*' "$work/oha.json" | head -1 | grep -o '[0-9]*$' || echo 0)
-row "\`run\` requests/s, 100,000 prompts, concurrency 64, mock --latency 0ms" "$(printf '%.0f' "$run_rps")"
-row "oha requests/s, same server, concurrency 64, same body, 10 s (${oha_ok} × 200)" "$(printf '%.0f' "$oha_rps")"
-row "ratio run / oha (target ≥ 80%)" "$(awk -v a="$run_rps" -v b="$oha_rps" 'BEGIN { printf "%.0f%%", 100 * a / b }')"
+row "\`run\` requests/s, 100,000 prompts, c=64, mock --latency 0ms (ref: oha -c 64, same body)" \
+  "$(num "$run_rps")" "$(num "$oha_rps")" "$(ratio "$run_rps" "$oha_rps") (goal ≥ 0.80)"
 
-# 2. Peak RSS by input size.
-read -r _ rss_10k < <(run_once 10000)
-row "\`run\` peak RSS, 10,000 lines" "${rss_10k} MiB"
-row "\`run\` peak RSS, 100,000 lines" "${rss_100k} MiB"
-if [ "${QUICK:-0}" != "1" ]; then
-  read -r rps_1m rss_1m < <(run_once 1000000)
-  row "\`run\` peak RSS, 1,000,000 lines (target < 64 MiB)" "${rss_1m} MiB"
-  row "\`run\` requests/s, 1,000,000 lines" "$(printf '%.0f' "$rps_1m")"
-fi
+# 2. Thousands in flight: run at concurrency 2000 against a mock answering in 1 s.
+items=$([ "$quick" = 1 ] && echo 6000 || echo 20000)
+start_mock --latency 1s
+prompts "$items" "$work/in.jsonl"
+run_file "$work/in.jsonl" 2000 "$work/run2000"
+s="$work/run2000/summary.json"
+rps=$(json_number "$s" totals requests_per_s)
+p99=$(json_number "$s" latency_ms p99)
+row "\`run\` items/s, $items items, c=2000, mock --latency 1s (ref: ideal 2,000)" "$(num "$rps")" 2000 \
+  "$(ratio "$rps" 2000) (goal ≥ 0.975)"
+row "\`run\` latency p99, c=2000 (ref: the mock's 1,000 ms)" "$(num "$p99") ms" "1000 ms" \
+  "$(ratio "$p99" 1000) (goal ≤ 1.05)"
+rm -rf "$work/in.jsonl" "$work/run2000"
 
-# 3. bench, open loop at 2,000 requests/s (streamed, mock answering at once).
-OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "$bin" bench --model gpt-4.1-mini --rate 2000 --duration 10s \
-  --synthetic in=64,out=16 --quiet --out "$work/bench-open" 2> "$work/bench-open.log" \
-  || { echo "bench (open loop) failed:"; cat "$work/bench-open.log"; exit 1; }
-s="$work/bench-open/summary.json"
-row "\`bench --rate 2000\` achieved requests/s (10 s)" "$(printf '%.0f' "$(json_number "$s" steps achieved_rps)")"
-row "\`bench --rate 2000\` scheduling lag p99" "$(json_number "$s" schedule_lag_ms p99) ms"
-
-# 4. bench, closed loop: TTFT overhead against a mock whose TTFT is 100 ms.
-start_mock --ttft 100ms --itl 10ms --output-tokens 20
-OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "$bin" bench --model gpt-4.1-mini --concurrency 64 --duration 10s \
-  --warmup 2s --synthetic in=64,out=20 --quiet --out "$work/bench-closed" 2> "$work/bench-closed.log" \
-  || { echo "bench (closed loop) failed:"; cat "$work/bench-closed.log"; exit 1; }
-s="$work/bench-closed/summary.json"
-ttft=$(json_number "$s" ttft_ms p50)
-row "\`bench --concurrency 64\` TTFT p50 − mock's 100 ms (client overhead)" "$(awk -v t="$ttft" 'BEGIN { printf "%.2f ms", t - 100 }')"
-row "\`bench --concurrency 64\` TTFT p99 (mock: 100 ms)" "$(json_number "$s" ttft_ms p99) ms"
+# 3 and 4. Streams: closed loop at 1024 in flight, open loop at 2,000/s.
+secs=$([ "$quick" = 1 ] && echo 5 || echo 10)
+start_mock --ttft 200ms --itl 5ms --output-tokens 20
+bench "$work/c1024" --concurrency 1024 --duration "${secs}s" --warmup 2s --synthetic in=64,out=20
+s="$work/c1024/summary.json"
+ideal=$(awk 'BEGIN { printf "%.0f", 1024 / (0.200 + 19 * 0.005) }')
+rps=$(json_number "$s" steps achieved_rps)
+ttft=$(json_number "$s" ttft_ms p99)
+itl=$(json_number "$s" itl_ms p50)
+row "\`bench --concurrency 1024\` req/s, streamed, mock ttft 200ms itl 5ms 20 tokens (ref: ideal)" \
+  "$(num "$rps")" "$ideal" "$(ratio "$rps" "$ideal") (goal ≥ 0.95)"
+row "\`bench --concurrency 1024\` TTFT p99 (ref: the mock's 200 ms)" "$(num "$ttft" 1) ms" "200 ms" \
+  "$(ratio "$ttft" 200) (goal ≤ 1.10)"
+row "\`bench --concurrency 1024\` ITL p50 (ref: the mock's 5 ms)" "$(num "$itl" 2) ms" "5 ms" \
+  "$(ratio "$itl" 5) (goal ≤ 1.10)"
+bench "$work/r2000" --rate 2000 --duration "${secs}s" --warmup 1s --synthetic in=64,out=20
+s="$work/r2000/summary.json"
+rps=$(json_number "$s" steps achieved_rps)
+lag=$(json_number "$s" schedule_lag_ms p99)
+row "\`bench --rate 2000\` achieved req/s, same mock (ref: 2,000)" "$(num "$rps")" 2000 \
+  "$(ratio "$rps" 2000) (goal ≥ 0.995)"
+row "\`bench --rate 2000\` scheduling lag p99 (ref: the 1 ms goal)" "$(num "$lag" 2) ms" "1 ms" \
+  "$(ratio "$lag" 1) (goal ≤ 1)"
 stop_mock
 
-cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+# 5. Peak RSS by input size, as scripts/bench-run.sh measures it.
+sizes=(100000 1000000)
+[ "$quick" = 1 ] || sizes+=(10000000)
+rss_ref=""
+for n in "${sizes[@]}"; do
+  rss=$(SKIP_RSS=1 SKIP_BENCH=1 scripts/bench-run.sh "$n" 64 | grep -o 'peak_rss=[0-9.]*' | head -1 | cut -d= -f2)
+  [ -n "$rss" ] || { echo "scripts/bench-run.sh $n printed no peak_rss"; exit 1; }
+  rss_ref=${rss_ref:-$rss}
+  row "\`run\` peak RSS, $(printf "%'d" "$n") lines (ref: 100,000 lines)" "$rss MiB" "$rss_ref MiB" \
+    "$(ratio "$rss" "$rss_ref") (goal ≤ 48 MiB, flat)"
+done
+
+# 6. Long context: client CPU per request, sheepdog bench against oha with the same body.
+long=$([ "$quick" = 1 ] && echo 100 || echo 500)
+python3 - "$work/long.jsonl" "$work/long-body.json" "$long" <<'EOF'
+import json, random, sys
+out, body_out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = random.Random(7)
+words = ["alpha", "river", "stone", "light", "cloud", "paper", "north", "green", "metal", "quiet",
+         "house", "table", "storm", "field", "glass", "music", "order", "plant", "sugar", "train"]
+with open(out, "w") as f:
+    for i in range(n):
+        # About 400 KB: ~100,000 tokens of common words.
+        text = f"Document {i}. " + " ".join(rng.choice(words) for _ in range(66_000))
+        body = {"messages": [{"role": "user", "content": text}], "max_tokens": 1000}
+        f.write(json.dumps({"id": f"long-{i}", **body}) + "\n")
+        if i == 0:
+            first = {"model": "gpt-4.1-mini", **body, "stream": True, "stream_options": {"include_usage": True}}
+            with open(body_out, "w") as b:
+                json.dump(first, b)
+EOF
+start_mock --ttft 0ms --itl 0ms --output-tokens 1000
+OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench /usr/bin/time -f '%U %S' -o "$work/long-time" \
+  "$bin" bench --model gpt-4.1-mini --quiet --out "$work/long" --input "$work/long.jsonl" \
+  --concurrency 32 --requests "$long" 2> "$work/long.log" || { echo "long-context bench failed:"; tail -5 "$work/long.log"; exit 1; }
+ok=$(json_number "$work/long/summary.json" totals succeeded)
+cpu=$(awk -v n="$long" '{ printf "%.3f", ($1 + $2) * 1000 / n }' "$work/long-time")
+/usr/bin/time -f '%U %S' -o "$work/oha-time" oha -n "$long" -c 32 --no-tui --output-format json -m POST \
+  -H 'content-type: application/json' -H 'authorization: Bearer bench' -D "$work/long-body.json" \
+  "$base_url/chat/completions" > "$work/oha-long.json"
+oha_cpu=$(awk -v n="$long" '{ printf "%.3f", ($1 + $2) * 1000 / n }' "$work/oha-time")
+row "long context: client CPU per request, $long × 400 KB prompts, 1,000-token streams, c=32 ($ok ok) (ref: oha, same body)" \
+  "$cpu ms" "$oha_cpu ms" "$(ratio "$cpu" "$oha_cpu") (goal ≤ 2)"
+stop_mock
+rm -f "$work/long.jsonl" "$work/long-body.json"
+
+cpu_model=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 echo
-echo "| measure | value |"
-echo "|---|---:|"
+echo "| measure | value | reference | ratio |"
+echo "|---|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "Machine: $(uname -sm), $(nproc) cores ($cpu), $mem; sheepdog $("$bin" --version | awk '{print $2}'), oha $(oha --version | awk '{print $2}'); $(date -u +%Y-%m-%d)."
+echo "Machine: $(uname -sm), $(nproc) cores ($cpu_model), $mem; sheepdog $("$bin" --version | awk '{print $2}'), oha $(oha --version | awk '{print $2}'); $(date -u +%Y-%m-%d); load average $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "The mock server, the client and oha share these cores."

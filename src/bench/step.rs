@@ -90,7 +90,7 @@ pub(crate) async fn run(
     };
     let owner = tokio::spawn(owner.run(samples));
 
-    let mut pacer = Pacer::new(load, ctx.max_in_flight, start);
+    let mut pacer = Pacer::precise(load, ctx.max_in_flight, start);
     let mut measured = 0u64;
     crate::engine::pump(prompts, &mut pacer, deadline, ctx.stop, |item, ticket| {
         let warmup = ticket.due < measure_from;

@@ -9,6 +9,7 @@
 //! the modes differ only by their schedule, never by a copy of the loop.
 
 mod schedule;
+mod ticker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use schedule::Schedule;
+pub use ticker::Ticker;
 
 /// Open-loop requests in flight at once when not told otherwise: far beyond what a client
 /// needs, but a bound, so a stalled server cannot make the client spawn without end.
@@ -127,24 +129,51 @@ pub struct Ticket {
     pub permit: OwnedSemaphorePermit,
 }
 
+/// When open-loop requests are released.
+enum Release {
+    /// Closed loop: no schedule.
+    Closed,
+    /// tokio's timer (millisecond ticks; follows a paused clock in tests).
+    Timer(Schedule),
+    /// The pacing thread of [`Ticker`] (see there).
+    Thread(Ticker),
+}
+
 /// Hands out tickets for one step.
 pub struct Pacer {
-    schedule: Option<Schedule>,
+    release: Release,
     start: Instant,
     slots: Arc<Semaphore>,
     size: u32,
 }
 
 impl Pacer {
-    /// A pacer for `load` whose schedule starts at `start`.
+    /// A pacer for `load` whose schedule starts at `start`, released by tokio's timer.
     pub fn new(load: Load, max_in_flight: usize, start: Instant) -> Pacer {
+        Pacer::with(load, max_in_flight, start, false)
+    }
+
+    /// Like [`Pacer::new`], but an open loop is released by a pacing thread (see [`Ticker`]),
+    /// to within a fraction of a millisecond of its schedule. Not for a paused tokio clock.
+    pub fn precise(load: Load, max_in_flight: usize, start: Instant) -> Pacer {
+        Pacer::with(load, max_in_flight, start, true)
+    }
+
+    fn with(load: Load, max_in_flight: usize, start: Instant, precise: bool) -> Pacer {
         let size = u32::try_from(load.slots(max_in_flight)).unwrap_or(u32::MAX >> 3);
-        let schedule = match load {
-            Load::Closed { .. } => None,
-            Load::Open { rate, arrivals } => Some(Schedule::new(rate, arrivals)),
+        let release = match load {
+            Load::Closed { .. } => Release::Closed,
+            Load::Open { rate, arrivals } if precise => {
+                // Without a thread, the timer paces as before.
+                match Ticker::start(Schedule::new(rate, arrivals), start.into_std()) {
+                    Some(ticker) => Release::Thread(ticker),
+                    None => Release::Timer(Schedule::new(rate, arrivals)),
+                }
+            }
+            Load::Open { rate, arrivals } => Release::Timer(Schedule::new(rate, arrivals)),
         };
         Pacer {
-            schedule,
+            release,
             start,
             slots: Arc::new(Semaphore::new(size as usize)),
             size,
@@ -161,8 +190,8 @@ impl Pacer {
         if stop.is_cancelled() {
             return None;
         }
-        let due = match &mut self.schedule {
-            Some(schedule) => {
+        let due = match &mut self.release {
+            Release::Timer(schedule) => {
                 let due = self.start + schedule.next_offset();
                 if deadline.is_some_and(|d| due >= d) {
                     return None;
@@ -173,7 +202,17 @@ impl Pacer {
                 }
                 Some(due)
             }
-            None => None,
+            Release::Thread(ticker) => {
+                let due = tokio::select! {
+                    due = ticker.next() => Instant::from_std(due?),
+                    _ = stop.cancelled() => return None,
+                };
+                if deadline.is_some_and(|d| due >= d) {
+                    return None;
+                }
+                Some(due)
+            }
+            Release::Closed => None,
         };
         let permit = match due {
             // Open loop: the request is due before the deadline, so it goes, late if it must.

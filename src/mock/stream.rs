@@ -85,6 +85,9 @@ struct Chunks {
     prefix: String,
     /// `,"usage":null` when usage was asked for (as OpenAI sends it), else empty.
     usage_null: &'static str,
+    /// A content event without its text: the part before it and the part after it, made once
+    /// per answer so that each word is only spliced in.
+    content: (String, String),
     reply: Reply,
     words: Words,
     sent_words: u32,
@@ -112,9 +115,22 @@ impl Chunks {
             r#"{{"id":"{}","object":"{object}","created":{},"model":{},"system_fingerprint":"fp_mock","choices":["#,
             plan.id, plan.created, model
         );
+        let usage_null = if plan.include_usage { r#","usage":null"# } else { "" };
+        let content = if legacy {
+            (
+                format!(r#"data: {prefix}{{"text":""#),
+                format!(r#"","index":0,"logprobs":null,"finish_reason":null}}]{usage_null}}}"#) + "\n\n",
+            )
+        } else {
+            (
+                format!(r#"data: {prefix}{{"index":0,"delta":{{"content":""#),
+                format!(r#""}},"logprobs":null,"finish_reason":null}}]{usage_null}}}"#) + "\n\n",
+            )
+        };
         Chunks {
             prefix,
-            usage_null: if plan.include_usage { r#","usage":null"# } else { "" },
+            usage_null,
+            content,
             reply: plan.reply,
             words: plan.reply.words(),
             sent_words: 0,
@@ -191,20 +207,14 @@ impl Chunks {
                     self.sent_words += 1;
                     if let Some(events) = self.events.as_mut() {
                         events.delta(out, &format!("{space}{word}"));
-                    } else if self.legacy {
-                        self.push_choice(
-                            out,
-                            format_args!(
-                                r#"{{"text":"{space}{word}","index":0,"logprobs":null,"finish_reason":null}}"#
-                            ),
-                        );
                     } else {
-                        self.push_choice(
-                            out,
-                            format_args!(
-                                r#"{{"index":0,"delta":{{"content":"{space}{word}"}},"logprobs":null,"finish_reason":null}}"#
-                            ),
-                        );
+                        // The words need no JSON escaping.
+                        let (head, tail) = &self.content;
+                        out.reserve(head.len() + space.len() + word.len() + tail.len());
+                        out.push_str(head);
+                        out.push_str(space);
+                        out.push_str(word);
+                        out.push_str(tail);
                     }
                     Some(wait)
                 }
@@ -311,6 +321,8 @@ struct Live {
     itl: Latency,
     rng: SmallRng,
     stall: Duration,
+    /// The next event and its wait, made while gathering the events due at once.
+    pending: Option<(String, Wait)>,
     _guard: InFlight,
     _held: Held,
 }
@@ -339,12 +351,19 @@ pub(crate) fn response(mut plan: Plan) -> Response {
             itl: plan.itl,
             rng: plan.rng,
             stall: plan.stall,
+            pending: None,
             _guard: plan.guard,
             _held: plan.held,
         };
         Body::from_stream(futures::stream::unfold(live, |mut live| async move {
-            let mut event = String::with_capacity(live.chunks.prefix.len() + 128);
-            let wait = live.chunks.next_into(&mut event)?;
+            let (mut event, wait) = match live.pending.take() {
+                Some(pending) => pending,
+                None => {
+                    let mut event = String::with_capacity(live.chunks.prefix.len() + 128);
+                    let wait = live.chunks.next_into(&mut event)?;
+                    (event, wait)
+                }
+            };
             let delay = match wait {
                 Wait::None => Duration::ZERO,
                 Wait::Ttft => live.ttft.sample(&mut live.rng),
@@ -361,6 +380,19 @@ pub(crate) fn response(mut plan: Plan) -> Response {
             if !delay.is_zero() {
                 live.due += delay;
                 tokio::time::sleep_until(live.due).await;
+            }
+            // The events due right after this one (the end of the answer: finish, usage,
+            // `[DONE]`) leave with it, in one write.
+            loop {
+                let start = event.len();
+                match live.chunks.next_into(&mut event) {
+                    Some(Wait::None) => {}
+                    Some(wait) => {
+                        live.pending = Some((event.split_off(start), wait));
+                        break;
+                    }
+                    None => break,
+                }
             }
             Some((Ok::<Bytes, std::io::Error>(Bytes::from(event)), live))
         }))

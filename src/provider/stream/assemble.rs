@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::chunk::ChunkView;
+
 /// Top-level fields copied from the chunks into the completion, when the server sent them.
 const KEPT_FIELDS: &[&str] = &["id", "created", "model", "service_tier", "system_fingerprint"];
 
@@ -108,6 +110,62 @@ impl Assembler {
         tokens
     }
 
+    /// Takes one chunk read in place (see [`ChunkView`]); the same as [`Assembler::push`] of
+    /// the chunk as a `Value`, without building one.
+    pub fn push_view(&mut self, chunk: &ChunkView<'_>, at: Duration) -> bool {
+        for &name in KEPT_FIELDS {
+            if !self.fields.contains_key(name) {
+                if let Some(value) = chunk.field(name) {
+                    self.fields.insert(name.to_string(), value);
+                }
+            }
+        }
+        if let Some(usage) = chunk.usage.as_ref().filter(|u| u.is_object()) {
+            self.usage = Some(usage.clone());
+        }
+        self.legacy |= chunk.object.as_deref() == Some("text_completion");
+        let mut tokens = false;
+        for choice in chunk.choices.iter().flatten() {
+            let slot = self.choices.entry(choice.index.unwrap_or(0)).or_default();
+            if let Some(reason) = &choice.finish_reason {
+                slot.finish_reason = Some(reason.clone());
+            }
+            if let Some(text) = &choice.text {
+                self.legacy = true;
+                tokens |= append_str(&mut slot.content, text.as_deref());
+            }
+            let Some(delta) = &choice.delta else { continue };
+            if let Some(role) = &delta.role {
+                slot.role = Some(role.to_string());
+            }
+            tokens |= append_str(&mut slot.content, delta.content.as_deref());
+            tokens |= append_str(&mut slot.reasoning, delta.reasoning_content.as_deref());
+            tokens |= append_str(&mut slot.reasoning, delta.reasoning.as_deref());
+            if let Some(refusal) = &delta.refusal {
+                tokens |= !refusal.is_empty();
+                slot.refusal.get_or_insert_with(String::new).push_str(refusal);
+            }
+            for call in delta.tool_calls.iter().flatten() {
+                let entry = slot.tool_calls.entry(call.index.unwrap_or(0)).or_default();
+                if let Some(id) = &call.id {
+                    entry.id = Some(id.clone());
+                }
+                if let Some(kind) = &call.kind {
+                    entry.kind = Some(kind.clone());
+                }
+                let function = call.function.as_ref();
+                tokens |= append_str(&mut entry.name, function.and_then(|f| f.name.as_deref()));
+                tokens |= append_str(&mut entry.arguments, function.and_then(|f| f.arguments.as_deref()));
+            }
+        }
+        if tokens {
+            self.content_chunks += 1;
+            self.first_token.get_or_insert(at);
+            self.last_token = Some(at);
+        }
+        tokens
+    }
+
     /// Whether any choice said why it stopped.
     pub fn finished(&self) -> bool {
         self.choices.values().any(|c| c.finish_reason.is_some())
@@ -181,7 +239,12 @@ impl Assembler {
 
 /// Appends a string delta; says whether it was non-empty.
 fn append(to: &mut String, value: Option<&Value>) -> bool {
-    match value.and_then(Value::as_str) {
+    append_str(to, value.and_then(Value::as_str))
+}
+
+/// Appends a string delta; says whether it was non-empty.
+fn append_str(to: &mut String, text: Option<&str>) -> bool {
+    match text {
         Some(text) if !text.is_empty() => {
             to.push_str(text);
             true

@@ -13,17 +13,20 @@
 //! returned as an answer.
 
 mod assemble;
+mod chunk;
 mod collect;
 mod responses;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::StreamExt as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{json, Map, Value};
 use sse_stream::SseByteStream;
 
 pub use assemble::Assembler;
+pub use chunk::ChunkView;
 pub use collect::TokenTimes;
 pub use responses::ResponsesAssembler;
 
@@ -142,6 +145,9 @@ pub(super) async fn send(
     limit: &BodyLimit,
 ) -> Result<Reply, RequestError> {
     let url = format!("{}{}", endpoint.base_url, api.path());
+    // Shared with the request, not copied: it is kept only to count tokens if the server sends
+    // no usage.
+    let body = Bytes::from(body);
     let mut request = http
         .post(&url)
         .header(CONTENT_TYPE, "application/json")
@@ -215,20 +221,21 @@ pub(super) async fn send(
             latency = Some(at);
             break;
         }
-        let chunk: Value = serde_json::from_str(data).map_err(|e| {
-            broken(
-                StreamFault::Malformed,
-                format!("a chunk is not JSON ({e}): {}", endpoint.scrub(&cut(data))),
-            )
-        })?;
         let tokens = match &mut answer {
-            Collect::Choices(answer) => {
-                if chunk.get("error").is_some_and(|e| !e.is_null()) {
-                    return Err(error_event(data, endpoint));
+            // The usual chunk is read in place; one that does not fit the view, as a `Value`.
+            Collect::Choices(answer) => match ChunkView::parse(data) {
+                Some(chunk) if chunk.is_error() => return Err(error_event(data, endpoint)),
+                Some(chunk) => answer.push_view(&chunk, at),
+                None => {
+                    let chunk = parse_chunk(data, endpoint)?;
+                    if chunk.get("error").is_some_and(|e| !e.is_null()) {
+                        return Err(error_event(data, endpoint));
+                    }
+                    answer.push(&chunk, at)
                 }
-                answer.push(&chunk, at)
-            }
+            },
             Collect::Responses(answer) => {
+                let chunk = parse_chunk(data, endpoint)?;
                 let tokens = answer
                     .push(&chunk, at)
                     .map_err(|detail| broken(StreamFault::ErrorEvent, endpoint.scrub(&detail)))?;
@@ -350,6 +357,16 @@ fn body_failure(error: sse_stream::Error, endpoint: &Endpoint, timeout: Duration
             format!("not a valid event stream: {}", endpoint.scrub(&other.to_string())),
         ),
     }
+}
+
+/// One event's JSON, or a `malformed` stream fault.
+fn parse_chunk(data: &str, endpoint: &Endpoint) -> Result<Value, RequestError> {
+    serde_json::from_str(data).map_err(|e| {
+        broken(
+            StreamFault::Malformed,
+            format!("a chunk is not JSON ({e}): {}", endpoint.scrub(&cut(data))),
+        )
+    })
 }
 
 /// An error sent inside the stream (`event: error`, or a chunk with an `error` object).
