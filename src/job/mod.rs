@@ -147,6 +147,7 @@ pub async fn execute(
         manifest,
         collector,
         done,
+        repeats,
         order,
         writer,
         journal,
@@ -171,8 +172,12 @@ pub async fn execute(
     }
     announce(config, options, &out_dir, lines);
 
-    let (entries, fingerprint) =
-        source::read_input(options.input.clone(), (config.shard, config.endpoint), lines, streamed);
+    let (entries, fingerprint) = source::read_input(
+        options.input.clone(),
+        (config.shard, config.endpoint),
+        (lines, repeats),
+        streamed,
+    );
     let (events, events_rx) = mpsc::channel::<Msg>(4096);
     let owner = owner::Owner {
         writer,
