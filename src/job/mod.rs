@@ -178,7 +178,11 @@ pub async fn execute(
         (lines, repeats),
         streamed,
     );
-    let (events, events_rx) = mpsc::channel::<Msg>(4096);
+    // Finished items waiting for the owner: when its thread stalls (a sync, a starved core),
+    // each holds its answer twice (parsed and rendered), several KiB; 512 of them bound that
+    // to a few MiB (4,096 let the resident size jump by up to 30 MiB at such moments; see
+    // docs/performance.md). Workers then wait for the owner.
+    let (events, events_rx) = mpsc::channel::<Msg>(512);
     let owner = owner::Owner {
         writer,
         collector,
