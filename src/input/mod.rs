@@ -16,6 +16,7 @@ mod parse;
 
 mod idset;
 mod key;
+mod repeats;
 mod source;
 pub mod table;
 pub mod template;
@@ -33,6 +34,7 @@ use crate::provider::ApiEndpoint;
 pub use source::{is_stdin, is_streamed, Tally};
 
 use idset::IdSet;
+pub use repeats::Repeats;
 
 /// One valid input line, ready to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,14 +80,15 @@ pub enum InputError {
     Empty { path: PathBuf },
 }
 
-/// Streams entries from a JSONL input. Remembers a 64-bit hash of each id to catch repeats, so
-/// memory grows by about 8 bytes per item ([`IdSet`]) and not with line length.
+/// Streams entries from a JSONL input. Catches repeated ids by a 64-bit hash of each: with the
+/// [`Repeats`] a preflight scan found, memory does not grow with the input; without them (a
+/// pipe, read once) it grows by about 8 bytes per item ([`IdSet`]), never with line length.
 pub struct Reader {
     path: PathBuf,
     lines: BufReader<Tally>,
     line: u64,
     buffer: Vec<u8>,
-    seen: IdSet,
+    seen: Seen,
     /// Lines of other shards are skipped unparsed (see [`crate::shard`]).
     shard: Option<crate::shard::Shard>,
     /// The endpoint of short-form lines (`--endpoint`).
@@ -102,7 +105,7 @@ impl Reader {
             lines: BufReader::with_capacity(256 * 1024, Tally::new(input)),
             line: 0,
             buffer: Vec::with_capacity(4096),
-            seen: IdSet::default(),
+            seen: Seen::All(IdSet::default()),
             shard: None,
             short: ApiEndpoint::Chat,
         })
@@ -136,7 +139,16 @@ impl Reader {
     /// Sizes the table of ids for `lines` items at once: growing it while reading would hold
     /// the old and the new table together, near the end of a long file, for nothing.
     pub fn expecting(mut self, lines: u64) -> Reader {
-        self.seen.reserve(lines);
+        if let Seen::All(ids) = &mut self.seen {
+            ids.reserve(lines);
+        }
+        self
+    }
+
+    /// Catches repeated ids with what a scan of the same input found ([`Repeats::scan`], with
+    /// the same shard): nothing is kept per line.
+    pub fn with_repeats(mut self, repeats: Repeats) -> Reader {
+        self.seen = Seen::Candidates(repeats);
         self
     }
 
@@ -194,6 +206,25 @@ impl Iterator for Reader {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_entry().transpose()
+    }
+}
+
+/// How the reader tells a repeated id.
+#[derive(Debug)]
+enum Seen {
+    /// Every id's hash so far.
+    All(IdSet),
+    /// Only the candidates a scan before the run found.
+    Candidates(Repeats),
+}
+
+impl Seen {
+    /// `false` when `hash` was met before.
+    fn insert(&mut self, hash: u64) -> bool {
+        match self {
+            Seen::All(ids) => ids.insert(hash),
+            Seen::Candidates(repeats) => repeats.insert(hash),
+        }
     }
 }
 

@@ -147,6 +147,7 @@ pub async fn execute(
         manifest,
         collector,
         done,
+        repeats,
         order,
         writer,
         journal,
@@ -171,9 +172,17 @@ pub async fn execute(
     }
     announce(config, options, &out_dir, lines);
 
-    let (entries, fingerprint) =
-        source::read_input(options.input.clone(), (config.shard, config.endpoint), lines, streamed);
-    let (events, events_rx) = mpsc::channel::<Msg>(4096);
+    let (entries, fingerprint) = source::read_input(
+        options.input.clone(),
+        (config.shard, config.endpoint),
+        (lines, repeats),
+        streamed,
+    );
+    // Finished items waiting for the owner: when its thread stalls (a sync, a starved core),
+    // each holds its answer twice (parsed and rendered), several KiB; 512 of them bound that
+    // to a few MiB (4,096 let the resident size jump by up to 30 MiB at such moments; see
+    // docs/performance.md). Workers then wait for the owner.
+    let (events, events_rx) = mpsc::channel::<Msg>(512);
     let owner = owner::Owner {
         writer,
         collector,

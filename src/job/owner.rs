@@ -91,8 +91,10 @@ impl Owner {
                     continue;
                 }
             };
-            // Write everything already waiting (up to a batch), then flush once.
-            let (mut next, mut count) = (Some(first), 0);
+            // Write everything already waiting (up to a batch), then flush once. When the
+            // queue runs dry, the owner steps aside once first: the workers already woken on
+            // its thread finish their items, and one write carries their lines too.
+            let (mut next, mut count, mut yielded) = (Some(first), 0, false);
             while let Some(msg) = next {
                 if self.ordered {
                     held.insert(msg.seq, msg);
@@ -109,6 +111,11 @@ impl Owner {
                 } else {
                     None
                 };
+                if next.is_none() && count < MAX_BATCH && !yielded && write_error.is_none() {
+                    tokio::task::yield_now().await;
+                    yielded = true;
+                    next = events.try_recv().ok();
+                }
             }
             if write_error.is_none() {
                 if let Err(e) = self.writer.flush() {

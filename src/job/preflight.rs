@@ -14,7 +14,7 @@ use super::JobError;
 use crate::cache::ResponseCache;
 use crate::config::{Config, Endpoint};
 use crate::engine::{prepare, Prepared};
-use crate::input::{InputError, Reader};
+use crate::input::{InputError, Reader, Repeats};
 use crate::output::journal::{SentJournal, SENT_FILE};
 use crate::output::lineset::LineSet;
 use crate::output::lock::{RunLock, LOCK_FILE};
@@ -40,6 +40,8 @@ pub struct Preflight {
     pub collector: Collector,
     /// Input lines already finished.
     pub done: LineSet,
+    /// The ids that may repeat, for a regular input (a pipe is read once: `None`).
+    pub repeats: Option<Repeats>,
     pub order: (FileOrder, FileOrder),
     pub writer: ResultsWriter,
     /// Every request of the run is noted here before it is sent.
@@ -129,6 +131,12 @@ async fn checked(
         .map_or(input.lines, |s| s.lines)
         .saturating_sub(done.len());
     notices.extend(disk_notice(&out_dir, &input, left));
+    let repeats = if streamed {
+        None
+    } else {
+        let shard = config.shard;
+        Some(scan_input(&options.input, move |path| Repeats::scan(path, shard)).await?)
+    };
     Ok(Preflight {
         out_dir,
         lock,
@@ -137,6 +145,7 @@ async fn checked(
         manifest,
         collector,
         done,
+        repeats,
         order,
         writer,
         journal,

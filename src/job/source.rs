@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::owner::{Event, Msg};
 use crate::dispatch::Dispatcher;
 use crate::engine::Source;
-use crate::input::{Entry, InputError, Reader, WorkItem};
+use crate::input::{Entry, InputError, Reader, Repeats, WorkItem};
 use crate::output::lineset::LineSet;
 use crate::record::Rejected;
 use crate::shard::Shard;
@@ -22,11 +22,12 @@ pub type Fingerprint = (u64, Option<String>);
 /// Starts the reader thread. The input is never loaded whole. A thread of its own (not a
 /// blocking task of the runtime): opening a FIFO or reading a pipe may block for good, and the
 /// run must still stop on a signal and the process exit. `hashing`: fingerprint what is read
-/// (a pipe, read once).
+/// (a pipe, read once). `repeats`: the ids that may repeat, found before the run (see
+/// [`Repeats`]); without them the reader keeps every id's hash, sized for `lines`.
 pub fn read_input(
     path: PathBuf,
     (shard, endpoint): (Option<Shard>, crate::provider::ApiEndpoint),
-    lines: u64,
+    (lines, repeats): (u64, Option<Repeats>),
     hashing: bool,
 ) -> (
     mpsc::Receiver<Result<Entry, InputError>>,
@@ -36,7 +37,13 @@ pub fn read_input(
     let (read_tx, read_rx) = oneshot::channel::<Fingerprint>();
     std::thread::spawn(move || {
         let mut reader = match Reader::open(&path) {
-            Ok(reader) => reader.with_shard(shard).with_endpoint(endpoint).expecting(lines),
+            Ok(reader) => {
+                let reader = reader.with_shard(shard).with_endpoint(endpoint);
+                match repeats {
+                    Some(repeats) => reader.with_repeats(repeats),
+                    None => reader.expecting(lines),
+                }
+            }
             Err(e) => {
                 let _ = entries_tx.blocking_send(Err(e));
                 return;

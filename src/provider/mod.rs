@@ -211,12 +211,13 @@ impl Client {
             request = request.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
         }
         let started = Instant::now();
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        // Taken, not copied: the body's length comes from the connection, not from them.
+        let headers = std::mem::take(response.headers_mut());
         redirect_error(status, &headers, endpoint)?;
         let (bytes, _meter) = body::read(response, &self.body)
             .await

@@ -1,0 +1,123 @@
+//! Byte-for-byte shapes of result and error lines.
+
+use std::time::Duration;
+
+use super::*;
+use crate::record::{Attempt, CacheHit, ErrorClass, ErrorInfo, Success, Usage};
+
+fn attempt(target: &str, number: u32, error: Option<ErrorInfo>) -> Attempt {
+    Attempt {
+        target: target.into(),
+        model: "m".into(),
+        number,
+        sent_at: Duration::from_micros(1500),
+        latency: Duration::from_micros(2_250_500),
+        ttft: None,
+        stream: None,
+        status: Some(if error.is_some() { 503 } else { 200 }),
+        usage: error.is_none().then(Usage::default),
+        cost_usd: Some(0.1 + 0.2),
+        error,
+        concurrency_limit: None,
+    }
+}
+
+fn failed() -> ErrorInfo {
+    ErrorInfo {
+        class: ErrorClass::ServerError,
+        status: Some(503),
+        message: "busy \"now\"".into(),
+        code: None,
+    }
+}
+
+fn text(line: &RenderedLine) -> &str {
+    std::str::from_utf8(&line.main).unwrap()
+}
+
+#[test]
+fn a_success_line_keeps_its_keys_in_order_byte_for_byte() {
+    let outcome = Outcome {
+        id: "a1".into(),
+        line: 7,
+        metadata: Some(json!({"k": 1})),
+        attempts: vec![attempt("t1", 1, Some(failed())), attempt("t2", 1, None)],
+        result: Ok(Success {
+            target: "t2".into(),
+            model: "m".into(),
+            status: 200,
+            request_id: None,
+            body: json!({"id": "x", "choices": []}),
+            usage: Usage {
+                input_tokens: 10,
+                cached_input_tokens: 2,
+                cache_write_tokens: 0,
+                output_tokens: 5,
+            },
+            latency: Duration::from_millis(500),
+            ttft: None,
+            stream: None,
+            cost_usd: Some(0.1 + 0.2),
+            cache_hit: Some(CacheHit { saved_usd: None }),
+        }),
+    };
+    let line = render(&outcome, true).unwrap();
+    assert_eq!(
+        text(&line),
+        concat!(
+            r#"{"id":"sheepdog-7","custom_id":"a1","response":{"status_code":200,"request_id":"req_sheepdog_7_2","#,
+            r#""body":{"id":"x","choices":[]}},"error":null,"sheepdog":{"line":7,"attempts":2,"fallbacks":1,"#,
+            r#""targets_tried":[{"target":"t1","attempts":1,"result":"server_error"},{"target":"t2","attempts":1,"#,
+            r#""result":"ok"}],"attempt_log":[{"target":"t1","model":"m","status":503,"error_class":"server_error","#,
+            r#""latency_ms":2250.5,"sent_ms":1.5},{"target":"t2","model":"m","status":200,"error_class":null,"#,
+            r#""latency_ms":2250.5,"sent_ms":1.5}],"target":"t2","model":"m","latency_ms":500.0,"ttft_ms":null,"#,
+            r#""itl_ms":null,"tpot_ms":null,"input_tokens":10,"cached_input_tokens":2,"output_tokens":5,"#,
+            r#""output_tokens_estimated":false,"output_tokens_per_s":10.0,"cost_usd":0.3,"cache_hit":true,"#,
+            r#""saved_usd":null,"metadata":{"k":1},"unfinished":true}}"#,
+            "\n"
+        )
+    );
+    assert_eq!(result_line(&outcome)["sheepdog"]["cache_hit"], true);
+}
+
+#[test]
+fn a_failed_line_and_its_openai_sidecar_keep_their_shape() {
+    let outcome = Outcome {
+        id: "b2".into(),
+        line: 3,
+        metadata: None,
+        attempts: vec![attempt("t1", 1, Some(failed())), attempt("t1", 2, Some(failed()))],
+        result: Err(failed()),
+    };
+    let line = render(&outcome, false).unwrap();
+    assert_eq!(
+        text(&line),
+        concat!(
+            r#"{"id":"sheepdog-3","custom_id":"b2","response":{"status_code":503,"request_id":"req_sheepdog_3_2","#,
+            r#""body":{"error":{"message":"busy \"now\"","code":null}}},"error":{"code":"server_error","#,
+            r#""message":"busy \"now\""},"sheepdog":{"line":3,"attempts":2,"fallbacks":0,"targets_tried":"#,
+            r#"[{"target":"t1","attempts":2,"result":"server_error"}],"attempt_log":[{"target":"t1","model":"m","#,
+            r#""status":503,"error_class":"server_error","latency_ms":2250.5,"sent_ms":1.5},{"target":"t1","#,
+            r#""model":"m","status":503,"error_class":"server_error","latency_ms":2250.5,"sent_ms":1.5}],"#,
+            r#""target":"t1","model":"m","error_class":"server_error","error_status":503,"cost_usd":0.0}}"#,
+            "\n"
+        )
+    );
+    let openai = render_as(&outcome, false, OutputFormat::OpenAi).unwrap();
+    assert!(!text(&openai).contains("\"sheepdog\""), "{}", text(&openai));
+    let sidecar: Value = serde_json::from_slice(openai.sidecar.as_deref().unwrap()).unwrap();
+    assert_eq!(sidecar["line"], 3);
+    assert_eq!(sidecar["file"], "errors");
+    assert_eq!(sidecar["sheepdog"]["attempt_log"][1]["error_class"], "server_error");
+    let extended = render_extended(&outcome, "batch_req_1", json!({"via": "batch_api"})).unwrap();
+    assert!(
+        text(&extended).starts_with(r#"{"id":"batch_req_1","#),
+        "{}",
+        text(&extended)
+    );
+    assert!(
+        text(&extended).ends_with("\"cost_usd\":0.0,\"via\":\"batch_api\"}}\n"),
+        "{}",
+        text(&extended)
+    );
+}
