@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::input::parse_line;
-use crate::provider::Endpoint;
+use crate::provider::{Endpoint, RequestError};
 
 fn target(name: &str) -> RouteTarget {
     let endpoint = Endpoint {
