@@ -46,6 +46,11 @@ pub fn render(s: &Summary) -> String {
     );
     if s.latency_ms.count == 0 && s.cache.hits > 0 {
         line("latency", "only cache hits (not measured)".to_string());
+    } else if s.latency_ms.count == 0 && s.batch_latency_ms.is_some() {
+        line(
+            "latency",
+            "no live request: the items went through the Batch API (its latency below)".to_string(),
+        );
     } else if s.latency_ms.count == 0 {
         line("latency", "no item succeeded".to_string());
     } else {
@@ -263,6 +268,21 @@ mod tests {
         assert!(text.len() <= 70, "{text}");
         assert!(text.ends_with(" more"), "{text}");
         assert_eq!(fit_list(&items[..1], 70), "error_class_0 (1)");
+    }
+
+    #[test]
+    fn a_run_of_batch_items_only_does_not_say_that_nothing_succeeded() {
+        let mut summary = fixture::empty_summary();
+        summary.batch_latency_ms = Some(crate::stats::summary::Percentiles {
+            count: 2,
+            ..Default::default()
+        });
+        let text = render(&summary);
+        assert!(
+            text.contains("latency   no live request: the items went through the Batch API"),
+            "{text}"
+        );
+        assert!(!text.contains("no item succeeded"), "{text}");
     }
 
     #[test]
