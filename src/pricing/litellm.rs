@@ -130,8 +130,9 @@ fn per_million(per_token: f64) -> f64 {
 fn field(fields: &Map<String, Value>, key: &str) -> Option<f64> {
     let value = match fields.get(key)? {
         Value::Number(n) => n.as_f64()?,
-        // A few entries write prices as strings ("0.000002").
-        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        // A few entries write prices as strings ("0.000002"); "inf" or "NaN" is not a price
+        // (Rust would parse them as numbers), so the entry counts as unpriced.
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite())?,
         _ => return None,
     };
     Some(per_million(value))

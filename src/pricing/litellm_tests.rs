@@ -161,3 +161,17 @@ fn string_prices_are_read_and_noise_is_rounded_away() {
     let price = parse(text, "p.json", "").unwrap().table.get("m").cloned().unwrap();
     assert_eq!((price.input, price.output), (0.3, 1.2));
 }
+
+#[test]
+fn a_price_written_as_inf_or_nan_leaves_the_entry_unpriced_and_the_file_imported() {
+    let file = r#"{
+        "good": {"mode": "chat", "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06},
+        "inf": {"mode": "chat", "input_cost_per_token": 0.0, "output_cost_per_token": "inf"},
+        "nan": {"mode": "chat", "input_cost_per_token": "NaN", "output_cost_per_token": 1e-06}
+    }"#;
+    let imported = parse(file, "p.json", "2026-01-01").unwrap();
+    assert_eq!(imported.models, 1);
+    assert_eq!(imported.skipped_unpriced, 2);
+    assert!(imported.table.get("good").is_some());
+    assert!(imported.table.get("inf").is_none() && imported.table.get("nan").is_none());
+}
