@@ -67,7 +67,7 @@ pub async fn check(config: &Config) -> Result<Vec<CheckRow>, JobError> {
             "model": model,
             "messages": [{"role": "user", "content": "Reply with the single word OK."}],
         });
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let bytes = serde_json::to_vec(&body).unwrap_or_default().into();
         match client.chat(&target.endpoint, bytes, CHECK_TIMEOUT).await {
             Ok(reply) => {
                 row.ok = true;

@@ -116,15 +116,43 @@ fn approximate(text: &str) -> u64 {
 ///
 /// A short-form body with a `prompt` string and no `messages` counts as one user message.
 /// Missing or odd fields never panic: they count 0; a body without messages counts 0.
-pub fn estimate_prompt_tokens(model: &str, body: &Value) -> u64 {
+pub fn estimate_prompt_tokens<B: Fields + ?Sized>(model: &str, body: &B) -> u64 {
     prompt_tokens(encoding_for_model(model).0, body)
 }
 
+/// A request body whose top-level fields the counters read: a parsed `Value`, or the map of a
+/// work item as it is (so the dispatcher counts a prompt without copying it into a `Value`).
+pub trait Fields {
+    /// The top-level field `key`, if the body is an object that has it.
+    fn field(&self, key: &str) -> Option<&Value>;
+}
+
+impl Fields for Value {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
+impl Fields for serde_json::Map<String, Value> {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
+/// A Responses `input` array read as chat messages, borrowed.
+pub struct AsMessages<'a>(pub &'a Value);
+
+impl Fields for AsMessages<'_> {
+    fn field(&self, key: &str) -> Option<&Value> {
+        (key == "messages").then_some(self.0)
+    }
+}
+
 /// [`estimate_prompt_tokens`] with the encoding given instead of found from a model name.
-pub fn prompt_tokens(encoding: Encoding, body: &Value) -> u64 {
+pub fn prompt_tokens<B: Fields + ?Sized>(encoding: Encoding, body: &B) -> u64 {
     let count = |text: &str| count_text(encoding, text);
 
-    let message_tokens: u64 = match (body.get("messages"), body.get("prompt")) {
+    let message_tokens: u64 = match (body.field("messages"), body.field("prompt")) {
         (Some(Value::Array(messages)), _) => messages
             .iter()
             .map(|m| TOKENS_PER_MESSAGE + message_fields(encoding, m))
@@ -134,7 +162,7 @@ pub fn prompt_tokens(encoding: Encoding, body: &Value) -> u64 {
     };
     let tool_tokens: u64 = ["tools", "functions"]
         .iter()
-        .filter_map(|key| body.get(key))
+        .filter_map(|key| body.field(key))
         .filter(|v| !v.is_null())
         .map(|v| count(&v.to_string()))
         .sum();

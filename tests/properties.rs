@@ -88,7 +88,7 @@ proptest! {
         prop_assert_eq!(&item.body["messages"], &json!([{"role": "user", "content": prompt}]));
         prop_assert_eq!(item.model(), model.as_deref());
         // The body written back as a messages line reads the same.
-        let mut again = item.body.clone();
+        let mut again = (*item.body).clone();
         again.insert("id".into(), json!(id));
         let again = parse_line(Value::Object(again).to_string().as_bytes(), line)
             .map_err(|r| TestCaseError::fail(r.reason))?;
@@ -118,7 +118,7 @@ proptest! {
         let item = parse_line(text.as_bytes(), 3).map_err(|r| TestCaseError::fail(r.reason))?;
         prop_assert_eq!(&item.id, &custom_id);
         prop_assert_eq!(item.format, LineFormat::Batch);
-        prop_assert_eq!(Value::Object(item.body), body);
+        prop_assert_eq!(Value::Object((*item.body).clone()), body);
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub fn split(input: &Path, plan: &Plan<'_>, send: impl Fn(u64) -> bool) -> Resul
             continue;
         };
         let endpoint = item.endpoint;
-        let mut body = item.body.clone();
+        let mut body = (*item.body).clone();
         body.insert("model".into(), Value::String(model.to_string()));
         let line = json!({"custom_id": item.id, "method": "POST", "url": endpoint.batch_url(), "body": body});
         let mut bytes = serde_json::to_vec(&line).map_err(|e| BatchError::Setup(e.to_string()))?;

@@ -148,7 +148,7 @@ impl Prompts {
                 path.display()
             )));
         };
-        let input_tokens = estimate_prompt_tokens(model, &Value::Object(first.body.clone()));
+        let input_tokens = estimate_prompt_tokens(model, &*first.body);
         let info = PromptInfo {
             distinct: items.len(),
             rejected,
@@ -205,7 +205,7 @@ impl Prompts {
                     line: n,
                     format: LineFormat::Short,
                     endpoint: *endpoint,
-                    body,
+                    body: body.into(),
                     metadata: None,
                 }
             }
@@ -233,7 +233,7 @@ mod tests {
     }
 
     fn tokens(item: &WorkItem) -> u64 {
-        estimate_prompt_tokens("gpt-4.1-mini", &Value::Object(item.body.clone()))
+        estimate_prompt_tokens("gpt-4.1-mini", &*item.body)
     }
 
     #[test]

@@ -141,7 +141,7 @@ fn request(record: &Value, n: u64, encoding: Encoding, array: bool) -> Result<Op
         line: n,
         format: LineFormat::Short,
         endpoint: crate::provider::ApiEndpoint::Chat,
-        body,
+        body: body.into(),
         metadata: None,
     }))
 }

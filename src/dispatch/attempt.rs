@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use bytes::Bytes;
+use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::{backoff, limits, Admission, Dispatcher, Leave, Limits, RouteTarget};
@@ -24,7 +25,7 @@ impl Dispatcher {
         target: &RouteTarget,
         model: &str,
         api: ApiEndpoint,
-        bytes: &[u8],
+        bytes: &Bytes,
         (tokens, cost): (f64, Option<f64>),
         later_usable: bool,
         began: Instant,
@@ -82,7 +83,7 @@ impl Dispatcher {
                 m.limiter_waited(&target.name, waiting.elapsed());
                 m.in_flight(&target.name)
             });
-            let result = self.client.send(&target.endpoint, api, bytes.to_vec(), timeout).await;
+            let result = self.client.send(&target.endpoint, api, bytes.clone(), timeout).await;
             drop((slot, in_flight));
             // `--validate-json`: a refused answer is an error, but its tokens were paid for.
             let (result, paid) = match (result, &self.options.output_check) {
@@ -310,7 +311,7 @@ impl Dispatcher {
         target: &RouteTarget,
         model: &str,
         api: ApiEndpoint,
-        body: &Value,
+        body: &Map<String, Value>,
         body_bytes: usize,
     ) -> f64 {
         let mut levels = self.options.run_limits.iter().chain(&target.limits);

@@ -19,7 +19,6 @@ mod target;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -224,19 +223,15 @@ impl Dispatcher {
                 )));
                 continue;
             };
-            let mut body = item.body.clone();
-            body.insert("model".into(), model.into());
-            self.client.prepare_body(item.endpoint, &mut body);
-            let body = Value::Object(body);
-            let bytes = match serde_json::to_vec(&body) {
+            let bytes = match self.client.encode(item.endpoint, &item.body, model) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     last_error = Some(invalid_input(format!("cannot encode request: {e}")));
                     break;
                 }
             };
-            let tokens = self.token_estimate(target, model, item.endpoint, &body, bytes.len());
-            let cost = match self.cost_estimate(target, model, &body) {
+            let tokens = self.token_estimate(target, model, item.endpoint, &item.body, bytes.len());
+            let cost = match self.cost_estimate(target, model, &item.body) {
                 Ok(cost) => cost,
                 Err(message) => {
                     last_error = Some(invalid_input(message));

@@ -288,11 +288,11 @@ fn count_line(tally: &mut Tally, bytes: &[u8], number: u64, plan: &Plan, thresho
         max_tokens,
         generates: endpoint.generates(),
     };
-    let body = Value::Object(item.body);
+    let body = &*item.body;
     match plan {
         Plan::Every(encodings) => {
             for &encoding in encodings {
-                let tokens = endpoint.prompt_tokens(encoding, &body);
+                let tokens = endpoint.prompt_tokens(encoding, body);
                 tally
                     .per_encoding
                     .entry(encoding)
@@ -305,7 +305,7 @@ fn count_line(tally: &mut Tally, bytes: &[u8], number: u64, plan: &Plan, thresho
             let encoding = model
                 .as_deref()
                 .map_or(Encoding::Cl100kBase, |m| crate::tokens::encoding_for_model(m).0);
-            let tokens = endpoint.prompt_tokens(encoding, &body);
+            let tokens = endpoint.prompt_tokens(encoding, body);
             tally.all.add_line(line, tokens, &[]);
             tally
                 .per_model

@@ -45,8 +45,9 @@ pub struct WorkItem {
     pub format: LineFormat,
     /// Where the request goes: the Batch line's `url`, or `--endpoint` for a short line.
     pub endpoint: ApiEndpoint,
-    /// The request body of that endpoint (without `model` when the line named none).
-    pub body: serde_json::Map<String, serde_json::Value>,
+    /// The request body of that endpoint (without `model` when the line named none); shared, so
+    /// a bench that cycles its prompts does not copy them per request.
+    pub body: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     /// Short form `metadata`, kept out of the request and echoed in the result.
     pub metadata: Option<serde_json::Value>,
 }

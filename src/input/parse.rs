@@ -60,7 +60,7 @@ pub fn parse_line_for(bytes: &[u8], line: u64, short: ApiEndpoint) -> Result<Wor
             line,
             format: LineFormat::Batch,
             endpoint,
-            body,
+            body: body.into(),
             metadata: None,
         });
     }
@@ -75,7 +75,7 @@ pub fn parse_line_for(bytes: &[u8], line: u64, short: ApiEndpoint) -> Result<Wor
         line,
         format: LineFormat::Short,
         endpoint: short,
-        body: object,
+        body: object.into(),
         metadata,
     })
 }

@@ -54,9 +54,8 @@ pub fn dry_run(config: &Config, input: &Path) -> Result<DryRun, JobError> {
                 match model {
                     Some(model) => {
                         *report.per_endpoint.entry(item.endpoint).or_default() += 1;
-                        let body = serde_json::Value::Object(item.body);
                         let encoding = crate::tokens::encoding_for_model(&model).0;
-                        let tokens = item.endpoint.prompt_tokens(encoding, &body);
+                        let tokens = item.endpoint.prompt_tokens(encoding, &*item.body);
                         report.approximate |= !crate::tokens::encoding_for_model(&model).1;
                         report.items += 1;
                         report.input_tokens += tokens;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::record::Usage;
-use crate::tokens::{count_text, Encoding};
+use crate::tokens::{count_text, AsMessages, Encoding, Fields};
 
 /// The model OpenAI moderates with when a request names none.
 pub const DEFAULT_MODERATION_MODEL: &str = "omni-moderation-latest";
@@ -182,18 +182,6 @@ impl ApiEndpoint {
         }
     }
 
-    /// Asks for a streamed answer: `stream: true`, and for chat and completions
-    /// `stream_options.include_usage` (the Responses API always ends with its usage).
-    pub fn prepare_stream(self, body: &mut Map<String, Value>) {
-        match self {
-            ApiEndpoint::Chat | ApiEndpoint::Completions => super::stream::prepare_body(body),
-            ApiEndpoint::Responses => {
-                body.insert("stream".into(), Value::Bool(true));
-            }
-            ApiEndpoint::Embeddings | ApiEndpoint::Moderations => {}
-        }
-    }
-
     /// A request body of this endpoint with `text` as its prompt, asking for `max_tokens` of
     /// output where the endpoint generates (`sheepdog bench`'s synthetic prompts).
     pub fn synthetic_body(self, text: &str, max_tokens: u32) -> Map<String, Value> {
@@ -243,20 +231,18 @@ impl ApiEndpoint {
 
     /// Prompt tokens of a request body, counted with `encoding`: the chat framing for
     /// messages, the bare text for `prompt` and `input` (a token array counts its length).
-    pub fn prompt_tokens(self, encoding: Encoding, body: &Value) -> u64 {
+    pub fn prompt_tokens<B: Fields + ?Sized>(self, encoding: Encoding, body: &B) -> u64 {
         match self {
             ApiEndpoint::Chat => crate::tokens::prompt_tokens(encoding, body),
-            ApiEndpoint::Completions => texts_tokens(encoding, body.get("prompt")),
-            ApiEndpoint::Embeddings | ApiEndpoint::Moderations => texts_tokens(encoding, body.get("input")),
+            ApiEndpoint::Completions => texts_tokens(encoding, body.field("prompt")),
+            ApiEndpoint::Embeddings | ApiEndpoint::Moderations => texts_tokens(encoding, body.field("input")),
             ApiEndpoint::Responses => {
                 let instructions = body
-                    .get("instructions")
+                    .field("instructions")
                     .and_then(Value::as_str)
                     .map_or(0, |text| count_text(encoding, text));
-                let input = match body.get("input") {
-                    Some(Value::Array(items)) => {
-                        crate::tokens::prompt_tokens(encoding, &serde_json::json!({ "messages": items }))
-                    }
+                let input = match body.field("input") {
+                    Some(items @ Value::Array(_)) => crate::tokens::prompt_tokens(encoding, &AsMessages(items)),
                     other => texts_tokens(encoding, other),
                 };
                 instructions + input

@@ -9,11 +9,13 @@ pub mod body;
 pub mod endpoint;
 mod error;
 mod reply;
+mod request;
 pub mod retry_after;
 pub mod stream;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
@@ -157,27 +159,30 @@ impl Client {
         self.stream.is_some() && api.streams()
     }
 
-    /// Adds what a streamed request needs to a request body (`stream: true`, and
-    /// `stream_options.include_usage` where the endpoint takes it); leaves it alone when the
-    /// request is not streamed.
-    pub fn prepare_body(&self, api: ApiEndpoint, body: &mut serde_json::Map<String, Value>) {
-        if self.streams(api) {
-            api.prepare_stream(body);
-        }
+    /// The bytes of `body` sent to `api` with `model`: with what a streamed request needs
+    /// (`stream: true`, and `stream_options.include_usage` where the endpoint takes it) when
+    /// this client streams `api` (see [`request`]).
+    pub fn encode(
+        &self,
+        api: ApiEndpoint,
+        body: &serde_json::Map<String, Value>,
+        model: &str,
+    ) -> serde_json::Result<Bytes> {
+        request::encode(body, model, request::StreamFields::of(api, self.streams(api)))
     }
 
     /// Sends one chat-completions request. `body` is the serialized JSON request.
-    pub async fn chat(&self, endpoint: &Endpoint, body: Vec<u8>, timeout: Duration) -> Result<Reply, RequestError> {
+    pub async fn chat(&self, endpoint: &Endpoint, body: Bytes, timeout: Duration) -> Result<Reply, RequestError> {
         self.send(endpoint, ApiEndpoint::Chat, body, timeout).await
     }
 
     /// Sends one request to `api`'s path of the provider. `body` is the serialized JSON
-    /// request, shaped by [`Client::prepare_body`].
+    /// request, made by [`Client::encode`].
     pub async fn send(
         &self,
         endpoint: &Endpoint,
         api: ApiEndpoint,
-        body: Vec<u8>,
+        body: Bytes,
         timeout: Duration,
     ) -> Result<Reply, RequestError> {
         if let Some(journal) = &self.journal {

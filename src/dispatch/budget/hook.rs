@@ -1,7 +1,7 @@
 //! Where the dispatcher consults the budget: the estimate of a request at a target, the
 //! reservation before it is sent, and its real cost once answered.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{Denied, Reservation};
 use crate::dispatch::{Abort, Dispatcher, RouteTarget};
@@ -10,7 +10,12 @@ impl Dispatcher {
     /// What a request to `target` may cost, in the budget's currency (`None`: no budget):
     /// its prompt tokens and `max_tokens` (else `run.expected_output_tokens`) at the model's
     /// price. `Err`: the model has no price, so the request cannot be sent under a budget.
-    pub(crate) fn cost_estimate(&self, target: &RouteTarget, model: &str, body: &Value) -> Result<Option<f64>, String> {
+    pub(crate) fn cost_estimate(
+        &self,
+        target: &RouteTarget,
+        model: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Option<f64>, String> {
         let Some(budget) = &self.options.budget else {
             return Ok(None);
         };

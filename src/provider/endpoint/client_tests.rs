@@ -19,9 +19,8 @@ async fn mock(config: MockConfig) -> (MockServer, Endpoint) {
 }
 
 async fn send(client: &Client, endpoint: &Endpoint, api: ApiEndpoint, body: serde_json::Value) -> Reply {
-    let mut body = body.as_object().cloned().unwrap();
-    client.prepare_body(api, &mut body);
-    let bytes = serde_json::to_vec(&body).unwrap();
+    let model = body["model"].as_str().unwrap();
+    let bytes = client.encode(api, body.as_object().unwrap(), model).unwrap();
     match client.send(endpoint, api, bytes, Duration::from_secs(10)).await {
         Ok(reply) => reply,
         Err(e) => panic!("{api}: {e}"),
@@ -43,7 +42,10 @@ fn bodies() -> Vec<(ApiEndpoint, serde_json::Value)> {
             json!({"model": "text-embedding-3-small", "input": ["hello", "world"]}),
         ),
         (ApiEndpoint::Responses, json!({"model": "gpt-4.1-mini", "input": "hi"})),
-        (ApiEndpoint::Moderations, json!({"input": "hello world"})),
+        (
+            ApiEndpoint::Moderations,
+            json!({"model": "omni-moderation-latest", "input": "hello world"}),
+        ),
     ]
 }
 

@@ -27,17 +27,6 @@ fn only_generating_endpoints_stream_and_bill_output() {
         streamed,
         [ApiEndpoint::Chat, ApiEndpoint::Completions, ApiEndpoint::Responses]
     );
-    let mut body = Map::new();
-    ApiEndpoint::Embeddings.prepare_stream(&mut body);
-    assert!(body.is_empty());
-    ApiEndpoint::Responses.prepare_stream(&mut body);
-    assert_eq!(Value::Object(body.clone()), json!({"stream": true}));
-    body.clear();
-    ApiEndpoint::Completions.prepare_stream(&mut body);
-    assert_eq!(
-        Value::Object(body),
-        json!({"stream": true, "stream_options": {"include_usage": true}})
-    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use sse_stream::SseByteStream;
 
 pub use assemble::Assembler;
@@ -102,19 +102,6 @@ impl std::fmt::Display for StreamFault {
     }
 }
 
-/// Sets `stream: true` and `stream_options.include_usage: true`, keeping other stream options.
-pub fn prepare_body(body: &mut Map<String, Value>) {
-    body.insert("stream".into(), Value::Bool(true));
-    match body.get_mut("stream_options") {
-        Some(Value::Object(options)) => {
-            options.insert("include_usage".into(), Value::Bool(true));
-        }
-        _ => {
-            body.insert("stream_options".into(), json!({"include_usage": true}));
-        }
-    }
-}
-
 /// Why reading the body stopped, before SSE decoding.
 #[derive(Debug, thiserror::Error)]
 enum BodyError {
@@ -139,7 +126,7 @@ pub(super) async fn send(
     http: &reqwest::Client,
     endpoint: &Endpoint,
     api: ApiEndpoint,
-    body: Vec<u8>,
+    body: Bytes,
     timeout: Duration,
     settings: StreamSettings,
     limit: &BodyLimit,
@@ -147,7 +134,6 @@ pub(super) async fn send(
     let url = format!("{}{}", endpoint.base_url, api.path());
     // Shared with the request, not copied: it is kept only to count tokens if the server sends
     // no usage.
-    let body = Bytes::from(body);
     let mut request = http
         .post(&url)
         .header(CONTENT_TYPE, "application/json")
@@ -158,12 +144,13 @@ pub(super) async fn send(
         request = request.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
     }
     let started = Instant::now();
-    let response = request
+    let mut response = request
         .send()
         .await
         .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
     let status = response.status().as_u16();
-    let headers = response.headers().clone();
+    // Taken, not copied: the body's length comes from the connection, not from them.
+    let headers = std::mem::take(response.headers_mut());
     redirect_error(status, &headers, endpoint)?;
     let request_id = request_id(&headers, endpoint);
     let is_sse = header_str(&headers, CONTENT_TYPE.as_str())

@@ -121,7 +121,7 @@ async fn send(case: &str) -> Result<Reply, RequestError> {
     let body =
         serde_json::to_vec(&json!({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "Say hi"}]}))
             .unwrap();
-    client.chat(&endpoint, body, Duration::from_secs(10)).await
+    client.chat(&endpoint, body.into(), Duration::from_secs(10)).await
 }
 
 fn fault(result: Result<Reply, RequestError>) -> StreamFault {
@@ -203,16 +203,6 @@ async fn a_plain_answer_or_an_error_status_is_read_as_without_streaming() {
     assert_eq!(reply.ttft, None);
     let busy = send("busy").await.unwrap_err();
     assert_eq!(busy.class(), ErrorClass::RateLimited);
-}
-
-#[test]
-fn prepare_body_asks_for_usage_and_keeps_other_options() {
-    let mut body = serde_json::Map::new();
-    body.insert("stream".into(), json!(false));
-    body.insert("stream_options".into(), json!({"other": 1}));
-    prepare_body(&mut body);
-    assert_eq!(body["stream"], true);
-    assert_eq!(body["stream_options"], json!({"other": 1, "include_usage": true}));
 }
 
 #[test]

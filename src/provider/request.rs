@@ -1,0 +1,207 @@
+//! A request body as it goes on the wire: the work item's fields as they are, with the target's
+//! model and, for a streamed request, `stream: true` and `stream_options.include_usage: true`.
+//!
+//! The body is written straight from the item's map into one buffer sized for it, so a prompt
+//! is copied once per target (into the bytes sent), not cloned into a new map and then
+//! serialized; the bytes are shared by every attempt at that target. Keys keep the line's order;
+//! a key the line lacks is added at the end (`model`, then `stream`, then `stream_options`).
+
+use bytes::Bytes;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use super::ApiEndpoint;
+
+/// What a streamed request adds to its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFields {
+    /// Not streamed: the line's own `stream` and `stream_options` go as they are.
+    None,
+    /// `stream: true` (Responses, which sends its usage in the last event anyway).
+    Stream,
+    /// `stream: true` and `stream_options.include_usage: true` (chat and completions).
+    StreamWithUsage,
+}
+
+impl StreamFields {
+    /// What a request to `api` adds when it is streamed.
+    pub fn of(api: ApiEndpoint, streamed: bool) -> StreamFields {
+        match api {
+            _ if !streamed => StreamFields::None,
+            ApiEndpoint::Chat | ApiEndpoint::Completions => StreamFields::StreamWithUsage,
+            ApiEndpoint::Responses => StreamFields::Stream,
+            ApiEndpoint::Embeddings | ApiEndpoint::Moderations => StreamFields::None,
+        }
+    }
+}
+
+/// The serialized request body of `body` sent with `model`.
+pub fn encode(body: &Map<String, Value>, model: &str, stream: StreamFields) -> serde_json::Result<Bytes> {
+    let mut bytes = Vec::with_capacity(size_hint(body) + model.len() + 96);
+    serde_json::to_writer(&mut bytes, &Outgoing { body, model, stream })?;
+    Ok(Bytes::from(bytes))
+}
+
+struct Outgoing<'a> {
+    body: &'a Map<String, Value>,
+    model: &'a str,
+    stream: StreamFields,
+}
+
+impl Serialize for Outgoing<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let streamed = self.stream != StreamFields::None;
+        let usage = self.stream == StreamFields::StreamWithUsage;
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.body {
+            match key.as_str() {
+                "model" => map.serialize_entry(key, self.model)?,
+                "stream" if streamed => map.serialize_entry(key, &true)?,
+                "stream_options" if usage => map.serialize_entry(key, &WithUsage(value))?,
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        if !self.body.contains_key("model") {
+            map.serialize_entry("model", self.model)?;
+        }
+        if streamed && !self.body.contains_key("stream") {
+            map.serialize_entry("stream", &true)?;
+        }
+        if usage && !self.body.contains_key("stream_options") {
+            map.serialize_entry("stream_options", &WithUsage(&Value::Null))?;
+        }
+        map.end()
+    }
+}
+
+/// `stream_options` with `include_usage: true`; the line's other options are kept (an option
+/// that is not an object is replaced).
+struct WithUsage<'a>(&'a Value);
+
+impl Serialize for WithUsage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let options = self.0.as_object();
+        for (key, value) in options.into_iter().flatten() {
+            if key == "include_usage" {
+                map.serialize_entry(key, &true)?;
+            } else {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        if !options.is_some_and(|o| o.contains_key("include_usage")) {
+            map.serialize_entry("include_usage", &true)?;
+        }
+        map.end()
+    }
+}
+
+/// About the serialized size of `body` (its strings, keys and a few bytes per value), so the
+/// buffer is allocated once instead of doubling through a long prompt.
+fn size_hint(body: &Map<String, Value>) -> usize {
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len() + 2,
+            Value::Array(items) => items.iter().map(value).sum::<usize>() + items.len() + 2,
+            Value::Object(fields) => object(fields),
+            _ => 8,
+        }
+    }
+    fn object(fields: &Map<String, Value>) -> usize {
+        fields.iter().map(|(k, v)| k.len() + 4 + value(v)).sum::<usize>() + 2
+    }
+    object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// What the dispatcher sent before bodies were written from the item: a copy of the map,
+    /// the model set, the stream fields inserted, then serialized.
+    fn copied(body: &Value, model: &str, stream: StreamFields) -> Vec<u8> {
+        let mut body = body.as_object().cloned().unwrap_or_default();
+        body.insert("model".into(), model.into());
+        if stream != StreamFields::None {
+            body.insert("stream".into(), Value::Bool(true));
+        }
+        if stream == StreamFields::StreamWithUsage {
+            match body.get_mut("stream_options") {
+                Some(Value::Object(options)) => {
+                    options.insert("include_usage".into(), Value::Bool(true));
+                }
+                _ => {
+                    body.insert("stream_options".into(), json!({"include_usage": true}));
+                }
+            }
+        }
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    #[test]
+    fn bytes_are_those_of_the_copied_and_edited_map() {
+        let bodies = [
+            json!({"messages": [{"role": "user", "content": "hi \"there\"\n"}], "max_tokens": 5}),
+            json!({"model": "line-model", "messages": [], "temperature": 0.25}),
+            json!({"stream": false, "model": "m", "stream_options": {"other": 1}, "n": 2}),
+            json!({"stream_options": {"include_usage": false, "x": [1, 2]}, "prompt": "p"}),
+            json!({"stream_options": "odd", "input": ["a", "b"], "stream": "yes"}),
+            json!({}),
+        ];
+        let kinds = [StreamFields::None, StreamFields::Stream, StreamFields::StreamWithUsage];
+        for body in &bodies {
+            for stream in kinds {
+                let map = body.as_object().unwrap();
+                let bytes = encode(map, "gpt-4.1-mini", stream).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&bytes),
+                    String::from_utf8_lossy(&copied(body, "gpt-4.1-mini", stream)),
+                    "{body} {stream:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_streamed_chat_body_asks_for_usage_and_keeps_other_options() {
+        let body = json!({"stream": false, "stream_options": {"other": 1}, "messages": []});
+        let bytes = encode(
+            body.as_object().unwrap(),
+            "m",
+            StreamFields::of(ApiEndpoint::Chat, true),
+        )
+        .unwrap();
+        let sent: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(sent["stream"], true);
+        assert_eq!(sent["model"], "m");
+        assert_eq!(sent["stream_options"], json!({"other": 1, "include_usage": true}));
+    }
+
+    #[test]
+    fn only_generating_endpoints_stream() {
+        assert_eq!(StreamFields::of(ApiEndpoint::Chat, false), StreamFields::None);
+        assert_eq!(
+            StreamFields::of(ApiEndpoint::Completions, true),
+            StreamFields::StreamWithUsage
+        );
+        assert_eq!(StreamFields::of(ApiEndpoint::Responses, true), StreamFields::Stream);
+        assert_eq!(StreamFields::of(ApiEndpoint::Embeddings, true), StreamFields::None);
+        assert_eq!(StreamFields::of(ApiEndpoint::Moderations, true), StreamFields::None);
+    }
+
+    #[test]
+    fn a_long_prompt_is_written_into_one_buffer_of_about_its_size() {
+        let prompt = "word ".repeat(80_000);
+        let body = json!({"messages": [{"role": "user", "content": prompt}]});
+        let map = body.as_object().unwrap();
+        let hint = size_hint(map);
+        let bytes = encode(map, "m", StreamFields::StreamWithUsage).unwrap();
+        assert!(
+            hint >= prompt.len() && hint + 96 >= bytes.len(),
+            "hint {hint}, sent {}",
+            bytes.len()
+        );
+    }
+}
