@@ -207,6 +207,7 @@ pub async fn execute(
         stop: stop.clone(),
         abandon: abandon.clone(),
         offset: earlier,
+        format: config.output_format,
     };
     let read = dispatch(source, &tasks, config.concurrency, config.run.drain_timeout).await;
     let Tasks { cache, events, .. } = tasks;
@@ -244,6 +245,8 @@ struct Tasks {
     abandon: CancellationToken,
     /// Running time of the earlier parts.
     offset: std::time::Duration,
+    /// The format the result lines are rendered in.
+    format: crate::output::OutputFormat,
 }
 
 /// The engine's loop over the input: a closed loop of `concurrency` slots, one task per item,
@@ -263,6 +266,7 @@ async fn dispatch(
             abandon: tasks.abandon.clone(),
             stop: tasks.stop.clone(),
             offset: tasks.offset,
+            format: tasks.format,
         };
         tokio::spawn(worker.run(work.item, work.seq, work.window, ticket.permit));
         ControlFlow::Continue(())

@@ -11,7 +11,7 @@ use super::owner::{unfinished, Event, Msg};
 use crate::cache::{request_key, Cached, Key, Lookup, ResponseCache};
 use crate::dispatch::Dispatcher;
 use crate::input::WorkItem;
-use crate::output::render;
+use crate::output::{render_as, OutputFormat};
 use crate::pricing::PriceTable;
 use crate::record::{CacheHit, Outcome, Success};
 
@@ -72,6 +72,8 @@ pub struct Worker {
     /// Where this part starts on the job's time axis (running time of the earlier parts):
     /// added to every attempt's `sent_at`, so the timelines of all parts line up.
     pub offset: Duration,
+    /// The writer's format: each line is rendered once, here, in it.
+    pub format: OutputFormat,
 }
 
 impl Worker {
@@ -89,7 +91,7 @@ impl Worker {
         let unfinished = unfinished(&outcome, self.stop.is_cancelled());
         let msg = Msg {
             seq,
-            line: render(&outcome, unfinished).ok(),
+            line: render_as(&outcome, unfinished, self.format).ok(),
             unfinished,
             event: Event::Done(Box::new(outcome)),
             window,
