@@ -161,6 +161,29 @@ async fn a_fifo_is_read_in_one_pass_and_sigterm_ends_a_run_waiting_on_one() {
     );
 }
 
+/// A pipe's lines are sent as they come: a line is not held back until more follow (the reader
+/// hands a file's lines over in batches, a pipe's one by one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_on_a_pipe_that_stays_open_are_sent_before_it_closes() {
+    let server = start_mock(MockConfig::default()).await;
+    let scratch = scratch_with_job(&server);
+    // More lines than the reader hands over at once, so some would be left in its hands.
+    let (text, _) = generated_input(300, 0);
+    let mut child = spawn(&scratch, "-", &[]);
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    stdin.write_all(text.as_bytes()).expect("write stdin");
+    stdin.flush().expect("flush stdin");
+    let waited = Instant::now();
+    while server.stats().requests < 300 && waited.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = server.stats().requests;
+    drop(stdin);
+    let (code, stderr) = finish(child).await;
+    assert_eq!(sent, 300, "lines held back while the pipe stayed open; {stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_input_is_said_and_exits_2_unless_allowed() {
     let server = start_mock(MockConfig::default()).await;
