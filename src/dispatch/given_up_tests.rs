@@ -5,11 +5,7 @@ use crate::input::parse_line;
 use crate::provider::{Endpoint, RequestError};
 
 fn target(name: &str) -> RouteTarget {
-    let endpoint = Endpoint {
-        provider: "p".into(),
-        base_url: "http://127.0.0.1:9/v1".into(),
-        api_key: None,
-    };
+    let endpoint = Endpoint::new("p", "http://127.0.0.1:9/v1", None);
     RouteTarget::new(name.into(), Some("m".into()), endpoint, None)
 }
 

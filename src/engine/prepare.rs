@@ -53,11 +53,7 @@ pub async fn prepare(config: &Config) -> Result<Prepared, EngineError> {
                 (Endpoint::Mock, Some(server)) => server.base_url(),
                 (Endpoint::Mock, None) => String::new(),
             };
-            let endpoint = provider::Endpoint {
-                provider: provider.name.clone(),
-                base_url,
-                api_key: provider.api_key.clone(),
-            };
+            let endpoint = provider::Endpoint::new(provider.name.clone(), base_url, provider.api_key.clone());
             let mut route_target = RouteTarget::new(
                 target.name.clone(),
                 target.model.clone(),

@@ -5,6 +5,7 @@
 //! timeout, classified into a [`RequestError`] on failure. Keys live in [`Secret`]s, whose
 //! `Debug` never shows them, and are scrubbed from any error text a provider sends back.
 
+mod account;
 pub mod body;
 pub mod endpoint;
 mod error;
@@ -16,84 +17,17 @@ pub mod stream;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde_json::Value;
 
+use account::post;
+pub use account::{Endpoint, Secret};
 pub use endpoint::ApiEndpoint;
 pub use error::{classify_status, RequestError};
 pub use reply::{parse_usage, Reply};
 pub use stream::{StreamFault, StreamSettings};
 
 use reply::completion_reply;
-
-/// An API key. Never printed, serialized or logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(key: impl Into<String>) -> Self {
-        let key = key.into();
-        crate::logging::redact(&key);
-        Secret(key)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Replaces every occurrence of the key in `text`. A key shorter than
-    /// [`crate::logging::MIN_REDACTED_LEN`] is left alone: it cannot be a real secret, and
-    /// replacing it would mangle ordinary words (a key `x` in "does not exist").
-    pub fn scrub(&self, text: &str) -> String {
-        self.scrub_cow(text).into_owned()
-    }
-
-    /// Like [`Secret::scrub`], without a copy when the key is not there.
-    pub fn scrub_cow<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        if self.0.len() < crate::logging::MIN_REDACTED_LEN || !text.contains(&self.0) {
-            text.into()
-        } else {
-            text.replace(&self.0, "[redacted]").into()
-        }
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-/// Where one provider is reached and with which key.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub provider: String,
-    /// Base URL without trailing slash, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    pub api_key: Option<Secret>,
-}
-
-impl Endpoint {
-    fn scrub(&self, text: &str) -> String {
-        self.scrub_cow(text).into_owned()
-    }
-
-    fn scrub_cow<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        match &self.api_key {
-            Some(key) => key.scrub_cow(text),
-            None => text.into(),
-        }
-    }
-
-    /// A body with the key replaced, when a provider echoed it back (a body that is not UTF-8
-    /// is not JSON either, and only its scrubbed snippet is ever shown).
-    fn scrub_bytes<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-        match std::str::from_utf8(bytes).map(|text| self.scrub_cow(text)) {
-            Ok(std::borrow::Cow::Owned(text)) => text.into_bytes().into(),
-            _ => bytes.into(),
-        }
-    }
-}
 
 /// The HTTP client. Cheap to clone; clones share the connection pool and the body limit.
 #[derive(Debug, Clone)]
@@ -203,18 +137,10 @@ impl Client {
                 );
             }
         }
-        let url = format!("{}{}", endpoint.base_url, api.path());
         // OpenAI's moderation answers carry no `usage`: their input is counted here.
         let counted = (api == ApiEndpoint::Moderations).then(|| body.clone());
-        let mut request = self
-            .http
-            .post(&url)
-            .header(CONTENT_TYPE, "application/json")
-            .timeout(timeout)
-            .body(body);
-        if let Some(key) = &endpoint.api_key {
-            request = request.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
-        }
+        let (request, url) = post(&self.http, endpoint, api);
+        let request = request.timeout(timeout).body(body);
         let started = Instant::now();
         let mut response = request
             .send()
@@ -384,6 +310,23 @@ mod tests {
         let key = Secret::new("sk-canary-123456");
         assert!(!format!("{key:?}").contains("canary"));
         assert_eq!(key.scrub("bad key sk-canary-123456 given"), "bad key [redacted] given");
+    }
+
+    #[test]
+    fn an_endpoint_parses_its_urls_once_and_never_shows_its_key() {
+        let endpoint = Endpoint::new("p", "http://127.0.0.1:9/v1", Some(Secret::new("sk-canary-123456")));
+        assert!(!format!("{endpoint:?}").contains("canary"));
+        for api in ApiEndpoint::ALL {
+            let url = endpoint.url(api).expect("parsed");
+            assert_eq!(url.as_str(), format!("http://127.0.0.1:9/v1{}", api.path()));
+        }
+        let (request, _) = post(&reqwest::Client::new(), &endpoint, ApiEndpoint::Chat);
+        let request = request.build().expect("a request");
+        assert_eq!(request.headers()[AUTHORIZATION], "Bearer sk-canary-123456");
+        assert!(request.headers()[AUTHORIZATION].is_sensitive());
+        // A base URL that does not parse is kept as text: the request then says why it failed.
+        let broken = Endpoint::new("p", "not a url", None);
+        assert_eq!(broken.url(ApiEndpoint::Chat).unwrap_err(), "not a url/chat/completions");
     }
 
     #[test]

@@ -128,11 +128,7 @@ mod tests {
     }
 
     fn endpoint() -> Endpoint {
-        Endpoint {
-            provider: "p".into(),
-            base_url: "http://127.0.0.1:1/v1".into(),
-            api_key: Some(Secret::new("sk-echoed-0123456789")),
-        }
+        Endpoint::new("p", "http://127.0.0.1:1/v1", Some(Secret::new("sk-echoed-0123456789")))
     }
 
     #[test]

@@ -10,18 +10,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
 
 /// LiteLLM's prefix for the headers it passes through from the provider behind it.
 const LITELLM_PREFIX: &str = "llm_provider-";
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
-/// The header under its own name, else under LiteLLM's prefix.
-fn either<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    header(headers, name).or_else(|| header(headers, &format!("{LITELLM_PREFIX}{name}")))
 }
 
 /// Seconds as a duration: `None` when negative, not finite or beyond what a duration holds.
@@ -67,17 +62,44 @@ pub struct RateLimitHeaders {
     pub reset_tokens: Option<Duration>,
 }
 
+/// A header's own name and LiteLLM's, made once: read for every answer, so without building
+/// and checking the names each time.
+struct Names(HeaderName, HeaderName);
+
+impl Names {
+    fn value<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        text(&self.0).or_else(|| text(&self.1))
+    }
+}
+
+macro_rules! names {
+    ($name:literal) => {
+        Names(
+            HeaderName::from_static($name),
+            HeaderName::from_static(concat!("llm_provider-", $name)),
+        )
+    };
+}
+
+static LIMIT_REQUESTS: Names = names!("x-ratelimit-limit-requests");
+static LIMIT_TOKENS: Names = names!("x-ratelimit-limit-tokens");
+static REMAINING_REQUESTS: Names = names!("x-ratelimit-remaining-requests");
+static REMAINING_TOKENS: Names = names!("x-ratelimit-remaining-tokens");
+static RESET_REQUESTS: Names = names!("x-ratelimit-reset-requests");
+static RESET_TOKENS: Names = names!("x-ratelimit-reset-tokens");
+
 impl RateLimitHeaders {
     pub fn from_headers(headers: &HeaderMap) -> RateLimitHeaders {
-        let number = |name: &str| either(headers, name).and_then(parse_count);
-        let reset = |name: &str| either(headers, name).and_then(parse_reset);
+        let number = |names: &Names| names.value(headers).and_then(parse_count);
+        let reset = |names: &Names| names.value(headers).and_then(parse_reset);
         RateLimitHeaders {
-            limit_requests: number("x-ratelimit-limit-requests"),
-            limit_tokens: number("x-ratelimit-limit-tokens"),
-            remaining_requests: number("x-ratelimit-remaining-requests"),
-            remaining_tokens: number("x-ratelimit-remaining-tokens"),
-            reset_requests: reset("x-ratelimit-reset-requests"),
-            reset_tokens: reset("x-ratelimit-reset-tokens"),
+            limit_requests: number(&LIMIT_REQUESTS),
+            limit_tokens: number(&LIMIT_TOKENS),
+            remaining_requests: number(&REMAINING_REQUESTS),
+            remaining_tokens: number(&REMAINING_TOKENS),
+            reset_requests: reset(&RESET_REQUESTS),
+            reset_tokens: reset(&RESET_TOKENS),
         }
     }
 

@@ -10,11 +10,7 @@ use crate::provider::{Client, Endpoint, Reply, StreamSettings};
 
 async fn mock(config: MockConfig) -> (MockServer, Endpoint) {
     let server = MockServer::start(config, ([127, 0, 0, 1], 0).into()).await.unwrap();
-    let endpoint = Endpoint {
-        provider: "mock".into(),
-        base_url: server.base_url(),
-        api_key: None,
-    };
+    let endpoint = Endpoint::new("mock", server.base_url(), None);
     (server, endpoint)
 }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
 use sse_stream::SseByteStream;
 
@@ -131,18 +131,13 @@ pub(super) async fn send(
     settings: StreamSettings,
     limit: &BodyLimit,
 ) -> Result<Reply, RequestError> {
-    let url = format!("{}{}", endpoint.base_url, api.path());
     // Shared with the request, not copied: it is kept only to count tokens if the server sends
     // no usage.
-    let mut request = http
-        .post(&url)
-        .header(CONTENT_TYPE, "application/json")
+    let (request, url) = super::post(http, endpoint, api);
+    let request = request
         .header(ACCEPT, "text/event-stream")
         .timeout(timeout)
         .body(body.clone());
-    if let Some(key) = &endpoint.api_key {
-        request = request.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
-    }
     let started = Instant::now();
     let mut response = request
         .send()

@@ -109,11 +109,7 @@ async fn send(case: &str) -> Result<Reply, RequestError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router()).await });
-    let endpoint = Endpoint {
-        provider: "test".into(),
-        base_url: format!("http://{addr}/{case}"),
-        api_key: None,
-    };
+    let endpoint = Endpoint::new("test", format!("http://{addr}/{case}"), None);
     let settings = StreamSettings {
         idle_timeout: Duration::from_millis(200),
     };
