@@ -16,13 +16,14 @@ use crate::record::{ErrorClass, Outcome};
 
 /// One request. The CSV header is these field names, in this order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RequestRow {
+/// `S` is `String` for a row read back, `&str` for one written (borrowed from the outcome).
+pub struct RequestRow<S = String> {
     /// The item's id (`custom_id` / `id` / `line-<n>`).
-    pub id: String,
+    pub id: S,
     /// 1-based input line of the item.
     pub line: u64,
-    pub target: String,
-    pub model: String,
+    pub target: S,
+    pub model: S,
     /// 1-based number of this try at this target (a fallback starts again at 1).
     pub attempt: u32,
     /// HTTP status, when one arrived.
@@ -57,50 +58,58 @@ fn ms(d: Duration) -> f64 {
 
 /// Milliseconds with at most 3 decimals, never in exponent notation.
 fn ms3<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) if v.is_finite() => s.serialize_str(&trim_zeros(format!("{v:.3}"))),
-        _ => s.serialize_none(),
-    }
+    decimals(v, 3, s)
 }
 
 /// Dollars with at most 12 decimals, never in exponent notation (`0.0000756`, not `7.56e-5`).
 fn dollars<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) if v.is_finite() => s.serialize_str(&trim_zeros(format!("{v:.12}"))),
-        _ => s.serialize_none(),
-    }
+    decimals(v, 12, s)
 }
 
-fn trim_zeros(text: String) -> String {
+/// `v` with at most `places` decimals, trailing zeros dropped; written on the stack (this runs
+/// for every request), or through a `String` for a figure too long for it.
+fn decimals<S: Serializer>(v: &Option<f64>, places: usize, s: S) -> Result<S::Ok, S::Error> {
+    use std::io::Write;
+    let Some(v) = v.filter(|v| v.is_finite()) else {
+        return s.serialize_none();
+    };
+    let mut buffer = [0u8; 64];
+    let mut cursor = io::Cursor::new(&mut buffer[..]);
+    if write!(cursor, "{v:.places$}").is_ok() {
+        let end = cursor.position() as usize;
+        if let Ok(text) = std::str::from_utf8(&buffer[..end]) {
+            return s.serialize_str(trim_zeros(text));
+        }
+    }
+    s.serialize_str(trim_zeros(&format!("{v:.places$}")))
+}
+
+fn trim_zeros(text: &str) -> &str {
     if !text.contains('.') {
         return text;
     }
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
+    text.trim_end_matches('0').trim_end_matches('.')
 }
 
 /// The rows of one finished item, one per request, in the order they were sent.
-pub fn rows_of(outcome: &Outcome) -> Vec<RequestRow> {
-    outcome
-        .attempts
-        .iter()
-        .map(|a| RequestRow {
-            id: outcome.id.clone(),
-            line: outcome.line,
-            target: a.target.clone(),
-            model: a.model.clone(),
-            attempt: a.number,
-            status: a.status.or(a.error.as_ref().and_then(|e| e.status)),
-            error_class: a.error.as_ref().map(|e| e.class),
-            sent_at_ms: Some(ms(a.sent_at)),
-            ttft_ms: a.ttft.map(ms),
-            itl_ms: a.stream.and_then(|s| s.itl).map(ms),
-            latency_ms: Some(ms(a.latency)),
-            input_tokens: a.usage.map(|u| u.input_tokens),
-            cached_input_tokens: a.usage.map(|u| u.cached_input_tokens),
-            output_tokens: a.usage.map(|u| u.output_tokens),
-            cost_usd: a.usage.and(a.cost_usd),
-        })
-        .collect()
+pub fn rows_of(outcome: &Outcome) -> impl Iterator<Item = RequestRow<&str>> {
+    outcome.attempts.iter().map(|a| RequestRow {
+        id: outcome.id.as_str(),
+        line: outcome.line,
+        target: a.target.as_str(),
+        model: a.model.as_str(),
+        attempt: a.number,
+        status: a.status.or(a.error.as_ref().and_then(|e| e.status)),
+        error_class: a.error.as_ref().map(|e| e.class),
+        sent_at_ms: Some(ms(a.sent_at)),
+        ttft_ms: a.ttft.map(ms),
+        itl_ms: a.stream.and_then(|s| s.itl).map(ms),
+        latency_ms: Some(ms(a.latency)),
+        input_tokens: a.usage.map(|u| u.input_tokens),
+        cached_input_tokens: a.usage.map(|u| u.cached_input_tokens),
+        output_tokens: a.usage.map(|u| u.output_tokens),
+        cost_usd: a.usage.and(a.cost_usd),
+    })
 }
 
 /// The open `requests.csv` of a run folder.
@@ -160,10 +169,10 @@ impl RequestsCsv {
     /// [`crate::output::journal`]).
     pub fn write_lost(&mut self, count: u64) -> Result<(), WriteError> {
         let row = RequestRow {
-            id: String::new(),
+            id: "",
             line: 0,
-            target: String::new(),
-            model: String::new(),
+            target: "",
+            model: "",
             attempt: 0,
             status: None,
             error_class: Some(ErrorClass::Lost),
@@ -245,6 +254,17 @@ mod tests {
     }
 
     #[test]
+    fn figures_too_long_for_the_stack_buffer_are_written_whole() {
+        let mut outcome = fixture::outcomes().remove(0);
+        outcome.attempts[0].cost_usd = Some(1e60);
+        outcome.attempts[0].latency = Duration::from_micros(1_234_500);
+        let text = render(&[outcome]);
+        // 61 digits and 12 decimals do not fit in 64 bytes: the whole figure still goes out.
+        assert!(text.contains(&format!(",{:.0}\n", 1e60)), "{text}");
+        assert!(text.contains(",1234.5,"), "{text}");
+    }
+
+    #[test]
     fn appending_to_an_existing_file_writes_no_second_header() {
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..2 {
@@ -262,7 +282,28 @@ mod tests {
         let text = render(&fixture::outcomes());
         let mut reader = ::csv::Reader::from_reader(text.as_bytes());
         let rows: Vec<RequestRow> = reader.deserialize().collect::<Result<_, _>>().unwrap();
-        let expected: Vec<RequestRow> = fixture::outcomes().iter().flat_map(rows_of).collect();
-        assert_eq!(rows, expected);
+        let outcomes = fixture::outcomes();
+        let expected: Vec<RequestRow<&str>> = outcomes.iter().flat_map(rows_of).collect();
+        assert_eq!(rows.len(), expected.len());
+        for (row, written) in rows.iter().zip(&expected) {
+            let borrowed = RequestRow {
+                id: row.id.as_str(),
+                target: row.target.as_str(),
+                model: row.model.as_str(),
+                line: row.line,
+                attempt: row.attempt,
+                status: row.status,
+                error_class: row.error_class,
+                sent_at_ms: row.sent_at_ms,
+                ttft_ms: row.ttft_ms,
+                itl_ms: row.itl_ms,
+                latency_ms: row.latency_ms,
+                input_tokens: row.input_tokens,
+                cached_input_tokens: row.cached_input_tokens,
+                output_tokens: row.output_tokens,
+                cost_usd: row.cost_usd,
+            };
+            assert_eq!(&borrowed, written);
+        }
     }
 }
