@@ -6,6 +6,7 @@
 #   DURATION=10s scripts/ttft-check.sh
 #   KEEP=1 scripts/ttft-check.sh     # keep the capture and the bench folder (path printed)
 #   CONCURRENCY=16 scripts/ttft-check.sh   # the same check with fewer streams, for comparison
+#   SHEEPDOG=/path/to/sheepdog scripts/ttft-check.sh   # another build (A/B), nothing built
 #
 # Starts `sheepdog mock --ttft 200ms --itl 5ms --output-tokens 20` on 127.0.0.1, captures its
 # port on the loopback interface with tcpdump, runs `sheepdog bench --concurrency 1024
@@ -29,8 +30,12 @@ if ! command -v tcpdump >/dev/null; then
   apt-get install -y tcpdump >&2 || { echo "could not install tcpdump (needs root): install it and re-run"; exit 1; }
 fi
 command -v python3 >/dev/null || { echo "python3 not found"; exit 1; }
-cargo build --release --quiet
-bin=target/release/sheepdog
+if [ -n "${SHEEPDOG:-}" ]; then
+  bin=$SHEEPDOG
+else
+  cargo build --release --quiet
+  bin=target/release/sheepdog
+fi
 work=$(mktemp -d)
 mock_pid=""
 dump_pid=""
