@@ -72,10 +72,20 @@ for _ in $(seq 100); do
 done
 grep -q 'listening on' "$work/tcpdump.log" || { echo "tcpdump did not start:"; cat "$work/tcpdump.log"; exit 1; }
 
-OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "$bin" bench --model gpt-4.1-mini --quiet --out "$work/bench" \
+# CPU seconds (user + sys) of a running process, from /proc.
+cpu_of() { awk -v tck="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' "/proc/$1/stat"; }
+timed=()
+[ -x /usr/bin/time ] && timed=(/usr/bin/time -f '%U %S %e' -o "$work/bench.time")
+mock_cpu=$(cpu_of "$mock_pid")
+OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "${timed[@]}" "$bin" bench --model gpt-4.1-mini --quiet --out "$work/bench" \
   --concurrency "$concurrency" --duration "$duration" --warmup 1s --synthetic in=64,out=20 2> "$work/bench.log" \
   || { echo "bench failed:"; tail -5 "$work/bench.log"; exit 1; }
 echo "load after:  $(uptime)"
+mock_cpu=$(awk -v a="$(cpu_of "$mock_pid")" -v b="$mock_cpu" 'BEGIN { printf "%.2f", a - b }')
+rps=$(grep -o '"achieved_rps": *[0-9.]*' "$work/bench/summary.json" | head -1 | grep -o '[0-9.]*$')
+client_cpu="?"
+[ -s "$work/bench.time" ] && client_cpu=$(awk 'END { printf "%.2f s CPU over %.1f s", $1 + $2, $3 }' "$work/bench.time")
+echo "bench: $rps req/s measured; client $client_cpu; mock $mock_cpu s CPU (2 cores: 2 CPU-s per s)"
 stop "$dump_pid"
 dump_pid=""
 stop "$mock_pid"
