@@ -85,7 +85,7 @@ mock_cpu=$(awk -v a="$(cpu_of "$mock_pid")" -v b="$mock_cpu" 'BEGIN { printf "%.
 rps=$(grep -o '"achieved_rps": *[0-9.]*' "$work/bench/summary.json" | head -1 | grep -o '[0-9.]*$')
 client_cpu="?"
 [ -s "$work/bench.time" ] && client_cpu=$(awk 'END { printf "%.2f s CPU over %.1f s", $1 + $2, $3 }' "$work/bench.time")
-echo "bench: $rps req/s measured; client $client_cpu; mock $mock_cpu s CPU (2 cores: 2 CPU-s per s)"
+echo "bench: $rps req/s measured; client $client_cpu; mock $mock_cpu s CPU ($(nproc) cores)"
 stop "$dump_pid"
 dump_pid=""
 stop "$mock_pid"
