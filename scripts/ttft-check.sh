@@ -15,7 +15,8 @@
 # prompt starts with), sheepdog's `ttft_ms` in requests.csv with the wire TTFT: from the packet
 # carrying the POST's first byte to the packet completing the first content event. It prints
 # p50/p90/p99/max of the difference and the share within 1 ms, the same for the wire TTFT against
-# the mock's 200 ms, and the load average before and after.
+# the mock's 200 ms, the load average before and after, and the time the client's and the
+# mock's threads spent on a CPU and waiting for one (from /proc/PID/task/*/schedstat).
 #
 # Needs root (or CAP_NET_RAW and CAP_NET_ADMIN) for tcpdump, the Rust toolchain and python3.
 # Installs tcpdump with apt-get when it is missing (which also needs root).
@@ -72,20 +73,32 @@ for _ in $(seq 100); do
 done
 grep -q 'listening on' "$work/tcpdump.log" || { echo "tcpdump did not start:"; cat "$work/tcpdump.log"; exit 1; }
 
-# CPU seconds (user + sys) of a running process, from /proc.
-cpu_of() { awk -v tck="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' "/proc/$1/stat"; }
-timed=()
-[ -x /usr/bin/time ] && timed=(/usr/bin/time -f '%U %S %e' -o "$work/bench.time")
-mock_cpu=$(cpu_of "$mock_pid")
-OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "${timed[@]}" "$bin" bench --model gpt-4.1-mini --quiet --out "$work/bench" \
-  --concurrency "$concurrency" --duration "$duration" --warmup 1s --synthetic in=64,out=20 2> "$work/bench.log" \
-  || { echo "bench failed:"; tail -5 "$work/bench.log"; exit 1; }
+# Seconds on a CPU and seconds runnable but waiting for one, summed over the threads of a
+# process (/proc/PID/task/*/schedstat: ns on CPU, ns waiting on a run queue, time slices).
+sched_of() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ run += $1; wait += $2 } END { printf "%.3f %.3f", run / 1e9, wait / 1e9 }'
+}
+mock_before=$(sched_of "$mock_pid")
+started=$(date +%s.%N)
+OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "$bin" bench --model gpt-4.1-mini --quiet --out "$work/bench" \
+  --concurrency "$concurrency" --duration "$duration" --warmup 1s --synthetic in=64,out=20 2> "$work/bench.log" &
+bench_pid=$!
+# The client's figures, sampled while it runs (the last sample with the most CPU time: a
+# process that has exited keeps only its main thread's).
+client="0 0"
+while kill -0 "$bench_pid" 2>/dev/null; do
+  now=$(sched_of "$bench_pid")
+  client=$(awk -v a="$client" -v b="$now" 'BEGIN { split(a, x, " "); split(b, y, " "); print (y[1] > x[1] ? b : a) }')
+  sleep 0.1
+done
+wait "$bench_pid" || { echo "bench failed:"; tail -5 "$work/bench.log"; exit 1; }
+wall=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 echo "load after:  $(uptime)"
-mock_cpu=$(awk -v a="$(cpu_of "$mock_pid")" -v b="$mock_cpu" 'BEGIN { printf "%.2f", a - b }')
+mock=$(awk -v a="$mock_before" -v b="$(sched_of "$mock_pid")" \
+  'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f %.2f", y[1] - x[1], y[2] - x[2] }')
 rps=$(grep -o '"achieved_rps": *[0-9.]*' "$work/bench/summary.json" | head -1 | grep -o '[0-9.]*$')
-client_cpu="?"
-[ -s "$work/bench.time" ] && client_cpu=$(awk 'END { printf "%.2f s CPU over %.1f s", $1 + $2, $3 }' "$work/bench.time")
-echo "bench: $rps req/s measured; client $client_cpu; mock $mock_cpu s CPU ($(nproc) cores)"
+echo "bench: $rps req/s measured, $wall s in all ($(nproc) cores); seconds on a CPU / waiting for one:" \
+  "client $(echo "$client" | tr ' ' /), mock $(echo "$mock" | tr ' ' /)"
 stop "$dump_pid"
 dump_pid=""
 stop "$mock_pid"
