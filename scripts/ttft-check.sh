@@ -73,10 +73,16 @@ for _ in $(seq 100); do
 done
 grep -q 'listening on' "$work/tcpdump.log" || { echo "tcpdump did not start:"; cat "$work/tcpdump.log"; exit 1; }
 
-# Seconds on a CPU and seconds runnable but waiting for one, summed over the threads of a
-# process (/proc/PID/task/*/schedstat: ns on CPU, ns waiting on a run queue, time slices).
+# Seconds on a CPU, seconds runnable but waiting for one, and times put on a CPU, summed over
+# the threads of a process (/proc/PID/task/*/schedstat).
 sched_of() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ run += $1; wait += $2 } END { printf "%.3f %.3f", run / 1e9, wait / 1e9 }'
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ run += $1; wait += $2; n += $3 }
+    END { printf "%.3f %.3f %d", run / 1e9, wait / 1e9, n }'
+}
+# "on CPU s / waiting s / mean wait per time on a CPU ms" of the difference of two samples.
+sched_diff() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); n = y[3] - x[3]
+    printf "%.2f s / %.2f s / %.3f ms", y[1] - x[1], y[2] - x[2], (n > 0 ? (y[2] - x[2]) * 1e3 / n : 0) }'
 }
 mock_before=$(sched_of "$mock_pid")
 started=$(date +%s.%N)
@@ -85,7 +91,7 @@ OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench "$bin" bench --model gpt-4.1-mi
 bench_pid=$!
 # The client's figures, sampled while it runs (the last sample with the most CPU time: a
 # process that has exited keeps only its main thread's).
-client="0 0"
+client="0 0 0"
 while kill -0 "$bench_pid" 2>/dev/null; do
   now=$(sched_of "$bench_pid")
   client=$(awk -v a="$client" -v b="$now" 'BEGIN { split(a, x, " "); split(b, y, " "); print (y[1] > x[1] ? b : a) }')
@@ -94,11 +100,10 @@ done
 wait "$bench_pid" || { echo "bench failed:"; tail -5 "$work/bench.log"; exit 1; }
 wall=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 echo "load after:  $(uptime)"
-mock=$(awk -v a="$mock_before" -v b="$(sched_of "$mock_pid")" \
-  'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f %.2f", y[1] - x[1], y[2] - x[2] }')
+mock=$(sched_diff "$mock_before" "$(sched_of "$mock_pid")")
 rps=$(grep -o '"achieved_rps": *[0-9.]*' "$work/bench/summary.json" | head -1 | grep -o '[0-9.]*$')
-echo "bench: $rps req/s measured, $wall s in all ($(nproc) cores); seconds on a CPU / waiting for one:" \
-  "client $(echo "$client" | tr ' ' /), mock $(echo "$mock" | tr ' ' /)"
+echo "bench: $rps req/s measured, $wall s in all ($(nproc) cores)"
+echo "threads on a CPU / waiting for one / mean wait each time: client $(sched_diff "0 0 0" "$client"); mock $mock"
 stop "$dump_pid"
 dump_pid=""
 stop "$mock_pid"
