@@ -76,7 +76,8 @@ grep -q 'listening on' "$work/tcpdump.log" || { echo "tcpdump did not start:"; c
 # Seconds on a CPU, seconds runnable but waiting for one, and times put on a CPU, summed over
 # the threads of a process (/proc/PID/task/*/schedstat).
 sched_of() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ run += $1; wait += $2; n += $3 }
+  # A process that is just ending may have no thread left to read.
+  { cat /proc/"$1"/task/*/schedstat 2>/dev/null || true; } | awk '{ run += $1; wait += $2; n += $3 }
     END { printf "%.3f %.3f %d", run / 1e9, wait / 1e9, n }'
 }
 # "on CPU s / waiting s / mean wait per time on a CPU ms" of the difference of two samples.
