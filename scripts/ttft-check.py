@@ -102,9 +102,12 @@ class Direction:
             self.pending.setdefault(off, (time, payload))
             return
         self._append(time, off, payload)
-        while len(self.buf) in self.pending:
-            t, p = self.pending.pop(len(self.buf))
-            self._append(t, len(self.buf), p)
+        while self.pending:  # segments that came early, now reached
+            first = min(self.pending)
+            if first > len(self.buf):
+                break
+            t, p = self.pending.pop(first)
+            self._append(t, first, p)
 
     def _append(self, time, off, payload):
         new = payload[len(self.buf) - off :]
