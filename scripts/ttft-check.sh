@@ -111,6 +111,6 @@ stop "$mock_pid"
 mock_pid=""
 echo "tcpdump: $(grep -E 'captured|dropped' "$work/tcpdump.log" | tr '\n' ' ')"
 if grep -E '^[1-9][0-9]* packets dropped by kernel' "$work/tcpdump.log" >/dev/null; then
-  echo "warning: the kernel dropped packets: connections with missing bytes are left out" >&2
+  echo "warning: the kernel dropped packets: connections with missing bytes are read up to the hole" >&2
 fi
 python3 scripts/ttft-check.py "$work/capture.pcap" "$port" "$work/bench/requests.csv" 200
