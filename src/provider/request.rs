@@ -5,9 +5,10 @@
 //! is copied once per target (into the bytes sent), not cloned into a new map and then
 //! serialized; the bytes are shared by every attempt at that target. Keys keep the line's order;
 //! a key the line lacks is added at the end (`model`, then `stream`, then `stream_options`).
+//! The bytes are those `serde_json` writes, but a string with nothing to escape is copied whole
+//! rather than looked at byte by byte.
 
 use bytes::Bytes;
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::ApiEndpoint;
@@ -37,63 +38,137 @@ impl StreamFields {
 
 /// The serialized request body of `body` sent with `model`.
 pub fn encode(body: &Map<String, Value>, model: &str, stream: StreamFields) -> serde_json::Result<Bytes> {
-    let mut bytes = Vec::with_capacity(size_hint(body) + model.len() + 96);
-    serde_json::to_writer(&mut bytes, &Outgoing { body, model, stream })?;
-    Ok(Bytes::from(bytes))
+    let mut out = Vec::with_capacity(size_hint(body) + model.len() + 96);
+    let streamed = stream != StreamFields::None;
+    let usage = stream == StreamFields::StreamWithUsage;
+    let mut fields = Fields::open(&mut out);
+    for (key, value) in body {
+        let out = fields.key(key)?;
+        match key.as_str() {
+            "model" => write_str(out, model)?,
+            "stream" if streamed => out.extend_from_slice(b"true"),
+            "stream_options" if usage => with_usage(out, value)?,
+            _ => write_value(out, value)?,
+        }
+    }
+    if !body.contains_key("model") {
+        write_str(fields.key("model")?, model)?;
+    }
+    if streamed && !body.contains_key("stream") {
+        fields.key("stream")?.extend_from_slice(b"true");
+    }
+    if usage && !body.contains_key("stream_options") {
+        with_usage(fields.key("stream_options")?, &Value::Null)?;
+    }
+    fields.close();
+    Ok(Bytes::from(out))
 }
 
-struct Outgoing<'a> {
-    body: &'a Map<String, Value>,
-    model: &'a str,
-    stream: StreamFields,
+/// An object being written: `{`, then `"key":` before each value, then `}`.
+struct Fields<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
 }
 
-impl Serialize for Outgoing<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let streamed = self.stream != StreamFields::None;
-        let usage = self.stream == StreamFields::StreamWithUsage;
-        let mut map = serializer.serialize_map(None)?;
-        for (key, value) in self.body {
-            match key.as_str() {
-                "model" => map.serialize_entry(key, self.model)?,
-                "stream" if streamed => map.serialize_entry(key, &true)?,
-                "stream_options" if usage => map.serialize_entry(key, &WithUsage(value))?,
-                _ => map.serialize_entry(key, value)?,
-            }
+impl<'a> Fields<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Fields<'a> {
+        out.push(b'{');
+        Fields { out, first: true }
+    }
+
+    /// Writes the key (and the comma before it); the value goes into the buffer returned.
+    fn key(&mut self, key: &str) -> serde_json::Result<&mut Vec<u8>> {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(b',');
         }
-        if !self.body.contains_key("model") {
-            map.serialize_entry("model", self.model)?;
-        }
-        if streamed && !self.body.contains_key("stream") {
-            map.serialize_entry("stream", &true)?;
-        }
-        if usage && !self.body.contains_key("stream_options") {
-            map.serialize_entry("stream_options", &WithUsage(&Value::Null))?;
-        }
-        map.end()
+        write_str(self.out, key)?;
+        self.out.push(b':');
+        Ok(self.out)
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
     }
 }
 
 /// `stream_options` with `include_usage: true`; the line's other options are kept (an option
 /// that is not an object is replaced).
-struct WithUsage<'a>(&'a Value);
-
-impl Serialize for WithUsage<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        let options = self.0.as_object();
-        for (key, value) in options.into_iter().flatten() {
-            if key == "include_usage" {
-                map.serialize_entry(key, &true)?;
-            } else {
-                map.serialize_entry(key, value)?;
-            }
+fn with_usage(out: &mut Vec<u8>, options: &Value) -> serde_json::Result<()> {
+    let options = options.as_object();
+    let mut fields = Fields::open(out);
+    for (key, value) in options.into_iter().flatten() {
+        let out = fields.key(key)?;
+        if key == "include_usage" {
+            out.extend_from_slice(b"true");
+        } else {
+            write_value(out, value)?;
         }
-        if !options.is_some_and(|o| o.contains_key("include_usage")) {
-            map.serialize_entry("include_usage", &true)?;
-        }
-        map.end()
     }
+    if !options.is_some_and(|o| o.contains_key("include_usage")) {
+        fields.key("include_usage")?.extend_from_slice(b"true");
+    }
+    fields.close();
+    Ok(())
+}
+
+/// Writes `value` as compact JSON, the very bytes `serde_json` writes. A string with nothing to
+/// escape (a prompt, usually) is copied whole: `serde_json` looks at every byte on its own as
+/// it writes, which was the largest cost of sending a long prompt.
+fn write_value(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
+    match value {
+        Value::String(text) => write_str(out, text)?,
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(fields) => {
+            let mut object = Fields::open(out);
+            for (key, item) in fields {
+                write_value(object.key(key)?, item)?;
+            }
+            object.close();
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => serde_json::to_writer(&mut *out, value)?,
+    }
+    Ok(())
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    if needs_escape(text.as_bytes()) {
+        return serde_json::to_writer(&mut *out, text);
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether JSON escapes a byte of `bytes`: a quote, a backslash or a control character (below
+/// 0x20); the same set `serde_json` escapes. Eight bytes at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    // A byte of `word` is below `n` (n ≤ 128) / is zero: the usual bit tricks on 64-bit words.
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGHS != 0;
+    let zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(eight);
+        if below(word, 0x20) || zero(word ^ (ONES * u64::from(b'"'))) || zero(word ^ (ONES * u64::from(b'\\'))) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// About the serialized size of `body` (its strings, keys and a few bytes per value), so the
@@ -189,6 +264,34 @@ mod tests {
         assert_eq!(StreamFields::of(ApiEndpoint::Responses, true), StreamFields::Stream);
         assert_eq!(StreamFields::of(ApiEndpoint::Embeddings, true), StreamFields::None);
         assert_eq!(StreamFields::of(ApiEndpoint::Moderations, true), StreamFields::None);
+    }
+
+    #[test]
+    fn values_are_written_as_serde_json_writes_them() {
+        let values = [
+            json!(null),
+            json!([true, false, 0, -1, 1.5, 1e300, u64::MAX, i64::MIN, 0.1]),
+            json!("plain text"),
+            json!("quote \" backslash \\ newline \n tab \t bell \u{7} nul \u{0} del \u{7f}"),
+            json!("unicode: żółw 🐢 \u{2028} /slash/"),
+            json!("exactly8"),
+            json!("seven\n7"),
+            json!({"nested": {"a": [1, {"b": "c\"d"}], "": ""}, "z": [], "y": {}}),
+        ];
+        for value in &values {
+            let mut out = Vec::new();
+            write_value(&mut out, value).unwrap();
+            assert_eq!(String::from_utf8_lossy(&out), value.to_string(), "{value}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_written_as_serde_json_writes_it(text in "\\PC*|[\\x00-\\x7f]{0,40}") {
+            let mut out = Vec::new();
+            write_str(&mut out, &text).unwrap();
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&text).unwrap());
+        }
     }
 
     #[test]
