@@ -257,7 +257,10 @@ impl Adaptive {
                     if paced {
                         let go = self.rate.reserve(1.0, now);
                         waited += go.saturating_duration_since(now);
-                        tokio::time::sleep_until(go).await;
+                        // Not to the timer when it is already time (see `limits::acquire`).
+                        if go > Instant::now() {
+                            tokio::time::sleep_until(go).await;
+                        }
                     }
                     if !waited.is_zero() {
                         self.lock().report.paced_wait += waited;
