@@ -32,11 +32,11 @@ impl<'a> Head<'a> {
 
     /// Whether the body holds the array of `api`'s answers (`choices`, `data`, ...).
     pub fn has_array(&self, api: ApiEndpoint) -> bool {
-        let field = match api.reply_array() {
-            "choices" => self.choices,
-            "data" => self.data,
-            "output" => self.output,
-            _ => self.results,
+        let field = match api {
+            ApiEndpoint::Chat | ApiEndpoint::Completions => self.choices,
+            ApiEndpoint::Embeddings => self.data,
+            ApiEndpoint::Responses => self.output,
+            ApiEndpoint::Moderations => self.results,
         };
         field.is_some_and(|raw| raw.get().starts_with('['))
     }
