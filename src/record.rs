@@ -181,15 +181,16 @@ pub struct Attempt {
 }
 
 /// The answer that ended an item successfully.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Success {
     pub target: String,
     pub model: String,
     pub status: u16,
     /// The provider's request id (`x-request-id` header or body `id`).
     pub request_id: Option<String>,
-    /// The provider's response body, unchanged.
-    pub body: serde_json::Value,
+    /// The provider's response body as it came (on one line: see `provider::reply`), written
+    /// to `results.jsonl` without being parsed and serialized again.
+    pub body: Box<serde_json::value::RawValue>,
     pub usage: Usage,
     pub latency: Duration,
     pub ttft: Option<Duration>,
@@ -202,6 +203,13 @@ pub struct Success {
     pub cache_hit: Option<CacheHit>,
 }
 
+/// A body held as a `Value` (a streamed answer put together, a Batch API output line) as the
+/// JSON text a [`Success`] keeps.
+pub fn raw_body(value: &serde_json::Value) -> Box<serde_json::value::RawValue> {
+    // Serializing a `Value` cannot fail (its keys are strings, its numbers finite).
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+}
+
 /// An answer served from the response cache instead of a request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CacheHit {
@@ -210,7 +218,7 @@ pub struct CacheHit {
 }
 
 /// What finally happened to one item.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     /// The item's id (`custom_id` of a batch line, `id` of a short line, or `line-<n>`).
     pub id: String,

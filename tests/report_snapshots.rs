@@ -77,7 +77,7 @@ fn outcome(n: u64, attempts: Vec<Attempt>) -> Outcome {
             model: a.model.clone(),
             status: 200,
             request_id: Some(format!("req-{n}")),
-            body: json!({"choices": []}),
+            body: sheepdog::record::raw_body(&json!({"choices": []})),
             usage: a.usage.unwrap_or_default(),
             latency: a.latency,
             ttft: a.ttft,

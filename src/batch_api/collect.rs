@@ -214,9 +214,9 @@ fn outcome_of(
         concurrency_limit: None,
     };
     if ok {
-        let body = response["body"].clone();
+        let body = &response["body"];
         let usage = endpoint
-            .parse_usage(&body)
+            .parse_usage(body)
             .unwrap_or_else(|| counted_usage(endpoint, &item.model, answer.request));
         let (batch_cost, live_cost) = costs(price, &usage);
         attempt.usage = Some(usage);
@@ -226,7 +226,7 @@ fn outcome_of(
             model: item.model.clone(),
             status: status.unwrap_or(200),
             request_id: response["request_id"].as_str().map(str::to_string),
-            body,
+            body: crate::record::raw_body(body),
             usage,
             latency,
             ttft: None,

@@ -29,13 +29,13 @@ pub const COMMIT_EVERY: Duration = Duration::from_millis(200);
 pub const COMMIT_BATCH: usize = 2000;
 
 /// An answer as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cached {
     pub target: String,
     pub model: String,
     pub status: u16,
     pub request_id: Option<String>,
-    pub body: serde_json::Value,
+    pub body: Box<serde_json::value::RawValue>,
     pub usage: Usage,
 }
 

@@ -152,7 +152,8 @@ enum Response<'a> {
     Answer {
         status_code: u16,
         request_id: Cow<'a, str>,
-        body: &'a Value,
+        /// The answer's bytes as they came, not parsed again.
+        body: &'a serde_json::value::RawValue,
     },
     Other(Value),
 }

@@ -47,7 +47,7 @@ fn a_success_line_keeps_its_keys_in_order_byte_for_byte() {
             model: "m".into(),
             status: 200,
             request_id: None,
-            body: json!({"id": "x", "choices": []}),
+            body: crate::record::raw_body(&json!({"id": "x", "choices": []})),
             usage: Usage {
                 input_tokens: 10,
                 cached_input_tokens: 2,
@@ -119,5 +119,62 @@ fn a_failed_line_and_its_openai_sidecar_keep_their_shape() {
         text(&extended).ends_with("\"cost_usd\":0.0,\"via\":\"batch_api\"}}\n"),
         "{}",
         text(&extended)
+    );
+}
+
+fn answered(body: Box<serde_json::value::RawValue>) -> Outcome {
+    Outcome {
+        id: "c3".into(),
+        line: 4,
+        metadata: None,
+        attempts: vec![attempt("t1", 1, None)],
+        result: Ok(Success {
+            target: "t1".into(),
+            model: "m".into(),
+            status: 200,
+            request_id: Some("req-1".into()),
+            body,
+            usage: Usage::default(),
+            latency: Duration::from_millis(20),
+            ttft: None,
+            stream: None,
+            cost_usd: None,
+            cache_hit: None,
+        }),
+    }
+}
+
+#[test]
+fn a_body_kept_as_bytes_renders_the_line_its_value_rendered() {
+    let compact = concat!(
+        r#"{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","#,
+        r#""content":"a \"b\"\nç ✓"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1},"#,
+        r#""score":0.5,"n":-2}"#
+    );
+    let outcome = answered(serde_json::from_str(compact).unwrap());
+    let line = render(&outcome, false).unwrap();
+    // The line as it was written when the body was a `Value` (parsed, then serialized).
+    let mut before = serde_json::to_string(&result_line(&outcome)).unwrap();
+    before.push('\n');
+    assert_eq!(text(&line), before);
+    assert!(text(&line).contains(compact), "{}", text(&line));
+    let openai = render_as(&outcome, false, OutputFormat::OpenAi).unwrap();
+    let mut before = serde_json::to_string(&result_line(&outcome)).unwrap();
+    before.replace_range(before.find(r#","sheepdog":"#).unwrap()..before.len() - 1, "");
+    before.push('\n');
+    assert_eq!(text(&openai), before);
+}
+
+#[test]
+fn a_body_with_spaces_is_embedded_as_it_came_in_one_valid_line() {
+    let spaced = r#"{ "choices": [ {"message": {"content": "x  y"}} ],  "n": 1.50 }"#;
+    let line = render(&answered(serde_json::from_str(spaced).unwrap()), false).unwrap();
+    assert!(text(&line).contains(spaced), "{}", text(&line));
+    assert_eq!(text(&line).matches('\n').count(), 1);
+    assert!(text(&line).ends_with('\n'));
+    let parsed: Value = serde_json::from_str(text(&line)).unwrap();
+    assert_eq!(
+        parsed["response"]["body"],
+        json!({"choices": [{"message": {"content": "x  y"}}], "n": 1.5})
     );
 }

@@ -166,19 +166,23 @@ impl ApiEndpoint {
         }
     }
 
+    /// The array an answer of this endpoint holds: `choices`, `data`, `output` or `results`.
+    pub fn reply_array(self) -> &'static str {
+        match self {
+            ApiEndpoint::Chat | ApiEndpoint::Completions => "choices",
+            ApiEndpoint::Embeddings => "data",
+            ApiEndpoint::Responses => "output",
+            ApiEndpoint::Moderations => "results",
+        }
+    }
+
     /// Whether a 2xx body is an answer of this endpoint; the reason when it is not.
     pub fn check_reply(self, body: &Value) -> Result<(), String> {
-        let has_array = |key: &str| body.get(key).is_some_and(Value::is_array);
-        let (ok, key) = match self {
-            ApiEndpoint::Chat | ApiEndpoint::Completions => (has_array("choices"), "\"choices\""),
-            ApiEndpoint::Embeddings => (has_array("data"), "\"data\""),
-            ApiEndpoint::Responses => (has_array("output"), "\"output\""),
-            ApiEndpoint::Moderations => (has_array("results"), "\"results\""),
-        };
-        if ok {
+        let key = self.reply_array();
+        if body.get(key).is_some_and(Value::is_array) {
             Ok(())
         } else {
-            Err(format!("has no {key}"))
+            Err(format!("has no \"{key}\""))
         }
     }
 
@@ -211,22 +215,7 @@ impl ApiEndpoint {
 
     /// Reads an answer's `usage` in this endpoint's shape.
     pub fn parse_usage(self, body: &Value) -> Option<Usage> {
-        match self {
-            ApiEndpoint::Chat | ApiEndpoint::Completions => super::parse_usage(body),
-            ApiEndpoint::Responses => parse_responses_usage(body.get("usage")?),
-            ApiEndpoint::Embeddings | ApiEndpoint::Moderations => {
-                let usage = body.get("usage")?;
-                let input = usage
-                    .get("prompt_tokens")
-                    .or_else(|| usage.get("input_tokens"))
-                    .or_else(|| usage.get("total_tokens"))?
-                    .as_u64()?;
-                Some(Usage {
-                    input_tokens: input,
-                    ..Usage::default()
-                })
-            }
-        }
+        super::reply::fields::value_usage(self, body)
     }
 
     /// Prompt tokens of a request body, counted with `encoding`: the chat framing for
@@ -276,27 +265,6 @@ impl std::str::FromStr for ApiEndpoint {
                 format!("unknown endpoint {text:?}: give chat, completions, embeddings, responses or moderations")
             })
     }
-}
-
-/// The Responses API's `usage`: `input_tokens`, `output_tokens`,
-/// `input_tokens_details.cached_tokens` and `.cache_write_tokens`.
-fn parse_responses_usage(usage: &Value) -> Option<Usage> {
-    let input = usage.get("input_tokens")?.as_u64()?;
-    let output = usage.get("output_tokens").and_then(Value::as_u64).unwrap_or(0);
-    let details = |key: &str| {
-        usage
-            .get("input_tokens_details")
-            .and_then(|d| d.get(key))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    let cached = details("cached_tokens").min(input);
-    Some(Usage {
-        input_tokens: input,
-        cached_input_tokens: cached,
-        cache_write_tokens: details("cache_write_tokens").min(input - cached),
-        output_tokens: output,
-    })
 }
 
 /// Tokens of a `prompt` or `input`: a string, an array of strings, an array of token ids, or

@@ -161,7 +161,7 @@ impl Client {
         }
         let mut reply = completion_reply(api, status, request_id, &bytes, latency, endpoint)?;
         reply.ratelimit = retry_after::RateLimitHeaders::from_headers(&headers);
-        if let Some(request) = counted.filter(|_| reply.body.get("usage").is_none()) {
+        if let Some(request) = counted.filter(|_| !reply::has_usage(&reply.body)) {
             reply.usage = reply::counted_usage(api, &request);
         }
         Ok(reply)

@@ -1,8 +1,11 @@
 //! A 2xx answer read into a [`Reply`]: its body checked against the endpoint's shape, its
 //! `usage` read the endpoint's way.
 
+pub(super) mod fields;
+
 use std::time::Duration;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::endpoint::ApiEndpoint;
@@ -14,7 +17,8 @@ use crate::record::{StreamTiming, Usage};
 pub struct Reply {
     pub status: u16,
     pub request_id: Option<String>,
-    pub body: Value,
+    /// The answer as it came (after the key scrub), on one line.
+    pub body: Box<RawValue>,
     pub usage: Usage,
     /// Request sent to last byte received.
     pub latency: Duration,
@@ -26,33 +30,18 @@ pub struct Reply {
     pub ratelimit: retry_after::RateLimitHeaders,
 }
 
+#[cfg(test)]
+impl Reply {
+    /// The body parsed, for tests that look inside it.
+    pub fn body_value(&self) -> Value {
+        serde_json::from_str(self.body.get()).expect("a reply's body is JSON")
+    }
+}
+
 /// Reads `usage` (chat-completions shape, with `prompt_tokens_details.cached_tokens` when
 /// present). See [`ApiEndpoint::parse_usage`] for the other endpoints.
 pub fn parse_usage(body: &Value) -> Option<Usage> {
-    let usage = body.get("usage")?;
-    let input = usage.get("prompt_tokens")?.as_u64()?;
-    let output = usage.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0);
-    let cached = usage
-        .get("prompt_tokens_details")
-        .and_then(|d| d.get("cached_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-        .min(input);
-    // Cache writes: Anthropic-style `cache_creation_input_tokens` (LiteLLM's proxy passes it
-    // on), or a `prompt_tokens_details` count of them.
-    let details = usage.get("prompt_tokens_details");
-    let written = usage
-        .get("cache_creation_input_tokens")
-        .or_else(|| details.and_then(|d| d.get("cache_creation_tokens").or_else(|| d.get("cache_write_tokens"))))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-        .min(input - cached);
-    Some(Usage {
-        input_tokens: input,
-        cached_input_tokens: cached,
-        cache_write_tokens: written,
-        output_tokens: output,
-    })
+    fields::value_usage(ApiEndpoint::Chat, body)
 }
 
 /// Input tokens of a request counted with the tokenizer of its model, for an answer without
@@ -68,7 +57,8 @@ pub(super) fn counted_usage(api: ApiEndpoint, request: &[u8]) -> Usage {
 }
 
 /// A non-streamed answer's body: JSON of the endpoint's shape (a `chat.completion` with
-/// `choices`, an embedding list with `data`, ...), else `InvalidResponse`.
+/// `choices`, an embedding list with `data`, ...), else `InvalidResponse`. Only the fields
+/// sheepdog uses are read; the body is kept as the bytes that came.
 pub(super) fn completion_reply(
     api: ApiEndpoint,
     status: u16,
@@ -79,20 +69,29 @@ pub(super) fn completion_reply(
 ) -> Result<Reply, RequestError> {
     // A key echoed in an answer (in its text, its id, anywhere) is never written out.
     let bytes = &*endpoint.scrub_bytes(bytes);
-    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         RequestError::InvalidResponse(format!(
             "HTTP {status} body is not JSON ({e}): {}",
             snippet(bytes, endpoint)
         ))
-    })?;
-    if let Err(missing) = api.check_reply(&body) {
+    };
+    let raw: &RawValue = serde_json::from_slice(bytes).map_err(invalid)?;
+    let head = fields::Head::read(raw.get());
+    if !head.has_array(api) {
         return Err(RequestError::InvalidResponse(format!(
-            "HTTP {status} body {missing}: {}",
+            "HTTP {status} body has no \"{}\": {}",
+            api.reply_array(),
             snippet(bytes, endpoint)
         )));
     }
-    let usage = api.parse_usage(&body).unwrap_or_default();
-    let request_id = request_id.or_else(|| body.get("id").and_then(Value::as_str).map(str::to_string));
+    let usage = head.usage(api).unwrap_or_default();
+    let request_id = request_id.or_else(|| head.id());
+    // A pretty-printed answer would break results.jsonl's one line per item.
+    let body = if raw.get().contains(['\n', '\r']) {
+        RawValue::from_string(fields::one_line(raw.get())).map_err(invalid)?
+    } else {
+        raw.to_owned()
+    };
     Ok(Reply {
         status,
         request_id,
@@ -105,89 +104,11 @@ pub(super) fn completion_reply(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::provider::Secret;
-
-    #[test]
-    fn usage_reads_cached_tokens() {
-        let body = serde_json::json!({"usage": {"prompt_tokens": 100, "completion_tokens": 20,
-            "prompt_tokens_details": {"cached_tokens": 64}}});
-        let usage = parse_usage(&body);
-        assert_eq!(
-            usage,
-            Some(Usage {
-                input_tokens: 100,
-                cached_input_tokens: 64,
-                cache_write_tokens: 0,
-                output_tokens: 20
-            })
-        );
-        assert_eq!(parse_usage(&serde_json::json!({})), None);
-    }
-
-    fn endpoint() -> Endpoint {
-        Endpoint::new("p", "http://127.0.0.1:1/v1", Some(Secret::new("sk-echoed-0123456789")))
-    }
-
-    #[test]
-    fn a_key_echoed_in_a_2xx_body_is_scrubbed_before_parsing() {
-        let body =
-            br#"{"id":"sk-echoed-0123456789","choices":[{"message":{"content":"your key is sk-echoed-0123456789"}}]}"#;
-        let reply = completion_reply(ApiEndpoint::Chat, 200, None, body, Duration::ZERO, &endpoint()).unwrap();
-        assert!(!reply.body.to_string().contains("sk-echoed"), "{}", reply.body);
-        assert_eq!(reply.request_id.as_deref(), Some("[redacted]"));
-    }
-
-    #[test]
-    fn each_endpoint_checks_its_own_shape_and_reads_its_own_usage() {
-        let embeddings = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],
-            "model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
-        let reply = completion_reply(
-            ApiEndpoint::Embeddings,
-            200,
-            None,
-            embeddings,
-            Duration::ZERO,
-            &endpoint(),
-        )
-        .unwrap();
-        assert_eq!((reply.usage.input_tokens, reply.usage.output_tokens), (8, 0));
-        let error =
-            completion_reply(ApiEndpoint::Chat, 200, None, embeddings, Duration::ZERO, &endpoint()).unwrap_err();
-        assert!(error.to_string().contains("no \"choices\""), "{error}");
-
-        let responses = br#"{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":30,
-            "input_tokens_details":{"cached_tokens":10},"output_tokens":5,"total_tokens":35}}"#;
-        let reply = completion_reply(
-            ApiEndpoint::Responses,
-            200,
-            None,
-            responses,
-            Duration::ZERO,
-            &endpoint(),
-        )
-        .unwrap();
-        assert_eq!(
-            reply.usage,
-            Usage {
-                input_tokens: 30,
-                cached_input_tokens: 10,
-                cache_write_tokens: 0,
-                output_tokens: 5
-            }
-        );
-        assert_eq!(reply.request_id.as_deref(), Some("resp_1"));
-        let error = completion_reply(
-            ApiEndpoint::Moderations,
-            200,
-            None,
-            responses,
-            Duration::ZERO,
-            &endpoint(),
-        )
-        .unwrap_err();
-        assert!(error.to_string().contains("no \"results\""), "{error}");
-    }
+/// Whether an answer has a `usage` field (moderations' answers have none: their input is
+/// counted instead).
+pub(super) fn has_usage(body: &RawValue) -> bool {
+    fields::Head::read(body.get()).usage.is_some()
 }
+
+#[cfg(test)]
+mod tests;

@@ -109,7 +109,7 @@ pub(crate) fn ok(
         model: model_of(target).into(),
         status: 200,
         request_id: Some("req-1".into()),
-        body: json!({"choices": []}),
+        body: crate::record::raw_body(&json!({"choices": []})),
         usage,
         latency,
         ttft,

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Longest validator message kept per violation (instances can be long).
@@ -22,6 +23,13 @@ pub enum SchemaFileError {
     Json { path: PathBuf, source: serde_json::Error },
     #[error("{}: not a valid JSON Schema: {message}", .path.display())]
     Schema { path: PathBuf, message: String },
+}
+
+/// The `choices` of an answer; its other fields are skipped, not built.
+#[derive(serde::Deserialize)]
+struct Choices {
+    #[serde(default)]
+    choices: Value,
 }
 
 /// The check every answer of a `--validate-json` run goes through.
@@ -62,9 +70,18 @@ impl OutputCheck {
     }
 
     /// Checks every choice of a chat completion `body` answered to `request` (the body sent).
-    /// Answers without `choices[].message` (embeddings, moderations) are not checked.
-    pub fn check(&self, request: &[u8], body: &Value) -> Result<(), String> {
-        let Some(choices) = body.get("choices").and_then(Value::as_array) else {
+    /// Answers without `choices[].message` (embeddings, moderations) are not checked. Only
+    /// the answer's `choices` are parsed.
+    pub fn check(&self, request: &[u8], body: &RawValue) -> Result<(), String> {
+        let choices = match serde_json::from_str::<Choices>(body.get()) {
+            Ok(answer) => answer.choices,
+            // `choices` given twice: read as a `Value` reads it (the last one).
+            Err(_) => serde_json::from_str::<Value>(body.get())
+                .ok()
+                .and_then(|b| b.get("choices").cloned())
+                .unwrap_or_default(),
+        };
+        let Some(choices) = choices.as_array() else {
             return Ok(());
         };
         let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);

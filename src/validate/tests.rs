@@ -2,8 +2,12 @@ use serde_json::{json, Value};
 
 use super::*;
 
-fn answer(content: &str) -> Value {
-    json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
+fn answer(content: &str) -> Box<RawValue> {
+    raw(json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}))
+}
+
+fn raw(body: Value) -> Box<RawValue> {
+    crate::record::raw_body(&body)
 }
 
 fn request(schema: Value) -> Vec<u8> {
@@ -25,7 +29,7 @@ fn json_alone_is_checked_without_a_schema() {
         error.starts_with("the answer is not JSON: expected value at line 1 column 1"),
         "{error}"
     );
-    let embeddings = json!({"data": [{"embedding": [0.1]}]});
+    let embeddings = raw(json!({"data": [{"embedding": [0.1]}]}));
     assert_eq!(check.check(plain, &embeddings), Ok(()));
 }
 
@@ -78,8 +82,10 @@ fn tool_call_arguments_are_checked_against_their_tool() {
         "required": ["city"]}}}]})
     .to_string();
     let call = |arguments: &str| {
-        json!({"choices": [{"message": {"role": "assistant", "content": null, "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]}}]})
+        raw(
+            json!({"choices": [{"message": {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]}}]}),
+        )
     };
     assert_eq!(check.check(body.as_bytes(), &call(r#"{"city": "Oslo"}"#)), Ok(()));
     let error = check.check(body.as_bytes(), &call("{}")).expect_err("city missing");
@@ -91,7 +97,7 @@ fn tool_call_arguments_are_checked_against_their_tool() {
 #[test]
 fn every_choice_is_checked() {
     let check = OutputCheck::new(None).expect("no file");
-    let body = json!({"choices": [{"message": {"content": "{}"}}, {"message": {"content": "nope"}}]});
+    let body = raw(json!({"choices": [{"message": {"content": "{}"}}, {"message": {"content": "nope"}}]}));
     let error = check.check(b"{}", &body).expect_err("second choice");
     assert!(error.starts_with("choice 1: the answer is not JSON"), "{error}");
 }

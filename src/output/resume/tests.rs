@@ -51,7 +51,7 @@ fn ok(line: u64) -> Outcome {
             model: "gpt-4.1-mini".into(),
             status: 200,
             request_id: None,
-            body: json!({"choices": []}),
+            body: crate::record::raw_body(&json!({"choices": []})),
             usage: Usage {
                 input_tokens: 10,
                 cached_input_tokens: 0,

@@ -275,7 +275,7 @@ pub(super) async fn send(
     Ok(Reply {
         status,
         request_id,
-        body: body_json,
+        body: crate::record::raw_body(&body_json),
         usage,
         latency,
         ttft,

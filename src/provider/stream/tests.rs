@@ -131,7 +131,7 @@ fn fault(result: Result<Reply, RequestError>) -> StreamFault {
 async fn a_complete_stream_becomes_a_chat_completion() {
     let reply = send("ok").await.expect("complete stream");
     assert_eq!(
-        reply.body,
+        reply.body_value(),
         json!({"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4.1-mini",
                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello world"},
                             "logprobs": null, "finish_reason": "stop"}],
@@ -151,7 +151,7 @@ async fn a_complete_stream_becomes_a_chat_completion() {
 async fn without_usage_tokens_are_counted_and_marked_estimated() {
     let reply = send("no-usage").await.expect("complete stream");
     assert_eq!(
-        reply.body["usage"],
+        reply.body_value()["usage"],
         Value::Null,
         "the server's usage, which it did not send"
     );
@@ -195,7 +195,7 @@ async fn stream_errors_are_retryable_and_say_their_kind() {
 #[tokio::test]
 async fn a_plain_answer_or_an_error_status_is_read_as_without_streaming() {
     let reply = send("plain").await.expect("plain answer");
-    assert_eq!(reply.body["choices"][0]["message"]["content"], "hi");
+    assert_eq!(reply.body_value()["choices"][0]["message"]["content"], "hi");
     assert_eq!(reply.ttft, None);
     let busy = send("busy").await.unwrap_err();
     assert_eq!(busy.class(), ErrorClass::RateLimited);
