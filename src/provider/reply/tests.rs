@@ -33,6 +33,19 @@ fn a_key_echoed_in_a_2xx_body_is_scrubbed_before_parsing() {
 }
 
 #[test]
+fn a_key_echoed_behind_json_escapes_is_scrubbed_too() {
+    let body = br#"{"id":"c","choices":[{"message":{"content":"key: sk\u002dechoed\u002d0123456789, caf\u00e9"}}]}"#;
+    let reply = completion_reply(ApiEndpoint::Chat, 200, None, body, Duration::ZERO, &endpoint()).unwrap();
+    let text = reply.body_value().to_string();
+    assert!(!text.contains("sk-echoed"), "{text}");
+    assert!(text.contains("[redacted]") && text.contains("café"), "{text}");
+    // Escapes without the key behind them are kept as they came.
+    let body = br#"{"id":"c","choices":[{"message":{"content":"caf\u00e9"}}]}"#;
+    let reply = completion_reply(ApiEndpoint::Chat, 200, None, body, Duration::ZERO, &endpoint()).unwrap();
+    assert_eq!(reply.body.get(), std::str::from_utf8(body).unwrap());
+}
+
+#[test]
 fn each_endpoint_checks_its_own_shape_and_reads_its_own_usage() {
     let embeddings = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],
         "model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;

@@ -184,6 +184,9 @@ pub(super) async fn send(
         _ => Collect::Choices(Assembler::new()),
     };
     let mut ttft = None;
+    // Whether an event had JSON escapes, behind which a key echoed back could hide from the
+    // scrub of each event's text (see the end).
+    let mut escapes = false;
     let mut latency = None;
     while let Some(event) = events.next().await {
         let event = event.map_err(|e| body_failure(e, endpoint, timeout, idle))?;
@@ -193,6 +196,7 @@ pub(super) async fn send(
         };
         // A key echoed in the stream (content, id, error text) never reaches the answer.
         let data = &*endpoint.scrub_cow(data);
+        escapes |= data.contains("\\u");
         if event.event.as_deref() == Some("error") {
             return Err(error_event(data, endpoint));
         }
@@ -270,6 +274,12 @@ pub(super) async fn send(
     let (usage, estimated) = match api.parse_usage(&body_json) {
         Some(usage) => (usage, false),
         None => (estimate_usage(api, &body, &answer), true),
+    };
+    // A key written with escapes (`sk\u002d...`) reads as the key once assembled.
+    let body_json = if escapes {
+        super::scrub_value(body_json, endpoint)
+    } else {
+        body_json
     };
     let request_id = request_id.or_else(|| body_json.get("id").and_then(Value::as_str).map(str::to_string));
     Ok(Reply {

@@ -64,6 +64,18 @@ fn router() -> Router {
             "/no-usage/chat/completions",
             route(|| sse(&[ROLE, HELLO, WORLD, FINISH, DONE])),
         )
+        .route(
+            "/echo-key/chat/completions",
+            route(|| {
+                sse(&[
+                    ROLE,
+                    r#"data: {"id":"c","choices":[{"index":0,"delta":{"content":"sk\u002dstream\u002d0123456789"}}]}"#,
+                    FINISH,
+                    USAGE,
+                    DONE,
+                ])
+            }),
+        )
         .route("/truncated/chat/completions", route(|| sse(&[ROLE, HELLO])))
         .route("/no-finish/chat/completions", route(|| sse(&[ROLE, HELLO, DONE])))
         .route(
@@ -106,10 +118,18 @@ fn router() -> Router {
 }
 
 async fn send(case: &str) -> Result<Reply, RequestError> {
+    send_with_key(case, None).await
+}
+
+async fn send_with_key(case: &str, key: Option<&str>) -> Result<Reply, RequestError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router()).await });
-    let endpoint = Endpoint::new("test", format!("http://{addr}/{case}"), None);
+    let endpoint = Endpoint::new(
+        "test",
+        format!("http://{addr}/{case}"),
+        key.map(crate::provider::Secret::new),
+    );
     let settings = StreamSettings {
         idle_timeout: Duration::from_millis(200),
     };
@@ -199,6 +219,16 @@ async fn a_plain_answer_or_an_error_status_is_read_as_without_streaming() {
     assert_eq!(reply.ttft, None);
     let busy = send("busy").await.unwrap_err();
     assert_eq!(busy.class(), ErrorClass::RateLimited);
+}
+
+#[tokio::test]
+async fn a_key_streamed_back_behind_json_escapes_is_scrubbed() {
+    let reply = send_with_key("echo-key", Some("sk-stream-0123456789"))
+        .await
+        .expect("answer");
+    let text = reply.body.get().to_string();
+    assert!(!text.contains("sk-stream"), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
 }
 
 #[test]
