@@ -158,6 +158,12 @@ impl Reader {
         self.line
     }
 
+    /// Bytes read from the input so far: ahead of the lines returned by up to the read buffer
+    /// (256 KiB).
+    pub fn bytes_read(&self) -> u64 {
+        self.lines.get_ref().size()
+    }
+
     /// The next entry, `Ok(None)` at the end of the file.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, InputError> {
         loop {

@@ -23,8 +23,18 @@ pub type Fingerprint = (u64, Option<String>);
 /// (a futex wake and a park) for every item the run took, about 5% of a short-prompt run's CPU.
 const BATCH: usize = 64;
 
+/// A batch also goes once its lines hold this many bytes, so long prompts are not read far
+/// ahead: the read-ahead stays near `BATCHES` MiB whatever the lines' length (64 lines of 400 KB
+/// were 25 MB a batch, and 1,024 of them waiting held over 400 MB).
+const BATCH_BYTES: u64 = 1 << 20;
+
 /// Batches waiting for the run: `BATCHES × BATCH` entries read ahead at most.
 const BATCHES: usize = 16;
+
+/// Whether a batch of `len` entries holding `bytes` of input goes now.
+fn full(len: usize, bytes: u64, size: usize) -> bool {
+    len >= size || bytes >= BATCH_BYTES
+}
 
 /// Entries read from the input, in order.
 pub type Entries = mpsc::Receiver<Vec<Result<Entry, InputError>>>;
@@ -63,17 +73,23 @@ pub fn read_input(
         // line is always there, so a partial batch waits only while the run has lines enough.
         let size = if hashing { 1 } else { BATCH };
         let mut batch = Vec::with_capacity(size);
-        for entry in reader.by_ref() {
+        let mut from = reader.bytes_read();
+        while let Some(entry) = reader.next() {
             let failed = entry.is_err();
             batch.push(entry);
-            batch = if batch.len() >= size || failed {
+            let bytes = reader.bytes_read().saturating_sub(from);
+            batch = if full(batch.len(), bytes, size) || failed {
                 if entries_tx.blocking_send(batch).is_err() || failed {
                     return;
                 }
+                from = reader.bytes_read();
                 Vec::with_capacity(size)
             } else {
                 match entries_tx.try_send(batch) {
-                    Ok(()) => Vec::with_capacity(size),
+                    Ok(()) => {
+                        from = reader.bytes_read();
+                        Vec::with_capacity(size)
+                    }
                     Err(mpsc::error::TrySendError::Full(batch)) => batch,
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
@@ -236,5 +252,47 @@ impl Source for InputSource {
             self.seq += 1;
             return Some(Work { item, seq, window });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn a_batch_goes_at_64_lines_or_a_mebibyte() {
+        assert!(!full(63, 1000, BATCH));
+        assert!(full(64, 1000, BATCH));
+        assert!(full(3, BATCH_BYTES, BATCH));
+        assert!(full(1, 0, 1));
+    }
+
+    /// Long lines are handed over a few at a time, not 64 at once: the read-ahead is bounded in
+    /// bytes as well as in lines.
+    #[tokio::test]
+    async fn long_lines_are_not_read_far_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.jsonl");
+        let prompt = "word ".repeat(60_000);
+        let text: String = (0..100)
+            .map(|i| format!("{{\"id\":\"l{i}\",\"prompt\":\"{prompt}\"}}\n"))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        let (mut entries, _) = read_input(path, (None, crate::provider::ApiEndpoint::Chat), (100, None), false);
+        // Once the channel is full, the reader fills a batch in its hands: that one shows the cap.
+        let waited = Instant::now();
+        while entries.len() < BATCHES && waited.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut sizes = Vec::new();
+        while let Some(batch) = entries.recv().await {
+            sizes.push(batch.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 100, "{sizes:?}");
+        // 300 KB a line: a mebibyte is 4 lines, and the read buffer may add one.
+        assert!(sizes.iter().all(|&n| n <= 5), "{sizes:?}");
+        assert!(sizes.len() > BATCHES, "{sizes:?}");
     }
 }
