@@ -43,7 +43,7 @@ pub async fn check(config: &Config) -> Result<Vec<CheckRow>, JobError> {
             target: target.name.clone(),
             provider: provider.name.clone(),
             model: model.clone().unwrap_or_else(|| "(per line)".into()),
-            base_url: target.endpoint.base_url.clone(),
+            base_url: target.endpoint.base_url().to_string(),
             ok: false,
             latency: None,
             detail: String::new(),

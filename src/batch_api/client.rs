@@ -69,16 +69,16 @@ impl BatchClient {
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.endpoint.base_url))
+            .request(method, format!("{}{path}", self.endpoint.base_url()))
             .timeout(TIMEOUT);
-        if let Some(key) = &self.endpoint.api_key {
+        if let Some(key) = self.endpoint.api_key() {
             request = request.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
         }
         request
     }
 
     fn scrub(&self, text: &str) -> String {
-        match &self.endpoint.api_key {
+        match self.endpoint.api_key() {
             Some(key) => key.scrub(text),
             None => text.to_string(),
         }

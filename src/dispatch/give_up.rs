@@ -43,7 +43,7 @@ impl Dispatcher {
             "target {:?} at {} is not answering (last error: {error}); {check}. Nothing more is sent; \
              `sheepdog run --resume` sends what is left",
             target.name,
-            redact_url(&target.endpoint.base_url)
+            redact_url(target.endpoint.base_url())
         );
         tracing::warn!(target_name = %target.name, reason = %reason, "target given up: its breaker stays open");
         if self.route.iter().all(RouteTarget::is_dead) {
@@ -66,7 +66,7 @@ impl Dispatcher {
         let reason = format!(
             "target {:?} at {}: the first {count} requests were all refused the same way: {error}; {fix}",
             target.name,
-            redact_url(&target.endpoint.base_url)
+            redact_url(target.endpoint.base_url())
         );
         tracing::warn!(target_name = %target.name, reason = %reason, "target refused every request");
         if self.route.iter().all(RouteTarget::is_dead) {

@@ -50,9 +50,10 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub provider: String,
-    /// Base URL without trailing slash, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    pub api_key: Option<Secret>,
+    /// Base URL without trailing slash, e.g. `https://api.openai.com/v1`. Private, with the
+    /// key: the URLs and the header below are made from them once.
+    base_url: String,
+    api_key: Option<Secret>,
     /// Each endpoint's URL, parsed once (parsing it for every request was a tenth of a short
     /// request's instructions); `None` where the base URL does not parse, which the request
     /// then reports.
@@ -78,6 +79,15 @@ impl Endpoint {
             urls: std::sync::Arc::new(urls),
             authorization,
         }
+    }
+
+    /// Base URL without trailing slash, e.g. `https://api.openai.com/v1`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn api_key(&self) -> Option<&Secret> {
+        self.api_key.as_ref()
     }
 
     /// The URL a request to `api` is sent to: parsed once, or the text to parse (and fail on).

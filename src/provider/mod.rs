@@ -169,9 +169,9 @@ impl Client {
 
     /// `GET {base_url}/models`: the model ids the provider lists.
     pub async fn list_models(&self, endpoint: &Endpoint, timeout: Duration) -> Result<Vec<String>, RequestError> {
-        let url = format!("{}/models", endpoint.base_url);
+        let url = format!("{}/models", endpoint.base_url());
         let mut request = self.http.get(&url).timeout(timeout);
-        if let Some(key) = &endpoint.api_key {
+        if let Some(key) = endpoint.api_key() {
             request = request.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
         }
         let response = request
@@ -300,7 +300,7 @@ fn snippet(bytes: &[u8], endpoint: &Endpoint) -> String {
 }
 
 fn scrub_value(value: Value, endpoint: &Endpoint) -> Value {
-    match &endpoint.api_key {
+    match endpoint.api_key() {
         Some(key) if value.to_string().contains(key.expose()) => {
             serde_json::from_str(&key.scrub(&value.to_string())).unwrap_or(Value::Null)
         }

@@ -95,7 +95,7 @@ pub(super) fn completion_reply(
     // The scrub above finds the key as it is written; one hidden behind JSON escapes
     // (`sk\u002d...`) only shows once the text is read. Such an answer is read whole and
     // scrubbed again (rare: only an answer with `\u` escapes, from a provider with a key).
-    let body = if endpoint.api_key.is_some() && body.get().contains("\\u") {
+    let body = if endpoint.api_key().is_some() && body.get().contains("\\u") {
         let value: Value = serde_json::from_str(body.get()).map_err(invalid)?;
         let text = super::scrub_value(value, endpoint).to_string();
         if text.contains("[redacted]") {
