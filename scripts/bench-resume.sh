@@ -13,22 +13,15 @@ lines=${1:-1000000}
 cargo build --release --quiet
 bin=target/release/sheepdog
 work=$(mktemp -d)
-trap 'kill "${mock_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+source scripts/lib.sh
+trap 'stop_mock; rm -rf "$work"' EXIT
 
 awk -v n="$lines" 'BEGIN {
   for (i = 1; i <= n; i++)
     printf "{\"id\":\"p%d\",\"prompt\":\"Summarise item %d of the benchmark in one sentence, please.\",\"max_tokens\":32}\n", i, i
 }' > "$work/prompts.jsonl"
 
-"$bin" mock --port 0 --latency 0ms 2> "$work/mock.log" &
-mock_pid=$!
-base_url=""
-for _ in $(seq 100); do
-  base_url=$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$work/mock.log" | head -1 || true)
-  [ -n "$base_url" ] && break
-  sleep 0.05
-done
-[ -n "$base_url" ] || { echo "mock server did not start:"; cat "$work/mock.log"; exit 1; }
+start_mock --latency 0ms
 
 export OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="bench"
 "$bin" run "$work/prompts.jsonl" --model gpt-4.1-mini --concurrency 64 --quiet --fsync never --out "$work/run"

@@ -26,7 +26,8 @@ extra=("$@")
 cargo build --release --quiet
 bin=target/release/sheepdog
 work=$(mktemp -d)
-trap 'kill "${mock_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+source scripts/lib.sh
+trap 'stop_mock; rm -rf "$work"' EXIT
 
 # prompts N FILE: N generated prompt lines, both input formats.
 prompts() {
@@ -41,15 +42,7 @@ awk -v n="$1" 'BEGIN {
 }
 prompts "$lines" "$work/prompts.jsonl"
 
-"$bin" mock --port 0 --latency 0ms 2> "$work/mock.log" &
-mock_pid=$!
-base_url=""
-for _ in $(seq 100); do
-  base_url=$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$work/mock.log" | head -1 || true)
-  [ -n "$base_url" ] && break
-  sleep 0.05
-done
-[ -n "$base_url" ] || { echo "mock server did not start:"; cat "$work/mock.log"; exit 1; }
+start_mock --latency 0ms
 
 OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="bench" \
   /usr/bin/time -v "$bin" run "$work/prompts.jsonl" --model gpt-4.1-mini --concurrency "$concurrency" \
@@ -82,27 +75,6 @@ if [ "${SKIP_RSS:-0}" != "1" ]; then
 fi
 
 [ "${SKIP_BENCH:-0}" = "1" ] && exit 0
-
-# The first number named `key` after the line that opens `section` in a pretty-printed JSON file.
-json_number() {
-  awk -v section="\"$2\": " -v key="\"$3\": " '
-    index($0, section) { inside = 1 }
-    inside && index($0, key) { sub(/.*": */, ""); sub(/,$/, ""); print; exit }
-  ' "$1"
-}
-
-# Starts `sheepdog mock --port 0 ARGS`; sets base_url and mock_pid.
-start_mock() {
-  "$bin" mock --port 0 "$@" 2> "$work/mock.log" &
-  mock_pid=$!
-  base_url=""
-  for _ in $(seq 100); do
-    base_url=$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$work/mock.log" | head -1 || true)
-    [ -n "$base_url" ] && break
-    sleep 0.05
-  done
-  [ -n "$base_url" ] || { echo "mock server did not start:"; cat "$work/mock.log"; exit 1; }
-}
 
 # (a) Open loop, 2,000 requests/s for 10 s, streamed, against the mock answering at once.
 OPENAI_BASE_URL="$base_url" OPENAI_API_KEY="bench" \

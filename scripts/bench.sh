@@ -38,7 +38,7 @@ cargo build --release --quiet
 bin=target/release/sheepdog
 work=$(mktemp -d)
 mock_pid=""
-stop_mock() { if [ -n "$mock_pid" ]; then kill "$mock_pid" 2>/dev/null || true; wait "$mock_pid" 2>/dev/null || true; mock_pid=""; fi; }
+source scripts/lib.sh
 trap 'stop_mock; rm -rf "$work"' EXIT
 
 PROMPT='Summarise item 7 of the benchmark in one sentence, please.'
@@ -50,28 +50,6 @@ prompts() {
     for (i = 1; i <= n; i++)
       printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"max_tokens\":32}\n", i, p
   }' > "$2"
-}
-
-# Starts `sheepdog mock --port 0 ARGS`; sets base_url and mock_pid.
-start_mock() {
-  stop_mock
-  "$bin" mock --port 0 "$@" 2> "$work/mock.log" &
-  mock_pid=$!
-  base_url=""
-  for _ in $(seq 100); do
-    base_url=$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$work/mock.log" | head -1 || true)
-    [ -n "$base_url" ] && break
-    sleep 0.05
-  done
-  [ -n "$base_url" ] || { echo "mock server did not start:"; cat "$work/mock.log"; exit 1; }
-}
-
-# The first number named `key` after the line that opens `section` in a pretty JSON file.
-json_number() {
-  awk -v section="\"$2\": " -v key="\"$3\": " '
-    index($0, section) { inside = 1 }
-    inside && index($0, key) { sub(/.*": */, ""); sub(/,$/, ""); print; exit }
-  ' "$1"
 }
 
 # `sheepdog run` of FILE at CONCURRENCY into DIR, against base_url.

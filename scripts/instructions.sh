@@ -24,22 +24,16 @@ if [ $# -eq 0 ]; then
 fi
 work=$(mktemp -d)
 mock_pid=""
-trap '[ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"' EXIT
+source scripts/lib.sh
+trap 'stop_mock; rm -rf "$work"' EXIT
 
 awk -v n="$lines" 'BEGIN {
   for (i = 1; i <= n; i++)
     printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise item 7 of the benchmark in one sentence, please.\"}],\"max_tokens\":32}\n", i
 }' > "$work/in.jsonl"
 
-"$1" mock --port 0 --latency 0ms 2> "$work/mock.log" &
-mock_pid=$!
-base_url=""
-for _ in $(seq 100); do
-  base_url=$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$work/mock.log" | head -1 || true)
-  [ -n "$base_url" ] && break
-  sleep 0.05
-done
-[ -n "$base_url" ] || { echo "mock server did not start:"; cat "$work/mock.log"; exit 1; }
+bin=$1
+start_mock --latency 0ms
 
 for bin in "$@"; do
   name=$(basename "$bin")

@@ -39,6 +39,7 @@ else
 fi
 work=$(mktemp -d)
 mock_pid=""
+source scripts/lib.sh
 dump_pid=""
 stop() { # PID: interrupt it and wait for it to end
   if [ -n "$1" ]; then kill -INT "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi
@@ -51,15 +52,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "streams: $concurrency; load before: $(uptime)"
-"$bin" mock --port 0 --ttft 200ms --itl 5ms --output-tokens 20 2> "$work/mock.log" &
-mock_pid=$!
-base_url=""
-for _ in $(seq 100); do
-  base_url=$(grep -o 'http://127.0.0.1:[0-9]*/v1' "$work/mock.log" | head -1 || true)
-  [ -n "$base_url" ] && break
-  sleep 0.05
-done
-[ -n "$base_url" ] || { echo "mock server did not start:"; cat "$work/mock.log"; exit 1; }
+start_mock --ttft 200ms --itl 5ms --output-tokens 20
 port=${base_url#http://127.0.0.1:}
 port=${port%/v1}
 
