@@ -35,7 +35,8 @@ struct ToolCall {
 /// The state of one streamed answer.
 #[derive(Debug, Default)]
 pub struct Assembler {
-    fields: Map<String, Value>,
+    /// The [`KEPT_FIELDS`], by position: the first value each one was sent with.
+    fields: [Option<Value>; KEPT_FIELDS.len()],
     choices: BTreeMap<u64, Choice>,
     usage: Option<Value>,
     first_token: Option<Duration>,
@@ -54,11 +55,9 @@ impl Assembler {
     /// Returns whether it carried tokens (content, reasoning, refusal or tool-call text); a
     /// role-only chunk with empty content does not.
     pub fn push(&mut self, chunk: &Value, at: Duration) -> bool {
-        for &name in KEPT_FIELDS {
-            if !self.fields.contains_key(name) {
-                if let Some(value) = chunk.get(name).filter(|v| !v.is_null()) {
-                    self.fields.insert(name.to_string(), value.clone());
-                }
+        for (slot, &name) in self.fields.iter_mut().zip(KEPT_FIELDS) {
+            if slot.is_none() {
+                *slot = chunk.get(name).filter(|v| !v.is_null()).cloned();
             }
         }
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
@@ -113,11 +112,10 @@ impl Assembler {
     /// Takes one chunk read in place (see [`ChunkView`]); the same as [`Assembler::push`] of
     /// the chunk as a `Value`, without building one.
     pub fn push_view(&mut self, chunk: &ChunkView<'_>, at: Duration) -> bool {
-        for &name in KEPT_FIELDS {
-            if !self.fields.contains_key(name) {
-                if let Some(value) = chunk.field(name) {
-                    self.fields.insert(name.to_string(), value);
-                }
+        // Once each field is known this is five checks, not five map lookups per chunk.
+        for (slot, &name) in self.fields.iter_mut().zip(KEPT_FIELDS) {
+            if slot.is_none() {
+                *slot = chunk.field(name);
             }
         }
         if let Some(usage) = chunk.usage.as_ref().filter(|u| u.is_object()) {
@@ -214,7 +212,10 @@ impl Assembler {
         for name in ["id", "object", "created", "model", "system_fingerprint", "service_tier"] {
             let value = match name {
                 "object" => Some(json!(object)),
-                _ => self.fields.get(name).cloned(),
+                _ => KEPT_FIELDS
+                    .iter()
+                    .position(|&kept| kept == name)
+                    .and_then(|at| self.fields[at].clone()),
             };
             if let Some(value) = value {
                 body.insert(name.to_string(), value);
