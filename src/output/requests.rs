@@ -75,13 +75,41 @@ fn decimals<S: Serializer>(v: &Option<f64>, places: usize, s: S) -> Result<S::Ok
     };
     let mut buffer = [0u8; 64];
     let mut cursor = io::Cursor::new(&mut buffer[..]);
-    if write!(cursor, "{v:.places$}").is_ok() {
+    let written = match scaled(v, places) {
+        // Integers print without the float formatter's exact-decimal machinery, which cost
+        // more than the rest of the row together.
+        Some((whole, fraction)) => write!(cursor, "{whole}.{fraction:0places$}"),
+        None => write!(cursor, "{v:.places$}"),
+    };
+    if written.is_ok() {
         let end = cursor.position() as usize;
         if let Ok(text) = std::str::from_utf8(&buffer[..end]) {
             return s.serialize_str(trim_zeros(text));
         }
     }
     s.serialize_str(trim_zeros(&format!("{v:.places$}")))
+}
+
+/// `v` rounded to `places` decimals as its whole part and its decimals (an integer below
+/// 10^places), when that is sure to be what `format!("{v:.places$}")` prints.
+///
+/// `x = v × 10^places` is computed within half a unit in its last place; below 2^40 that is
+/// under 0.0003, so when `x` is more than 0.01 away from a half the exact product rounds to the
+/// same integer as `x`. Otherwise (near a half, too large, negative, or too many places) `None`.
+fn scaled(v: f64, places: usize) -> Option<(u64, u64)> {
+    const LIMIT: f64 = (1u64 << 40) as f64;
+    let places = u32::try_from(places).ok().filter(|&p| p <= 15)?;
+    let x = v * 10f64.powi(places as i32);
+    if !v.is_sign_positive() || x >= LIMIT {
+        return None;
+    }
+    let n = x.round();
+    if (x - n).abs() > 0.49 {
+        return None;
+    }
+    let unit = 10u64.pow(places);
+    let n = n as u64;
+    Some((n / unit, n % unit))
 }
 
 fn trim_zeros(text: &str) -> &str {
@@ -262,6 +290,58 @@ mod tests {
         // 61 digits and 12 decimals do not fit in 64 bytes: the whole figure still goes out.
         assert!(text.contains(&format!(",{:.0}\n", 1e60)), "{text}");
         assert!(text.contains(",1234.5,"), "{text}");
+    }
+
+    /// The integer path prints what the float formatter prints, for the figures a row holds
+    /// (whole microseconds as milliseconds, costs) and for values near a rounding half.
+    #[test]
+    fn decimals_match_the_exact_formatting() {
+        fn written(v: f64, places: usize) -> String {
+            let mut out = Vec::new();
+            {
+                let mut w = ::csv::Writer::from_writer(&mut out);
+                w.serialize((Wrapped(v, places),)).unwrap();
+                w.flush().unwrap();
+            }
+            String::from_utf8(out).unwrap().trim_end().to_string()
+        }
+        struct Wrapped(f64, usize);
+        impl Serialize for Wrapped {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                decimals(&Some(self.0), self.1, s)
+            }
+        }
+        let exact = |v: f64, places: usize| trim_zeros(&format!("{v:.places$}")).to_string();
+        let mut values: Vec<(f64, usize)> = Vec::new();
+        for micros in (0..200_000u64)
+            .step_by(7)
+            .chain([999_999, 1_000_000, 86_400_000_000, 1 << 39])
+        {
+            values.push((micros as f64 / 1e3, 3));
+        }
+        for &cost in &[
+            0.0000756,
+            6e-5,
+            1.2345678901234e-5,
+            0.000_000_000_000_4,
+            0.5,
+            0.0625,
+            12.5,
+            1e-13,
+        ] {
+            values.push((cost, 12));
+        }
+        for places in [0, 1, 2, 3, 12] {
+            for half in [0.5f64, 2.5, 0.125, 0.0005, 1.0005, 0.0015] {
+                values.push((half, places));
+            }
+        }
+        values.extend([(-0.0, 3), (-1.5, 3), (1e15, 3), (f64::MAX, 3)]);
+        for (v, places) in values {
+            assert_eq!(written(v, places), exact(v, places), "{v} at {places} places");
+        }
+        assert_eq!(scaled(1234.567, 3), Some((1234, 567)));
+        assert_eq!(scaled(0.0005, 3), None, "a half goes to the exact formatter");
     }
 
     #[test]
