@@ -7,7 +7,7 @@ use super::{Assembler, ResponsesAssembler};
 /// What a stream is being put back together into.
 pub(super) enum Collect {
     /// Chat or legacy completions chunks, up to `[DONE]`.
-    Choices(Assembler),
+    Choices(Box<Assembler>),
     /// Responses API events, up to `response.completed`.
     Responses(ResponsesAssembler),
 }

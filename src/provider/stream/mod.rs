@@ -181,7 +181,7 @@ pub(super) async fn send(
     let mut events = Box::pin(SseByteStream::new(bytes));
     let mut answer = match api {
         ApiEndpoint::Responses => Collect::Responses(ResponsesAssembler::new()),
-        _ => Collect::Choices(Assembler::new()),
+        _ => Collect::Choices(Box::default()),
     };
     let mut ttft = None;
     // Whether an event had JSON escapes, behind which a key echoed back could hide from the
