@@ -289,3 +289,36 @@ async fn polls_answered_429_wait_the_retry_after_and_go_on() {
     assert_eq!(RunFolder::read(&out).results.len(), 5);
     assert_eq!(server.stats().batches_created, 1);
 }
+
+/// `--shard K/N` with `--batch-api`: each shard's process puts only its own lines into batches,
+/// so the shards together answer every line once and the provider is sent each line once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_shard_sends_only_its_own_lines_in_batches() {
+    let server = start_mock(mock(100, BatchSettings::default())).await;
+    let mut answered = std::collections::BTreeMap::new();
+    for shard in ["0/2", "1/2"] {
+        let scratch = Scratch::new();
+        let (out, finished) = scratch
+            .run_job(
+                &input(20),
+                &job(&server, ""),
+                &["--batch-api", "--poll-interval", "20ms", "--shard", shard],
+                &[],
+            )
+            .await;
+        finished.assert_code(0);
+        let folder = RunFolder::read(&out);
+        assert!(folder.errors.is_empty(), "{:?}", folder.errors);
+        assert!(
+            !folder.results.is_empty() && folder.results.len() < 20,
+            "shard {shard} answered {} of the 20 lines",
+            folder.results.len()
+        );
+        for (id, n) in ids(&folder) {
+            *answered.entry(id).or_insert(0) += n;
+        }
+    }
+    assert_eq!(answered.len(), 20, "{answered:?}");
+    assert!(answered.values().all(|&n| n == 1), "{answered:?}");
+    assert_eq!(server.stats().requests, 20, "each line sent once over both shards");
+}

@@ -125,6 +125,9 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
         .map(|t| t.endpoint.clone())
         .ok_or_else(|| BatchError::Setup("no target to send the batches to".into()))?;
 
+    // Lines of this run's shard (every non-blank line when not sharded), as a live run counts.
+    let lines = manifest.shard.map_or(input.lines, |s| s.lines);
+
     // Lines of parts not written yet are on their way already.
     let mut covered = LineSet::new();
     for part in state.parts.iter().filter(|p| !p.written) {
@@ -143,6 +146,7 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
             config.endpoint,
         );
         let skip = (done.clone(), covered.clone());
+        let shard = config.shard;
         let made = tokio::task::spawn_blocking(move || {
             let plan = split::Plan {
                 dir: &dir,
@@ -151,6 +155,7 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
                 short,
                 first,
                 run_id: &run_id,
+                shard,
             };
             split::split(&input_path, &plan, |line| {
                 !skip.0.contains(line) && !skip.1.contains(line)
@@ -176,7 +181,7 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
         writer,
         collector,
         done,
-        progress: crate::progress::Progress::new(options.run.progress, Some(input.lines)),
+        progress: crate::progress::Progress::new(options.run.progress, Some(lines)),
         poll_interval: options.poll_interval,
         target: target.name.clone(),
         prices: config.prices.clone(),
@@ -206,7 +211,6 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
         });
     }
 
-    let lines = input.lines;
     let unsent = lines.saturating_sub(done.len());
     if let Some(part) = manifest.parts.last_mut() {
         part.duration_s = Some(started.elapsed().as_secs_f64());

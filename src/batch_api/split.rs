@@ -59,6 +59,9 @@ pub struct Plan<'a> {
     /// The number of the first new part.
     pub first: u32,
     pub run_id: &'a str,
+    /// `--shard K/N`: only this shard's lines go into the parts (the other shards' processes
+    /// send theirs).
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Splits the lines of `input` for which `send(line)` holds into parts (one endpoint per part)
@@ -71,12 +74,13 @@ pub fn split(input: &Path, plan: &Plan<'_>, send: impl Fn(u64) -> bool) -> Resul
         short,
         first,
         run_id,
+        shard,
     } = *plan;
     std::fs::create_dir_all(dir.join(PARTS_DIR)).map_err(|e| write_error(&dir.join(PARTS_DIR), e))?;
     let mut split = Split::default();
     let mut open: BTreeMap<ApiEndpoint, Open> = BTreeMap::new();
     let mut next = first;
-    let reader = Reader::open(input)?.with_endpoint(short);
+    let reader = Reader::open(input)?.with_shard(shard).with_endpoint(short);
     for entry in reader {
         let item = match entry? {
             Entry::Rejected(rejected) => {
