@@ -227,10 +227,11 @@ impl Bench {
         &mut self,
         ctx: &step::StepContext<'_>,
         spec: &BenchSpec,
-        mut prompts: prompts::Prompts,
+        prompts: prompts::Prompts,
         mut csv: RequestsCsv,
         observe: &mut (dyn FnMut(BenchEvent<'_>) + Send),
     ) -> Result<(), JobError> {
+        let prompts = step::SharedPrompts::new(prompts);
         let mut plan = plan::Plan::new(spec);
         let timed = matches!(spec.stop_at, StopAt::Duration(_)).then(|| spec.warmup.as_secs_f64());
         while let Some(load) = plan.next() {
@@ -244,7 +245,7 @@ impl Bench {
                 load: &load,
             });
             let step_started = SystemTime::now();
-            let (run, returned) = step::run(ctx, number, load, &mut prompts, csv).await?;
+            let (run, returned) = step::run(ctx, number, load, &prompts, csv).await?;
             csv = returned;
             let job = step_job(number, &load, &self.out_dir, step_started, run.measured);
             let mut report = run.collector.finish(number, &load, run.measured, run.complete, job);

@@ -4,9 +4,15 @@
 //! finished request goes to the step's single owner, which keeps the figures, writes
 //! `requests.csv` and feeds the metrics. A request a stop cut short before its first send is
 //! not counted.
+//!
+//! A closed loop runs as its slots: one task per slot sends a request and, as soon as it has
+//! reported, the next. Handing each freed slot back to the step's loop, which then spawned the
+//! next request, made every request wait for that loop's thread and then for a runtime thread
+//! behind the answers' events: 3.5 ms median (15 ms p99) at 1,024 streams on two cores.
 
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -53,12 +59,32 @@ pub(crate) struct StepRun {
     pub complete: bool,
 }
 
+/// The bench's prompts, shared by its steps and a closed loop's slots; each draw takes the
+/// next one in the sequence the seed gives.
+#[derive(Clone)]
+pub(crate) struct SharedPrompts(Arc<Mutex<Prompts>>);
+
+impl SharedPrompts {
+    pub fn new(prompts: Prompts) -> SharedPrompts {
+        SharedPrompts(Arc::new(Mutex::new(prompts)))
+    }
+
+    fn draw(&self) -> WorkItem {
+        // A draw cannot panic half-way through; a poisoned lock still holds whole prompts.
+        let mut prompts = match self.0.lock() {
+            Ok(prompts) => prompts,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        prompts.next()
+    }
+}
+
 /// The prompts, sent in a cycle: a bench's source never runs dry.
-impl Source for Prompts {
+impl Source for SharedPrompts {
     type Work = WorkItem;
 
     async fn next_work(&mut self) -> Option<WorkItem> {
-        Some(self.next())
+        Some(self.draw())
     }
 }
 
@@ -68,7 +94,7 @@ pub(crate) async fn run(
     ctx: &StepContext<'_>,
     step: usize,
     load: Load,
-    prompts: &mut Prompts,
+    prompts: &SharedPrompts,
     csv: RequestsCsv,
 ) -> Result<(StepRun, RequestsCsv), JobError> {
     let dispatch_started = ctx.dispatcher.started();
@@ -91,23 +117,47 @@ pub(crate) async fn run(
     let owner = tokio::spawn(owner.run(samples));
 
     let mut pacer = Pacer::precise(load, ctx.max_in_flight, start);
-    let mut measured = 0u64;
-    crate::engine::pump(prompts, &mut pacer, deadline, ctx.stop, |item, ticket| {
-        let warmup = ticket.due < measure_from;
-        measured += u64::from(!warmup);
-        let request = Request {
-            dispatcher: ctx.dispatcher.clone(),
-            samples: samples_tx.clone(),
-            abandon: ctx.abandon.clone(),
-            warmup,
-        };
-        tokio::spawn(request.send(item, ticket));
-        match ctx.stop_at {
-            StopAt::Requests(n) if measured >= n => ControlFlow::Break(()),
-            _ => ControlFlow::Continue(()),
+    let request = Request {
+        dispatcher: ctx.dispatcher.clone(),
+        samples: samples_tx.clone(),
+        abandon: ctx.abandon.clone(),
+    };
+    if load.is_open() {
+        let mut measured = 0u64;
+        crate::engine::pump(&mut prompts.clone(), &mut pacer, deadline, ctx.stop, |item, ticket| {
+            let warmup = ticket.due < measure_from;
+            measured += u64::from(!warmup);
+            tokio::spawn(request.clone().send(item, ticket, warmup));
+            match ctx.stop_at {
+                StopAt::Requests(n) if measured >= n => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        })
+        .await;
+    } else {
+        let count = Arc::new(Count {
+            launched: AtomicU64::new(0),
+            limit: match ctx.stop_at {
+                StopAt::Requests(n) => Some(n),
+                StopAt::Duration(_) => None,
+            },
+        });
+        for _ in 0..load.slots(ctx.max_in_flight) {
+            let Some(ticket) = pacer.next(deadline, ctx.stop).await else {
+                break;
+            };
+            let slot = Slot {
+                request: request.clone(),
+                prompts: prompts.clone(),
+                count: count.clone(),
+                measure_from,
+                deadline,
+                stop: ctx.stop.clone(),
+            };
+            tokio::spawn(slot.run(ticket));
         }
-    })
-    .await;
+    }
+    drop(request);
     // Every slot back means every request of the step has reported (or was dropped).
     pacer.drain_within(ctx.drain_timeout, ctx.stop, ctx.abandon).await;
     drop(samples_tx);
@@ -129,30 +179,84 @@ pub(crate) async fn run(
     Ok((run, owned.csv))
 }
 
-/// One request's task.
+/// One request's task (open loop), or what a closed loop's slot sends with.
+#[derive(Clone)]
 struct Request {
     dispatcher: Arc<Dispatcher>,
     samples: mpsc::Sender<Sample>,
     abandon: CancellationToken,
-    warmup: bool,
 }
 
 impl Request {
     /// Sends `item` and reports it; nothing when a stop came before its first request, or when
     /// the request is abandoned. The slot is freed once the owner has the sample.
-    async fn send(self, item: WorkItem, ticket: Ticket) {
+    async fn send(self, item: WorkItem, ticket: Ticket, warmup: bool) {
+        self.report(item, ticket.due, warmup).await;
+        drop(ticket.permit);
+    }
+
+    /// Sends `item`, due at `due`, and hands its sample to the owner. False when there was
+    /// nothing to report (abandoned, or stopped before the first send).
+    async fn report(&self, item: WorkItem, due: Instant, warmup: bool) -> bool {
         let outcome = tokio::select! {
             outcome = self.dispatcher.try_process(item) => outcome.ok(),
             _ = self.abandon.cancelled() => None,
         };
-        if let Some(outcome) = outcome {
-            let sample = Sample {
-                due: ticket.due,
-                done: Instant::now(),
-                warmup: self.warmup,
-                outcome,
-            };
-            let _ = self.samples.send(sample).await;
+        let Some(outcome) = outcome else {
+            return false;
+        };
+        let sample = Sample {
+            due,
+            done: Instant::now(),
+            warmup,
+            outcome,
+        };
+        self.samples.send(sample).await.is_ok()
+    }
+}
+
+/// How many measured requests a closed loop's slots have started, against `--requests`.
+struct Count {
+    launched: AtomicU64,
+    limit: Option<u64>,
+}
+
+impl Count {
+    /// Whether one more measured request may start (and counts it).
+    fn take(&self) -> bool {
+        let Some(limit) = self.limit else {
+            return true;
+        };
+        self.launched.fetch_add(1, Ordering::Relaxed) < limit
+    }
+}
+
+/// One slot of a closed loop: its next request starts as soon as the last one reported, due
+/// then, until the step's deadline, a stop, or the step's count of requests.
+struct Slot {
+    request: Request,
+    prompts: SharedPrompts,
+    count: Arc<Count>,
+    measure_from: Instant,
+    deadline: Option<Instant>,
+    stop: CancellationToken,
+}
+
+impl Slot {
+    async fn run(self, ticket: Ticket) {
+        let mut due = ticket.due;
+        loop {
+            if self.stop.is_cancelled() || self.deadline.is_some_and(|d| due >= d) {
+                break;
+            }
+            let warmup = due < self.measure_from;
+            if !warmup && !self.count.take() {
+                break;
+            }
+            if !self.request.report(self.prompts.draw(), due, warmup).await {
+                break;
+            }
+            due = Instant::now();
         }
         drop(ticket.permit);
     }
@@ -211,5 +315,44 @@ impl Owner {
             last_done,
             write_error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_lets_exactly_its_limit_of_requests_start() {
+        let count = Count {
+            launched: AtomicU64::new(0),
+            limit: Some(3),
+        };
+        let started = (0..10).filter(|_| count.take()).count();
+        assert_eq!(started, 3);
+        let unlimited = Count {
+            launched: AtomicU64::new(0),
+            limit: None,
+        };
+        assert!((0..10).all(|_| unlimited.take()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slots_drawing_at_once_take_each_limit_place_once() {
+        let count = Arc::new(Count {
+            launched: AtomicU64::new(0),
+            limit: Some(500),
+        });
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let count = count.clone();
+                tokio::spawn(async move { (0..200).filter(|_| count.take()).count() })
+            })
+            .collect();
+        let mut started = 0;
+        for task in tasks {
+            started += task.await.unwrap();
+        }
+        assert_eq!(started, 500);
     }
 }
