@@ -9,9 +9,15 @@
 //! - **Sink**: the single owner that receives every outcome: the run's owner (result files,
 //!   collector, progress, metrics) or a bench step's owner (figures, requests.csv, metrics).
 //!
-//! [`pump`] is the one loop: a ticket from the pacer, the next piece of work from the source,
-//! and the launch of its request; [`Pacer::drain_within`](crate::load::Pacer::drain_within)
-//! then waits for the requests in flight.
+//! Two loops start requests, and [`Pacer::drain_within`](crate::load::Pacer::drain_within)
+//! then waits for the requests in flight:
+//! - [`pump`] (open loops: a bench's rate steps): a ticket from the pacer, the next piece of
+//!   work from the source, and the launch of its request's task;
+//! - [`slots`] (closed loops: `run`, a bench's concurrency steps): one task per slot, which
+//!   takes its next piece of work as soon as its last one is done. Handing each freed slot back
+//!   to one loop that then spawned the next request woke that loop's thread for every request
+//!   and made each wait for it and then for a runtime thread: at 1,024 streams 3.5 ms median
+//!   per request, and for `run` at `--concurrency 64` 17% more CPU per item.
 
 mod prepare;
 pub mod setup;
@@ -75,6 +81,22 @@ pub async fn pump<S: Source>(
         if launch(work, ticket).is_break() {
             break;
         }
+    }
+}
+
+/// Starts a closed loop: takes every slot's ticket from `pacer` (at once, unless `stop` or
+/// `deadline` comes first) and spawns `slot` with each. A slot task holds its ticket until it
+/// ends, so [`Pacer::drain_within`](crate::load::Pacer::drain_within) waits for all of them.
+pub async fn slots<F, Fut>(pacer: &mut Pacer, deadline: Option<Instant>, stop: &CancellationToken, mut slot: F)
+where
+    F: FnMut(Ticket) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    for _ in 0..pacer.slots() {
+        let Some(ticket) = pacer.next(deadline, stop).await else {
+            break;
+        };
+        tokio::spawn(slot(ticket));
     }
 }
 

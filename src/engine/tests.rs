@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{pump, Source};
+use super::{pump, slots, Source};
 use crate::load::{Arrivals, Load, Pacer};
 
 /// Numbers 0..n, then nothing.
@@ -184,4 +184,57 @@ async fn drain_within_returns_as_soon_as_every_request_reported() {
     pacer.drain_within(Duration::from_secs(30), &stop, &abandon).await;
     assert!(!abandon.is_cancelled());
     assert_eq!(began.elapsed().as_secs(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slots_start_one_task_per_slot_and_drain_waits_for_them() {
+    let start = Instant::now();
+    let mut pacer = Pacer::new(Load::Closed { concurrency: 3 }, 100, start);
+    let stop = CancellationToken::new();
+    let source = Arc::new(tokio::sync::Mutex::new(Count { next: 0, end: 9 }));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let tasks = Arc::new(Mutex::new(0));
+    slots(&mut pacer, None, &stop, |ticket| {
+        *tasks.lock().unwrap() += 1;
+        let (source, seen) = (source.clone(), seen.clone());
+        async move {
+            // Each slot takes its next item once its last is done: 9 items of 1 s on 3 slots.
+            loop {
+                // The source is locked for the draw only (a `while let` would hold the guard
+                // through the body and make the slots take turns).
+                let Some(work) = source.lock().await.next_work().await else {
+                    break;
+                };
+                seen.lock().unwrap().push((work, (Instant::now() - start).as_secs()));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            drop(ticket.permit);
+        }
+    })
+    .await;
+    assert_eq!(*tasks.lock().unwrap(), 3, "one task per slot");
+    pacer.drain().await;
+    assert_eq!(Instant::now() - start, Duration::from_secs(3));
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    let starts: Vec<u64> = seen.iter().map(|&(_, at)| at).collect();
+    assert_eq!(starts, [0, 0, 0, 1, 1, 1, 2, 2, 2]);
+    assert_eq!(
+        seen.iter().map(|&(w, _)| w).collect::<Vec<_>>(),
+        (0..9).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slots_start_none_after_a_stop() {
+    let mut pacer = Pacer::new(Load::Closed { concurrency: 3 }, 100, Instant::now());
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let mut started = 0;
+    slots(&mut pacer, None, &stop, |ticket| {
+        started += 1;
+        async move { drop(ticket) }
+    })
+    .await;
+    assert_eq!(started, 0);
 }

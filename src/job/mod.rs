@@ -20,7 +20,6 @@ pub mod signals;
 mod source;
 mod worker;
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::dispatch::Dispatcher;
-use crate::engine::Setup;
+use crate::engine::{Setup, Source};
 use crate::exit::Exit;
 use crate::input::InputError;
 use crate::load::{Load, Pacer};
@@ -249,33 +248,63 @@ struct Tasks {
     format: crate::output::OutputFormat,
 }
 
-/// The engine's loop over the input: a closed loop of `concurrency` slots, one task per item,
-/// then the wait for the requests in flight (cut after `drain_timeout` once stopped).
+/// The engine's loop over the input: a closed loop of `concurrency` slots (see
+/// [`crate::engine::slots`]), each a task that takes the next item as soon as its last one is
+/// with the owner; then the wait for the requests in flight (cut after `drain_timeout` once
+/// stopped).
 async fn dispatch(
-    mut source: source::InputSource,
+    source: source::InputSource,
     tasks: &Tasks,
     concurrency: usize,
     drain_timeout: std::time::Duration,
 ) -> source::Read {
     let mut pacer = Pacer::new(Load::Closed { concurrency }, concurrency, tokio::time::Instant::now());
-    crate::engine::pump(&mut source, &mut pacer, None, &tasks.stop, |work, ticket| {
-        let worker = worker::Worker {
-            dispatcher: tasks.dispatcher.clone(),
-            cache: tasks.cache.clone(),
-            events: tasks.events.clone(),
-            abandon: tasks.abandon.clone(),
+    let source = Arc::new(tokio::sync::Mutex::new(source));
+    crate::engine::slots(&mut pacer, None, &tasks.stop, |ticket| {
+        let slot = Slot {
+            source: source.clone(),
             stop: tasks.stop.clone(),
-            offset: tasks.offset,
-            format: tasks.format,
+            worker: worker::Worker {
+                dispatcher: tasks.dispatcher.clone(),
+                cache: tasks.cache.clone(),
+                events: tasks.events.clone(),
+                abandon: tasks.abandon.clone(),
+                stop: tasks.stop.clone(),
+                offset: tasks.offset,
+                format: tasks.format,
+            },
         };
-        tokio::spawn(worker.run(work.item, work.seq, work.window, ticket.permit));
-        ControlFlow::Continue(())
+        slot.run(ticket.permit)
     })
     .await;
-    // The reader thread ends with its channel.
-    let read = source.close();
     pacer.drain_within(drain_timeout, &tasks.stop, &tasks.abandon).await;
+    // Every slot has ended; the reader thread ends with its channel, when the source goes.
+    let read = source.lock().await.close();
     read
+}
+
+/// One slot of the run's closed loop.
+struct Slot {
+    source: Arc<tokio::sync::Mutex<source::InputSource>>,
+    stop: CancellationToken,
+    worker: worker::Worker,
+}
+
+impl Slot {
+    /// Takes items until the source runs dry (or stops), holding `permit` all along.
+    async fn run(self, permit: tokio::sync::OwnedSemaphorePermit) {
+        while !self.stop.is_cancelled() {
+            // The lock is held for the draw only: the guard goes at the end of this statement.
+            let Some(work) = self.source.lock().await.next_work().await else {
+                break;
+            };
+            if !self.worker.handle(work.item, work.seq, work.window).await {
+                break;
+            }
+        }
+        drop(self.source);
+        drop(permit);
+    }
 }
 
 fn announce(config: &Config, options: &RunOptions, out_dir: &std::path::Path, lines: u64) {

@@ -158,10 +158,11 @@ impl InputSource {
     }
 
     /// Closes the input (the reader thread ends) and says what was read.
-    pub fn close(self) -> Read {
+    /// What was read, once the run took its last item.
+    pub fn close(&mut self) -> Read {
         Read {
             lines: self.read,
-            error: self.error,
+            error: self.error.take(),
         }
     }
 

@@ -77,14 +77,15 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub async fn run(self, item: WorkItem, seq: u64, window: Option<OwnedSemaphorePermit>, slot: OwnedSemaphorePermit) {
-        // `None`: the run stopped before the item's first request; it stays unsent and a
-        // resume sends it.
+    /// Answers `item` and hands its line to the owner. False when there was nothing to hand
+    /// over: the run stopped before the item's first request (it stays unsent and a resume
+    /// sends it), or the owner is gone.
+    pub async fn handle(&self, item: WorkItem, seq: u64, window: Option<OwnedSemaphorePermit>) -> bool {
         let outcome = tokio::select! {
             outcome = self.answer(item) => outcome,
             _ = self.abandon.cancelled() => None,
         };
-        let Some(mut outcome) = outcome else { return };
+        let Some(mut outcome) = outcome else { return false };
         for attempt in &mut outcome.attempts {
             attempt.sent_at += self.offset;
         }
@@ -96,8 +97,7 @@ impl Worker {
             event: Event::Done(Box::new(outcome)),
             window,
         };
-        let _ = self.events.send(msg).await;
-        drop(slot);
+        self.events.send(msg).await.is_ok()
     }
 
     async fn answer(&self, item: WorkItem) -> Option<Outcome> {

@@ -235,6 +235,11 @@ impl Pacer {
         Some(Ticket { due, permit })
     }
 
+    /// How many tickets may be out at once.
+    pub fn slots(&self) -> usize {
+        self.size as usize
+    }
+
     /// Waits until every ticket handed out has been dropped.
     pub async fn drain(&self) {
         let _ = self.slots.acquire_many(self.size).await;
