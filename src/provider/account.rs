@@ -60,7 +60,7 @@ pub struct Endpoint {
     urls: std::sync::Arc<[Option<reqwest::Url>; ApiEndpoint::ALL.len()]>,
     /// `Authorization: Bearer <key>`, made once and marked sensitive (left out of debug
     /// output); `None` without a key or for a key no header can hold.
-    authorization: Option<reqwest::header::HeaderValue>,
+    pub(super) authorization: Option<reqwest::header::HeaderValue>,
 }
 
 impl Endpoint {

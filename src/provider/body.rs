@@ -149,12 +149,17 @@ pub async fn read(
         meter.add(chunk.len()).await.map_err(Ok)?;
         chunks.push(chunk);
     }
-    // One copy into a buffer of the exact size: no doubling while the body arrives.
+    Ok((concat(chunks), meter))
+}
+
+/// The chunks of a body in one buffer of the exact size: one copy, no doubling while the body
+/// arrives.
+pub(super) fn concat(chunks: Vec<bytes::Bytes>) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(chunks.iter().map(|c| c.len()).sum());
     for chunk in chunks {
         bytes.extend_from_slice(&chunk);
     }
-    Ok((bytes, meter))
+    bytes
 }
 
 #[cfg(test)]

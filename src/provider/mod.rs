@@ -9,6 +9,7 @@ mod account;
 pub mod body;
 pub mod endpoint;
 mod error;
+mod plain;
 mod reply;
 mod request;
 pub mod retry_after;
@@ -29,10 +30,18 @@ pub use stream::{StreamFault, StreamSettings};
 
 use reply::completion_reply;
 
-/// The HTTP client. Cheap to clone; clones share the connection pool and the body limit.
-#[derive(Debug, Clone)]
+/// How long a new connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `User-Agent` of every request.
+const USER_AGENT: &str = concat!("sheepdog/", env!("CARGO_PKG_VERSION"));
+
+/// The HTTP client. Cheap to clone; clones share the connection pools and the body limit.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// Non-streamed requests to `http://` endpoints ([`plain`]); `None` when a proxy is set.
+    plain: Option<plain::PlainClient>,
     /// `Some`: every chat request is streamed (SSE).
     stream: Option<StreamSettings>,
     /// `--max-response-size`, and the memory every answer in flight shares.
@@ -48,9 +57,9 @@ impl Client {
     pub fn new(pool: usize) -> Result<Client, RequestError> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(pool.max(1))
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
-            .user_agent(concat!("sheepdog/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             // A redirected POST would be sent again as a GET (and its answer taken for one):
             // a redirect is an error that names where the server pointed (see `redirect_error`).
             .redirect(reqwest::redirect::Policy::none())
@@ -58,6 +67,7 @@ impl Client {
             .map_err(|e| RequestError::Other(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Client {
             http,
+            plain: plain::client(pool, |name| std::env::var(name).ok()),
             stream: None,
             body: body::BodyLimit::default(),
             journal: None,
@@ -139,6 +149,38 @@ impl Client {
         }
         // OpenAI's moderation answers carry no `usage`: their input is counted here.
         let counted = (api == ApiEndpoint::Moderations).then(|| body.clone());
+        let answer = match (&self.plain, plain::url_for(endpoint, api)) {
+            (Some(client), Some(url)) => plain::send(client, endpoint, url, body, timeout, &self.body).await?,
+            _ => self.send_reqwest(endpoint, api, body, timeout).await?,
+        };
+        let plain::Answer {
+            status,
+            headers,
+            bytes,
+            meter: _meter,
+            latency,
+        } = answer;
+        redirect_error(status, &headers, endpoint)?;
+        let request_id = request_id(&headers, endpoint);
+        if !(200..300).contains(&status) {
+            return Err(status_error(status, &headers, &bytes, endpoint, request_id));
+        }
+        let mut reply = completion_reply(api, status, request_id, &bytes, latency, endpoint)?;
+        reply.ratelimit = retry_after::RateLimitHeaders::from_headers(&headers);
+        if let Some(request) = counted.filter(|_| !reply::has_usage(&reply.body)) {
+            reply.usage = reply::counted_usage(api, &request);
+        }
+        Ok(reply)
+    }
+
+    /// One non-streamed request through reqwest (HTTPS, or with a proxy), read whole.
+    async fn send_reqwest(
+        &self,
+        endpoint: &Endpoint,
+        api: ApiEndpoint,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<plain::Answer, RequestError> {
         let (request, url) = post(&self.http, endpoint, api);
         let request = request.timeout(timeout).body(body);
         let started = Instant::now();
@@ -149,22 +191,26 @@ impl Client {
         let status = response.status().as_u16();
         // Taken, not copied: the body's length comes from the connection, not from them.
         let headers = std::mem::take(response.headers_mut());
-        redirect_error(status, &headers, endpoint)?;
-        let (bytes, _meter) = body::read(response, &self.body)
+        // A redirect's body is not read (see `redirect_error`).
+        if (300..400).contains(&status) {
+            return Ok(plain::Answer {
+                status,
+                headers,
+                bytes: Vec::new(),
+                meter: self.body.meter(),
+                latency: started.elapsed(),
+            });
+        }
+        let (bytes, meter) = body::read(response, &self.body)
             .await
             .map_err(|e| e.unwrap_or_else(|e| transport_error(e, endpoint, &url, timeout)))?;
-        let latency = started.elapsed();
-        let request_id = request_id(&headers, endpoint);
-
-        if !(200..300).contains(&status) {
-            return Err(status_error(status, &headers, &bytes, endpoint, request_id));
-        }
-        let mut reply = completion_reply(api, status, request_id, &bytes, latency, endpoint)?;
-        reply.ratelimit = retry_after::RateLimitHeaders::from_headers(&headers);
-        if let Some(request) = counted.filter(|_| !reply::has_usage(&reply.body)) {
-            reply.usage = reply::counted_usage(api, &request);
-        }
-        Ok(reply)
+        Ok(plain::Answer {
+            status,
+            headers,
+            bytes,
+            meter,
+            latency: started.elapsed(),
+        })
     }
 
     /// `GET {base_url}/models`: the model ids the provider lists.

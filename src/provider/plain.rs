@@ -1,0 +1,175 @@
+//! Non-streamed requests to plain-HTTP endpoints (`http://` base URLs: a local vLLM or gateway,
+//! a server on the LAN, the built-in mock) on hyper's client directly.
+//!
+//! Why: reqwest wraps every request in its redirect and retry layers and parses the request's
+//! URL twice more on the way (about 20% of the client's instructions per short request). Here
+//! the URL parsed once per endpoint and the prebuilt `Authorization` value go straight into a
+//! `hyper::Request`, on a pool of the same size and with the same connect timeout, no delay
+//! and user agent as reqwest's.
+//!
+//! HTTPS (TLS, HTTP/2 by ALPN), streamed requests, and every request when a proxy is set in
+//! the environment (`HTTP_PROXY`, `ALL_PROXY`, lower or upper case: reqwest honours them) stay
+//! on reqwest. The errors are the same classes: a failed connection is `connect`, no complete
+//! answer within the timeout `timeout`, anything else `transport`.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+
+use super::body::{BodyLimit, BodyMeter};
+use super::{ApiEndpoint, Endpoint, RequestError};
+
+/// The client of plain-HTTP endpoints.
+pub(super) type PlainClient = HyperClient<HttpConnector, Full<Bytes>>;
+
+/// What came back: status, headers, the body read whole (and its meter, which holds its
+/// memory share while the caller parses it), and the time from send to the body's last byte.
+pub(super) struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    pub meter: BodyMeter,
+    pub latency: Duration,
+}
+
+/// The variables reqwest reads a proxy for `http://` URLs from.
+const PROXY_VARIABLES: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
+
+/// A client for plain-HTTP endpoints, or `None` when `env` names a proxy for them (then every
+/// request goes through reqwest, which uses it).
+pub(super) fn client(pool: usize, env: impl Fn(&str) -> Option<String>) -> Option<PlainClient> {
+    if PROXY_VARIABLES
+        .iter()
+        .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()))
+    {
+        return None;
+    }
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(super::CONNECT_TIMEOUT));
+    Some(
+        HyperClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(pool.max(1))
+            .build(connector),
+    )
+}
+
+/// The `http://` URL of `api` at `endpoint` when a request to it can go on the plain client:
+/// not for `https://`, nor for a key no header can hold (reqwest says why it refuses those).
+pub(super) fn url_for(endpoint: &Endpoint, api: ApiEndpoint) -> Option<&reqwest::Url> {
+    let url = endpoint.url(api).ok()?;
+    let usable_key = endpoint.authorization.is_some() || endpoint.api_key().is_none();
+    (url.scheme() == "http" && usable_key).then_some(url)
+}
+
+/// Sends `body` to `url` and reads the answer whole, within `timeout` and `limit`.
+pub(super) async fn send(
+    client: &PlainClient,
+    endpoint: &Endpoint,
+    url: &reqwest::Url,
+    body: Bytes,
+    timeout: Duration,
+    limit: &BodyLimit,
+) -> Result<Answer, RequestError> {
+    let mut request = hyper::Request::post(url.as_str())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(ACCEPT, HeaderValue::from_static("*/*"))
+        .header(USER_AGENT, HeaderValue::from_static(super::USER_AGENT));
+    if let Some(value) = &endpoint.authorization {
+        request = request.header(AUTHORIZATION, value.clone());
+    }
+    let request = request
+        .body(Full::new(body))
+        .map_err(|e| RequestError::Other(endpoint.scrub(&format!("cannot build the request: {e}"))))?;
+    let started = Instant::now();
+    let exchange = async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| request_error(&e, e.is_connect(), endpoint, url))?;
+        let (parts, mut incoming) = response.into_parts();
+        let declared = hyper::body::Body::size_hint(&incoming).exact();
+        limit.check_declared(declared)?;
+        let mut meter = limit.meter();
+        let mut chunks = Vec::new();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| request_error(&e, false, endpoint, url))?;
+            if let Ok(chunk) = frame.into_data() {
+                meter.add(chunk.len()).await?;
+                chunks.push(chunk);
+            }
+        }
+        Ok((parts, super::body::concat(chunks), meter))
+    };
+    let (parts, bytes, meter) = tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| RequestError::Timeout(timeout))??;
+    Ok(Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        bytes,
+        meter,
+        latency: started.elapsed(),
+    })
+}
+
+/// A failed exchange, with the chain of its causes (refused, reset, ...) and never the key.
+fn request_error(
+    error: &dyn std::error::Error,
+    connect: bool,
+    endpoint: &Endpoint,
+    url: &reqwest::Url,
+) -> RequestError {
+    let mut detail = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        detail = format!("{detail}: {cause}");
+        source = cause.source();
+    }
+    let detail = endpoint.scrub(&detail);
+    if connect {
+        RequestError::Connect {
+            url: endpoint.scrub(url.as_str()),
+            detail,
+        }
+    } else {
+        RequestError::Other(detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::Secret;
+
+    #[test]
+    fn a_proxy_in_the_environment_keeps_every_request_on_reqwest() {
+        assert!(client(4, |_| None).is_some());
+        for name in PROXY_VARIABLES {
+            let env = |asked: &str| (asked == name).then(|| "http://proxy.internal:3128".to_string());
+            assert!(client(4, env).is_none(), "{name}");
+        }
+        let blank = |_: &str| Some("  ".to_string());
+        assert!(client(4, blank).is_some(), "an empty variable names no proxy");
+    }
+
+    #[test]
+    fn only_plain_http_urls_with_a_usable_key_go_on_the_plain_client() {
+        let plain = Endpoint::new("p", "http://127.0.0.1:9/v1", Some(Secret::new("sk-test")));
+        assert!(url_for(&plain, ApiEndpoint::Chat).is_some());
+        let tls = Endpoint::new("p", "https://api.example.com/v1", Some(Secret::new("sk-test")));
+        assert!(url_for(&tls, ApiEndpoint::Chat).is_none());
+        let keyless = Endpoint::new("p", "http://127.0.0.1:9/v1", None);
+        assert!(url_for(&keyless, ApiEndpoint::Chat).is_some());
+        let unusable = Endpoint::new("p", "http://127.0.0.1:9/v1", Some(Secret::new("sk-\nnewline")));
+        assert!(
+            url_for(&unusable, ApiEndpoint::Chat).is_none(),
+            "reqwest refuses it and says why"
+        );
+    }
+}
