@@ -88,10 +88,15 @@ pub(super) async fn send(
         .map_err(|e| RequestError::Other(endpoint.scrub(&format!("cannot build the request: {e}"))))?;
     let started = Instant::now();
     let exchange = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|e| request_error(&e, e.is_connect(), endpoint, url))?;
+        let response = client.request(request).await.map_err(|e| {
+            // A connection that did not open within the connect timeout is a timeout, as
+            // reqwest reports it.
+            if timed_out(&e) {
+                RequestError::Timeout(timeout)
+            } else {
+                request_error(&e, e.is_connect(), endpoint, url)
+            }
+        })?;
         let (parts, mut incoming) = response.into_parts();
         let declared = hyper::body::Body::size_hint(&incoming).exact();
         limit.check_declared(declared)?;
@@ -116,6 +121,21 @@ pub(super) async fn send(
         meter,
         latency: started.elapsed(),
     })
+}
+
+/// Whether `error` or one of its causes is an I/O time-out.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// A failed exchange, with the chain of its causes (refused, reset, ...) and never the key.
@@ -156,6 +176,26 @@ mod tests {
         }
         let blank = |_: &str| Some("  ".to_string());
         assert!(client(4, blank).is_some(), "an empty variable names no proxy");
+    }
+
+    #[test]
+    fn an_io_time_out_anywhere_in_the_causes_is_a_time_out() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("tcp connect error")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let late = Wrapper(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(timed_out(&late));
+        let refused = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!timed_out(&refused));
     }
 
     #[test]
