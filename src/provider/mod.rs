@@ -138,7 +138,7 @@ impl Client {
         }
         if let Some(settings) = self.stream {
             if api.streams() {
-                return stream::send(&self.http, endpoint, api, body, timeout, settings, &self.body).await;
+                return stream::send(self, endpoint, api, body, timeout, settings).await;
             }
             if !self.unstreamed_said.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 tracing::warn!(

@@ -1,4 +1,4 @@
-//! Non-streamed requests to plain-HTTP endpoints (`http://` base URLs: a local vLLM or gateway,
+//! Requests to plain-HTTP endpoints (`http://` base URLs: a local vLLM or gateway,
 //! a server on the LAN, the built-in mock) on hyper's client directly.
 //!
 //! Why: reqwest wraps every request in its redirect and retry layers and parses the request's
@@ -7,8 +7,8 @@
 //! `hyper::Request`, on a pool of the same size and with the same connect timeout, no delay
 //! and user agent as reqwest's.
 //!
-//! HTTPS (TLS, HTTP/2 by ALPN), streamed requests, and every request when a proxy is set in
-//! the environment (`HTTP_PROXY`, `ALL_PROXY`, lower or upper case: reqwest honours them) stay
+//! Streamed requests to such endpoints go on the same client (`stream::open`). HTTPS (TLS,
+//! HTTP/2 by ALPN), and every request when a proxy is set in the environment (`HTTP_PROXY`, `ALL_PROXY`, lower or upper case: reqwest honours them) stay
 //! on reqwest. The errors are the same classes: a failed connection is `connect`, no complete
 //! answer within the timeout `timeout`, anything else `transport`.
 
@@ -88,22 +88,17 @@ pub(super) async fn send(
         .map_err(|e| RequestError::Other(endpoint.scrub(&format!("cannot build the request: {e}"))))?;
     let started = Instant::now();
     let exchange = async {
-        let response = client.request(request).await.map_err(|e| {
-            // A connection that did not open within the connect timeout is a timeout, as
-            // reqwest reports it.
-            if timed_out(&e) {
-                RequestError::Timeout(timeout)
-            } else {
-                request_error(&e, e.is_connect(), endpoint, url)
-            }
-        })?;
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| failed(&e, e.is_connect(), endpoint, url, timeout))?;
         let (parts, mut incoming) = response.into_parts();
         let declared = hyper::body::Body::size_hint(&incoming).exact();
         limit.check_declared(declared)?;
         let mut meter = limit.meter();
         let mut chunks = Vec::new();
         while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| request_error(&e, false, endpoint, url))?;
+            let frame = frame.map_err(|e| failed(&e, false, endpoint, url, timeout))?;
             if let Ok(chunk) = frame.into_data() {
                 meter.add(chunk.len()).await?;
                 chunks.push(chunk);
@@ -121,6 +116,23 @@ pub(super) async fn send(
         meter,
         latency: started.elapsed(),
     })
+}
+
+/// A failed exchange as a [`RequestError`]: a connection that did not open within the connect
+/// timeout is a timeout (as reqwest reports it), a failed connection `connect`, anything else
+/// `transport`.
+pub(super) fn failed(
+    error: &(dyn std::error::Error + 'static),
+    connect: bool,
+    endpoint: &Endpoint,
+    url: &reqwest::Url,
+    timeout: Duration,
+) -> RequestError {
+    if timed_out(error) {
+        RequestError::Timeout(timeout)
+    } else {
+        request_error(error, connect, endpoint, url)
+    }
 }
 
 /// Whether `error` or one of its causes is an I/O time-out.

@@ -15,13 +15,14 @@
 mod assemble;
 mod chunk;
 mod collect;
+mod open;
 mod responses;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use sse_stream::SseByteStream;
 
@@ -32,11 +33,10 @@ pub use responses::ResponsesAssembler;
 
 use collect::Collect;
 
-use super::body::BodyLimit;
+use super::body::BodyMeter;
 use super::retry_after::RateLimitHeaders;
 use super::{
-    completion_reply, header_str, redirect_error, request_id, status_error, transport_error, ApiEndpoint, Endpoint,
-    Reply, RequestError,
+    completion_reply, header_str, redirect_error, request_id, status_error, ApiEndpoint, Endpoint, Reply, RequestError,
 };
 use crate::record::{StreamTiming, Usage};
 
@@ -107,8 +107,8 @@ impl std::fmt::Display for StreamFault {
 enum BodyError {
     #[error("no data")]
     Idle,
-    #[error(transparent)]
-    Transport(reqwest::Error),
+    #[error("{0:?}")]
+    Transport(open::Broken),
     /// Past `--max-response-size` (the whole stream, so any single line too).
     #[error(transparent)]
     TooLarge(RequestError),
@@ -123,38 +123,50 @@ fn broken(kind: StreamFault, detail: impl Into<String>) -> RequestError {
 
 /// Sends one streamed request to `api` and reads it to its end.
 pub(super) async fn send(
-    http: &reqwest::Client,
+    client: &super::Client,
     endpoint: &Endpoint,
     api: ApiEndpoint,
     body: Bytes,
     timeout: Duration,
     settings: StreamSettings,
-    limit: &BodyLimit,
 ) -> Result<Reply, RequestError> {
+    let limit = &client.body;
     // Shared with the request, not copied: it is kept only to count tokens if the server sends
     // no usage.
-    let (request, url) = super::post(http, endpoint, api);
-    let request = request
-        .header(ACCEPT, "text/event-stream")
-        .timeout(timeout)
-        .body(body.clone());
-    let started = Instant::now();
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
-    let status = response.status().as_u16();
-    // Taken, not copied: the body's length comes from the connection, not from them.
-    let headers = std::mem::take(response.headers_mut());
+    let opened = open::open(
+        &client.http,
+        client.plain.as_ref(),
+        endpoint,
+        api,
+        body.clone(),
+        timeout,
+    )
+    .await?;
+    let open::Opened {
+        status,
+        headers,
+        length,
+        body: mut chunks,
+        started,
+    } = opened;
     redirect_error(status, &headers, endpoint)?;
     let request_id = request_id(&headers, endpoint);
     let is_sse = header_str(&headers, CONTENT_TYPE.as_str())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
     if !(200..300).contains(&status) || !is_sse {
         // An error, or a server that ignored `stream: true` and answered in one piece.
-        let (bytes, _meter) = super::body::read(response, limit)
-            .await
-            .map_err(|e| e.unwrap_or_else(|e| transport_error(e, endpoint, &url, timeout)))?;
+        limit.check_declared(length)?;
+        let mut meter = limit.meter();
+        let mut parts = Vec::new();
+        while let Some(chunk) = chunks.chunk().await {
+            let chunk = chunk.map_err(|broken| match broken {
+                open::Broken::TimedOut => RequestError::Timeout(timeout),
+                open::Broken::Transport(detail) => RequestError::Other(endpoint.scrub(&detail)),
+            })?;
+            meter.add(chunk.len()).await?;
+            parts.push(chunk);
+        }
+        let bytes = super::body::concat(parts);
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, request_id));
         }
@@ -164,20 +176,23 @@ pub(super) async fn send(
     }
 
     let idle = settings.idle_timeout;
-    limit.check_declared(response.content_length())?;
-    let state = (response.bytes_stream(), limit.stream_meter());
-    let bytes = futures::stream::unfold(Some(state), move |state| async move {
-        let (mut stream, mut meter) = state?;
-        match tokio::time::timeout(idle, stream.next()).await {
-            Ok(Some(Ok(bytes))) => match meter.add(bytes.len()).await {
-                Ok(()) => Some((Ok(bytes), Some((stream, meter)))),
-                Err(e) => Some((Err(BodyError::TooLarge(e)), None)),
-            },
-            Ok(Some(Err(e))) => Some((Err(BodyError::Transport(e)), None)),
-            Ok(None) => None,
-            Err(_) => Some((Err(BodyError::Idle), None)),
-        }
-    });
+    limit.check_declared(length)?;
+    let state = (chunks, limit.stream_meter());
+    let bytes = futures::stream::unfold(
+        Some(state),
+        move |state: Option<(open::Chunks, BodyMeter)>| async move {
+            let (mut stream, mut meter) = state?;
+            match tokio::time::timeout(idle, stream.chunk()).await {
+                Ok(Some(Ok(bytes))) => match meter.add(bytes.len()).await {
+                    Ok(()) => Some((Ok(bytes), Some((stream, meter)))),
+                    Err(e) => Some((Err(BodyError::TooLarge(e)), None)),
+                },
+                Ok(Some(Err(e))) => Some((Err(BodyError::Transport(e)), None)),
+                Ok(None) => None,
+                Err(_) => Some((Err(BodyError::Idle), None)),
+            }
+        },
+    );
     let mut events = Box::pin(SseByteStream::new(bytes));
     let mut answer = match api {
         ApiEndpoint::Responses => Collect::Responses(ResponsesAssembler::new()),
@@ -339,8 +354,10 @@ fn body_failure(error: sse_stream::Error, endpoint: &Endpoint, timeout: Duration
                     ),
                 ),
                 BodyError::TooLarge(e) => e,
-                BodyError::Transport(e) if e.is_timeout() => RequestError::Timeout(timeout),
-                BodyError::Transport(e) => broken(StreamFault::Disconnect, endpoint.scrub(&error_chain(&e))),
+                BodyError::Transport(open::Broken::TimedOut) => RequestError::Timeout(timeout),
+                BodyError::Transport(open::Broken::Transport(detail)) => {
+                    broken(StreamFault::Disconnect, endpoint.scrub(&detail))
+                }
             },
             Err(other) => broken(StreamFault::Disconnect, endpoint.scrub(&other.to_string())),
         },

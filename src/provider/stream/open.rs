@@ -1,0 +1,148 @@
+//! A streamed request sent and its answer's head read, on hyper's client for a plain-HTTP
+//! endpoint (see [`crate::provider::plain`]) or on reqwest; either way the body comes as one
+//! stream of chunks, whose failures say whether the request's time ran out.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+
+use super::super::plain::{self, PlainClient};
+use super::super::{transport_error, ApiEndpoint, Endpoint, RequestError};
+use super::error_chain;
+
+/// Why the body stopped before its end.
+#[derive(Debug)]
+pub(super) enum Broken {
+    /// The request's timeout passed.
+    TimedOut,
+    /// The connection failed; the chain of causes.
+    Transport(String),
+}
+
+/// A body's chunks as they arrive.
+pub(super) enum Chunks {
+    Reqwest(reqwest::Response),
+    /// On hyper's client: the body, and when the request's time runs out.
+    Plain {
+        incoming: hyper::body::Incoming,
+        deadline: tokio::time::Instant,
+    },
+}
+
+impl Chunks {
+    /// The next chunk; `None` at the body's end.
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, Broken>> {
+        match self {
+            Chunks::Reqwest(response) => match response.chunk().await {
+                Ok(chunk) => chunk.map(Ok),
+                Err(e) if e.is_timeout() => Some(Err(Broken::TimedOut)),
+                Err(e) => Some(Err(Broken::Transport(error_chain(&e)))),
+            },
+            Chunks::Plain { incoming, deadline } => loop {
+                match tokio::time::timeout_at(*deadline, incoming.frame()).await {
+                    Err(_) => return Some(Err(Broken::TimedOut)),
+                    Ok(None) => return None,
+                    Ok(Some(Err(e))) => return Some(Err(Broken::Transport(error_chain(&e)))),
+                    Ok(Some(Ok(frame))) => {
+                        // Trailers carry no bytes of the body.
+                        if let Ok(data) = frame.into_data() {
+                            return Some(Ok(data));
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// A streamed answer as it starts.
+pub(super) struct Opened {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// The body's declared length, if any.
+    pub length: Option<u64>,
+    pub body: Chunks,
+    /// When the request was sent.
+    pub started: Instant,
+}
+
+/// Sends `body` to `api` at `endpoint` asking for an event stream; the whole exchange, body
+/// included, must end within `timeout`.
+pub(super) async fn open(
+    http: &reqwest::Client,
+    plain: Option<&PlainClient>,
+    endpoint: &Endpoint,
+    api: ApiEndpoint,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Opened, RequestError> {
+    match (plain, plain::url_for(endpoint, api)) {
+        (Some(client), Some(url)) => open_plain(client, endpoint, url, body, timeout).await,
+        _ => open_reqwest(http, endpoint, api, body, timeout).await,
+    }
+}
+
+async fn open_reqwest(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    api: ApiEndpoint,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Opened, RequestError> {
+    let (request, url) = super::super::post(http, endpoint, api);
+    let request = request.header(ACCEPT, "text/event-stream").timeout(timeout).body(body);
+    let started = Instant::now();
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
+    let status = response.status().as_u16();
+    // Taken, not copied: the body's length comes from the connection, not from them.
+    let headers = std::mem::take(response.headers_mut());
+    let length = response.content_length();
+    let body = Chunks::Reqwest(response);
+    Ok(Opened {
+        status,
+        headers,
+        length,
+        body,
+        started,
+    })
+}
+
+async fn open_plain(
+    client: &PlainClient,
+    endpoint: &Endpoint,
+    url: &reqwest::Url,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Opened, RequestError> {
+    let mut request = hyper::Request::post(url.as_str())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
+        .header(USER_AGENT, HeaderValue::from_static(super::super::USER_AGENT));
+    if let Some(value) = &endpoint.authorization {
+        request = request.header(AUTHORIZATION, value.clone());
+    }
+    let request = request
+        .body(Full::new(body))
+        .map_err(|e| RequestError::Other(endpoint.scrub(&format!("cannot build the request: {e}"))))?;
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::from_std(started + timeout);
+    let response = tokio::time::timeout_at(deadline, client.request(request))
+        .await
+        .map_err(|_| RequestError::Timeout(timeout))?
+        .map_err(|e| plain::failed(&e, e.is_connect(), endpoint, url, timeout))?;
+    let (parts, incoming) = response.into_parts();
+    let length = hyper::body::Body::size_hint(&incoming).exact();
+    let body = Chunks::Plain { incoming, deadline };
+    Ok(Opened {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        length,
+        body,
+        started,
+    })
+}
