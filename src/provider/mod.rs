@@ -181,16 +181,13 @@ impl Client {
         body: Bytes,
         timeout: Duration,
     ) -> Result<plain::Answer, RequestError> {
-        let (request, url) = post(&self.http, endpoint, api);
-        let request = request.timeout(timeout).body(body);
-        let started = Instant::now();
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
-        let status = response.status().as_u16();
-        // Taken, not copied: the body's length comes from the connection, not from them.
-        let headers = std::mem::take(response.headers_mut());
+        let Sent {
+            response,
+            url,
+            status,
+            headers,
+            started,
+        } = send_head(&self.http, endpoint, api, body, timeout, None).await?;
         // A redirect's body is not read (see `redirect_error`).
         if (300..400).contains(&status) {
             return Ok(plain::Answer {
@@ -247,6 +244,49 @@ impl Client {
             .unwrap_or_default();
         Ok(ids)
     }
+}
+
+/// A request sent through reqwest and its answer's head: the response (for its body), its
+/// status, its headers (taken out of it), when it was sent, and the URL (for errors).
+struct Sent<'a> {
+    response: reqwest::Response,
+    url: std::borrow::Cow<'a, str>,
+    status: u16,
+    headers: HeaderMap,
+    started: Instant,
+}
+
+/// Sends `body` to `api` at `endpoint` through reqwest, with `accept` as its `Accept` when
+/// given; the whole exchange, body included, must end within `timeout`.
+async fn send_head<'a>(
+    http: &reqwest::Client,
+    endpoint: &'a Endpoint,
+    api: ApiEndpoint,
+    body: Bytes,
+    timeout: Duration,
+    accept: Option<&'static str>,
+) -> Result<Sent<'a>, RequestError> {
+    let (mut request, url) = post(http, endpoint, api);
+    if let Some(accept) = accept {
+        request = request.header(reqwest::header::ACCEPT, accept);
+    }
+    let started = Instant::now();
+    let mut response = request
+        .timeout(timeout)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
+    let status = response.status().as_u16();
+    // Taken, not copied: the body's length comes from the connection, not from them.
+    let headers = std::mem::take(response.headers_mut());
+    Ok(Sent {
+        response,
+        url,
+        status,
+        headers,
+        started,
+    })
 }
 
 /// A 2xx answer's bytes read as the client reads them: checked against `api`'s shape, its

@@ -67,6 +67,26 @@ pub(super) fn url_for(endpoint: &Endpoint, api: ApiEndpoint) -> Option<&reqwest:
     (url.scheme() == "http" && usable_key).then_some(url)
 }
 
+/// The POST of `body` to `url`, with the headers every request of sheepdog's carries and
+/// `accept` as its `Accept`.
+pub(super) fn request(
+    endpoint: &Endpoint,
+    url: &reqwest::Url,
+    accept: &'static str,
+    body: Bytes,
+) -> Result<hyper::Request<Full<Bytes>>, RequestError> {
+    let mut request = hyper::Request::post(url.as_str())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(ACCEPT, HeaderValue::from_static(accept))
+        .header(USER_AGENT, HeaderValue::from_static(super::USER_AGENT));
+    if let Some(value) = &endpoint.authorization {
+        request = request.header(AUTHORIZATION, value.clone());
+    }
+    request
+        .body(Full::new(body))
+        .map_err(|e| RequestError::Other(endpoint.scrub(&format!("cannot build the request: {e}"))))
+}
+
 /// Sends `body` to `url` and reads the answer whole, within `timeout` and `limit`.
 pub(super) async fn send(
     client: &PlainClient,
@@ -76,16 +96,7 @@ pub(super) async fn send(
     timeout: Duration,
     limit: &BodyLimit,
 ) -> Result<Answer, RequestError> {
-    let mut request = hyper::Request::post(url.as_str())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(ACCEPT, HeaderValue::from_static("*/*"))
-        .header(USER_AGENT, HeaderValue::from_static(super::USER_AGENT));
-    if let Some(value) = &endpoint.authorization {
-        request = request.header(AUTHORIZATION, value.clone());
-    }
-    let request = request
-        .body(Full::new(body))
-        .map_err(|e| RequestError::Other(endpoint.scrub(&format!("cannot build the request: {e}"))))?;
+    let request = request(endpoint, url, "*/*", body)?;
     let started = Instant::now();
     let exchange = async {
         let response = client

@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http_body_util::BodyExt as _;
+use reqwest::header::HeaderMap;
 
 use super::super::plain::{self, PlainClient};
-use super::super::{transport_error, ApiEndpoint, Endpoint, RequestError};
+use super::super::{ApiEndpoint, Endpoint, RequestError};
 use super::error_chain;
 
 /// Why the body stopped before its end.
@@ -91,16 +91,13 @@ async fn open_reqwest(
     body: Bytes,
     timeout: Duration,
 ) -> Result<Opened, RequestError> {
-    let (request, url) = super::super::post(http, endpoint, api);
-    let request = request.header(ACCEPT, "text/event-stream").timeout(timeout).body(body);
-    let started = Instant::now();
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| transport_error(e, endpoint, &url, timeout))?;
-    let status = response.status().as_u16();
-    // Taken, not copied: the body's length comes from the connection, not from them.
-    let headers = std::mem::take(response.headers_mut());
+    let super::super::Sent {
+        response,
+        status,
+        headers,
+        started,
+        ..
+    } = super::super::send_head(http, endpoint, api, body, timeout, Some("text/event-stream")).await?;
     let length = response.content_length();
     let body = Chunks::Reqwest(response);
     Ok(Opened {
@@ -119,16 +116,7 @@ async fn open_plain(
     body: Bytes,
     timeout: Duration,
 ) -> Result<Opened, RequestError> {
-    let mut request = hyper::Request::post(url.as_str())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(ACCEPT, HeaderValue::from_static("text/event-stream"))
-        .header(USER_AGENT, HeaderValue::from_static(super::super::USER_AGENT));
-    if let Some(value) = &endpoint.authorization {
-        request = request.header(AUTHORIZATION, value.clone());
-    }
-    let request = request
-        .body(Full::new(body))
-        .map_err(|e| RequestError::Other(endpoint.scrub(&format!("cannot build the request: {e}"))))?;
+    let request = plain::request(endpoint, url, "text/event-stream", body)?;
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + timeout);
     let response = tokio::time::timeout_at(deadline, client.request(request))
