@@ -126,7 +126,7 @@ pub async fn run(config: &Config, options: &BatchOptions, stop: CancellationToke
         .ok_or_else(|| BatchError::Setup("no target to send the batches to".into()))?;
 
     // Lines of this run's shard (every non-blank line when not sharded), as a live run counts.
-    let lines = manifest.shard.map_or(input.lines, |s| s.lines);
+    let lines = manifest.run_lines(input.lines);
 
     // Lines of parts not written yet are on their way already.
     let mut covered = LineSet::new();

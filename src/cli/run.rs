@@ -51,7 +51,7 @@ pub async fn run(args: RunArgs) -> Outcome {
             "sheepdog: resuming {}: {} of {} lines already done{}",
             ready.out_dir.display(),
             resumed.done,
-            ready.manifest.shard.map_or(ready.input.lines, |s| s.lines),
+            ready.manifest.run_lines(ready.input.lines),
             match resumed.replaced {
                 0 => String::new(),
                 n => format!(", {n} failed or unfinished item(s) sent again"),

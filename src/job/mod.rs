@@ -157,7 +157,7 @@ pub async fn execute(
     } = ready;
     // Lines of this run's shard (every non-blank line when not sharded); for a pipe, counted
     // while it is read.
-    let lines = manifest.shard.map_or(input.lines, |s| s.lines);
+    let lines = manifest.run_lines(input.lines);
     let setup = Setup {
         slots: config.concurrency,
         metrics: options.metrics.clone(),

@@ -126,10 +126,7 @@ async fn checked(
         duration_s: None,
     });
     let (writer, journal) = open_files(&out_dir, &manifest, config.output_format)?;
-    let left = manifest
-        .shard
-        .map_or(input.lines, |s| s.lines)
-        .saturating_sub(done.len());
+    let left = manifest.run_lines(input.lines).saturating_sub(done.len());
     notices.extend(disk_notice(&out_dir, &input, left));
     let repeats = if streamed {
         None

@@ -71,6 +71,12 @@ pub struct Part {
 }
 
 impl Manifest {
+    /// The lines this run handles: its shard's, or all `input_lines` (non-blank) when the run
+    /// is not sharded.
+    pub fn run_lines(&self, input_lines: u64) -> u64 {
+        self.shard.map_or(input_lines, |s| s.lines)
+    }
+
     pub fn new(input: InputFingerprint, config_echo: &Value) -> Manifest {
         let config = compatible_part(config_echo);
         Manifest {
