@@ -6,10 +6,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sheepdog::input::parse_line;
 use sheepdog::output::render;
-use sheepdog::provider::stream::ChunkView;
+use sheepdog::provider::stream::{Assembler, ChunkView};
 use sheepdog::provider::{read_answer, ApiEndpoint, Client, Endpoint};
 use sheepdog::record::{Attempt, Outcome, Success};
 
@@ -95,6 +95,19 @@ fn answer(c: &mut Criterion) {
     });
     group.bench_function("stream_chunk_view", |b| {
         b.iter(|| ChunkView::parse(black_box(CHUNK)).is_some())
+    });
+    // The next chunk of the same shape: matched against the last one's bytes, not parsed.
+    group.bench_function("stream_chunk_repeat", |b| {
+        let seen = || {
+            let mut answer = Assembler::new();
+            answer.push_data(CHUNK, Duration::ZERO);
+            answer
+        };
+        b.iter_batched_ref(
+            seen,
+            |answer| answer.push_data(black_box(CHUNK), Duration::ZERO),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 }

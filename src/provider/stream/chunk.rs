@@ -15,6 +15,16 @@ use serde_json::Value;
 #[derive(Debug)]
 pub struct Text<'a>(Cow<'a, str>);
 
+impl<'a> Text<'a> {
+    /// The string as it stands in the chunk's text, when it had no escapes.
+    pub fn borrowed(&self) -> Option<&'a str> {
+        match self.0 {
+            Cow::Borrowed(text) => Some(text),
+            Cow::Owned(_) => None,
+        }
+    }
+}
+
 impl Deref for Text<'_> {
     type Target = str;
 
@@ -159,7 +169,7 @@ mod tests {
     use serde_json::Value;
 
     use super::ChunkView;
-    use crate::provider::stream::Assembler;
+    use crate::provider::stream::{Assembler, Pushed};
 
     /// Chunks of every shape the assembler knows, escapes and `null`s included.
     const CHUNKS: &[&str] = &[
@@ -182,21 +192,57 @@ mod tests {
         r#"{"id":"l1","choices":[{"text":null,"index":0,"finish_reason":"length"}]}"#,
     ];
 
-    /// The same chunks through `push` (as `Value`s) and `push_view` give the same answer.
+    /// Token chunks of one shape, between which the assembler only compares bytes, with the
+    /// ones that look the same but are not (escapes, a quote that opens a key of its own).
+    const REPEATED: &[&str] = &[
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":"One"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":" two"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":" \"3\"\n"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":" four","role":"tool"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":" five"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"reasoning_content":"hm"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"reasoning_content":" so"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":" six"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":" seven"},"finish_reason":"stop"}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":" eight"},"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":9,"total_tokens":14}}"#,
+    ];
+
+    /// The same chunks through `push` (as `Value`s), `push_view` and `push_data` (their text)
+    /// give the same answer.
     fn same_answer(chunks: &[&str]) {
-        let (mut by_value, mut by_view) = (Assembler::new(), Assembler::new());
+        let (mut by_value, mut by_view, mut by_data) = (Assembler::new(), Assembler::new(), Assembler::new());
         for (n, chunk) in chunks.iter().enumerate() {
             let at = Duration::from_millis(n as u64);
             let value: Value = serde_json::from_str(chunk).unwrap();
             let view = ChunkView::parse(chunk).unwrap_or_else(|| panic!("chunk {n} does not fit the view"));
-            assert_eq!(by_value.push(&value, at), by_view.push_view(&view, at), "chunk {n}");
+            let tokens = by_value.push(&value, at);
+            assert_eq!(tokens, by_view.push_view(&view, at), "chunk {n}");
+            assert_eq!(Pushed::Tokens(tokens), by_data.push_data(chunk, at), "chunk {n}");
         }
-        assert_eq!(by_value.completion(), by_view.completion());
-        assert_eq!(by_value.token_times(), by_view.token_times());
-        assert_eq!(by_value.content_chunks(), by_view.content_chunks());
-        assert_eq!(by_value.usage(), by_view.usage());
-        assert_eq!(by_value.finished(), by_view.finished());
-        assert_eq!(by_value.generated_text(), by_view.generated_text());
+        for other in [&by_view, &by_data] {
+            assert_eq!(by_value.completion(), other.completion());
+            assert_eq!(by_value.token_times(), other.token_times());
+            assert_eq!(by_value.content_chunks(), other.content_chunks());
+            assert_eq!(by_value.usage(), other.usage());
+            assert_eq!(by_value.finished(), other.finished());
+            assert_eq!(by_value.generated_text(), other.generated_text());
+        }
+    }
+
+    #[test]
+    fn repeated_token_chunks_assemble_what_reading_each_in_full_does() {
+        same_answer(REPEATED);
+        let mut a = Assembler::new();
+        for chunk in REPEATED {
+            a.push_data(chunk, Duration::ZERO);
+        }
+        let message = &a.completion()["choices"][0]["message"];
+        assert_eq!(message["content"], "One two \"3\"\n four five six seven eight");
+        assert_eq!(message["role"], "tool");
+        assert_eq!(message["reasoning_content"], "hm so");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod assemble;
 mod chunk;
 mod collect;
 mod open;
+mod repeat;
 mod responses;
 
 use std::time::Duration;
@@ -26,7 +27,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use sse_stream::SseByteStream;
 
-pub use assemble::Assembler;
+pub use assemble::{Assembler, Pushed};
 pub use chunk::ChunkView;
 pub use collect::TokenTimes;
 pub use responses::ResponsesAssembler;
@@ -223,11 +224,11 @@ pub(super) async fn send(
             break;
         }
         let tokens = match &mut answer {
-            // The usual chunk is read in place; one that does not fit the view, as a `Value`.
-            Collect::Choices(answer) => match ChunkView::parse(data) {
-                Some(chunk) if chunk.is_error() => return Err(error_event(data, endpoint)),
-                Some(chunk) => answer.push_view(&chunk, at),
-                None => {
+            // The usual chunk is matched against the last or read in place; an odd one, as a `Value`.
+            Collect::Choices(answer) => match answer.push_data(data, at) {
+                Pushed::Tokens(tokens) => tokens,
+                Pushed::Error => return Err(error_event(data, endpoint)),
+                Pushed::Odd => {
                     let chunk = parse_chunk(data, endpoint)?;
                     if chunk.get("error").is_some_and(|e| !e.is_null()) {
                         return Err(error_event(data, endpoint));
