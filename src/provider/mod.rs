@@ -13,6 +13,7 @@ mod plain;
 mod reply;
 mod request;
 pub mod retry_after;
+mod stamp;
 pub mod stream;
 
 use std::time::{Duration, Instant};
@@ -40,8 +41,10 @@ const USER_AGENT: &str = concat!("sheepdog/", env!("CARGO_PKG_VERSION"));
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    /// Non-streamed requests to `http://` endpoints ([`plain`]); `None` when a proxy is set.
+    /// Requests to `http://` endpoints ([`plain`]); `None` when a proxy is set.
     plain: Option<plain::PlainClient>,
+    /// Idle connections kept per host.
+    pool: usize,
     /// `Some`: every chat request is streamed (SSE).
     stream: Option<StreamSettings>,
     /// `--max-response-size`, and the memory every answer in flight shares.
@@ -67,7 +70,8 @@ impl Client {
             .map_err(|e| RequestError::Other(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Client {
             http,
-            plain: plain::client(pool, |name| std::env::var(name).ok()),
+            plain: plain::client(pool, false, |name| std::env::var(name).ok()),
+            pool,
             stream: None,
             body: body::BodyLimit::default(),
             journal: None,
@@ -87,9 +91,11 @@ impl Client {
         self
     }
 
-    /// Streams every chat request (`--stream`): see [`stream`].
+    /// Streams every chat request (`--stream`): see [`stream`]. Connections to plain-HTTP
+    /// endpoints then note when their bytes arrived ([`stamp`]).
     pub fn streaming(mut self, settings: StreamSettings) -> Client {
         self.stream = Some(settings);
+        self.plain = plain::client(self.pool, true, |name| std::env::var(name).ok());
         self
     }
 

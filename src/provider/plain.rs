@@ -22,10 +22,11 @@ use hyper_util::rt::TokioExecutor;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 
 use super::body::{BodyLimit, BodyMeter};
+use super::stamp::Connector;
 use super::{ApiEndpoint, Endpoint, RequestError};
 
 /// The client of plain-HTTP endpoints.
-pub(super) type PlainClient = HyperClient<HttpConnector, Full<Bytes>>;
+pub(super) type PlainClient = HyperClient<Connector, Full<Bytes>>;
 
 /// What came back: status, headers, the body read whole (and its meter, which holds its
 /// memory share while the caller parses it), and the time from send to the body's last byte.
@@ -41,8 +42,9 @@ pub(super) struct Answer {
 const PROXY_VARIABLES: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
 
 /// A client for plain-HTTP endpoints, or `None` when `env` names a proxy for them (then every
-/// request goes through reqwest, which uses it).
-pub(super) fn client(pool: usize, env: impl Fn(&str) -> Option<String>) -> Option<PlainClient> {
+/// request goes through reqwest, which uses it). With `stamp`, its connections note when the
+/// bytes they read arrived (for streams: see [`super::stamp`]).
+pub(super) fn client(pool: usize, stamp: bool, env: impl Fn(&str) -> Option<String>) -> Option<PlainClient> {
     if PROXY_VARIABLES
         .iter()
         .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()))
@@ -55,7 +57,7 @@ pub(super) fn client(pool: usize, env: impl Fn(&str) -> Option<String>) -> Optio
     Some(
         HyperClient::builder(TokioExecutor::new())
             .pool_max_idle_per_host(pool.max(1))
-            .build(connector),
+            .build(Connector::new(connector, stamp)),
     )
 }
 
@@ -192,13 +194,13 @@ mod tests {
 
     #[test]
     fn a_proxy_in_the_environment_keeps_every_request_on_reqwest() {
-        assert!(client(4, |_| None).is_some());
+        assert!(client(4, false, |_| None).is_some());
         for name in PROXY_VARIABLES {
             let env = |asked: &str| (asked == name).then(|| "http://proxy.internal:3128".to_string());
-            assert!(client(4, env).is_none(), "{name}");
+            assert!(client(4, false, env).is_none(), "{name}");
         }
         let blank = |_: &str| Some("  ".to_string());
-        assert!(client(4, blank).is_some(), "an empty variable names no proxy");
+        assert!(client(4, false, blank).is_some(), "an empty variable names no proxy");
     }
 
     #[test]

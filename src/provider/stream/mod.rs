@@ -19,6 +19,8 @@ mod open;
 mod repeat;
 mod responses;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -159,33 +161,43 @@ pub(super) async fn send(
         limit.check_declared(length)?;
         let mut meter = limit.meter();
         let mut parts = Vec::new();
+        let mut last = started;
         while let Some(chunk) = chunks.chunk().await {
-            let chunk = chunk.map_err(|broken| match broken {
+            let (chunk, arrived) = chunk.map_err(|broken| match broken {
                 open::Broken::TimedOut => RequestError::Timeout(timeout),
                 open::Broken::Transport(detail) => RequestError::Other(endpoint.scrub(&detail)),
             })?;
             meter.add(chunk.len()).await?;
             parts.push(chunk);
+            last = arrived;
         }
         let bytes = super::body::concat(parts);
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, request_id));
         }
-        let mut reply = completion_reply(api, status, request_id, &bytes, started.elapsed(), endpoint)?;
+        let latency = last.saturating_duration_since(started);
+        let mut reply = completion_reply(api, status, request_id, &bytes, latency, endpoint)?;
         reply.ratelimit = RateLimitHeaders::from_headers(&headers);
         return Ok(reply);
     }
 
     let idle = settings.idle_timeout;
     limit.check_declared(length)?;
-    let state = (chunks, limit.stream_meter());
+    // When the latest chunk arrived, after `started`: an event is stamped with the arrival of
+    // the chunk that completed it (the SSE decoder hands out what it holds before it reads on).
+    let arrived = Arc::new(AtomicU64::new(0));
+    let state = (chunks, limit.stream_meter(), Arc::clone(&arrived));
     let bytes = futures::stream::unfold(
         Some(state),
-        move |state: Option<(open::Chunks, BodyMeter)>| async move {
-            let (mut stream, mut meter) = state?;
+        move |state: Option<(open::Chunks, BodyMeter, Arc<AtomicU64>)>| async move {
+            let (mut stream, mut meter, arrived) = state?;
             match tokio::time::timeout(idle, stream.chunk()).await {
-                Ok(Some(Ok(bytes))) => match meter.add(bytes.len()).await {
-                    Ok(()) => Some((Ok(bytes), Some((stream, meter)))),
+                Ok(Some(Ok((bytes, at)))) => match meter.add(bytes.len()).await {
+                    Ok(()) => {
+                        let after = at.saturating_duration_since(started).as_nanos();
+                        arrived.store(u64::try_from(after).unwrap_or(u64::MAX), Ordering::Relaxed);
+                        Some((Ok(bytes), Some((stream, meter, arrived))))
+                    }
                     Err(e) => Some((Err(BodyError::TooLarge(e)), None)),
                 },
                 Ok(Some(Err(e))) => Some((Err(BodyError::Transport(e)), None)),
@@ -206,7 +218,7 @@ pub(super) async fn send(
     let mut latency = None;
     while let Some(event) = events.next().await {
         let event = event.map_err(|e| body_failure(e, endpoint, timeout, idle))?;
-        let at = started.elapsed();
+        let at = Duration::from_nanos(arrived.load(Ordering::Relaxed));
         let Some(data) = event.data.as_deref().map(str::trim) else {
             continue;
         };

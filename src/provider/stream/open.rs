@@ -9,6 +9,7 @@ use http_body_util::BodyExt as _;
 use reqwest::header::HeaderMap;
 
 use super::super::plain::{self, PlainClient};
+use super::super::stamp::RxClock;
 use super::super::{ApiEndpoint, Endpoint, RequestError};
 use super::error_chain;
 
@@ -24,23 +25,34 @@ pub(super) enum Broken {
 /// A body's chunks as they arrive.
 pub(super) enum Chunks {
     Reqwest(reqwest::Response),
-    /// On hyper's client: the body, and when the request's time runs out.
+    /// On hyper's client: the body, when the request's time runs out, and the connection's
+    /// clock of arrivals (when the kernel stamps them).
     Plain {
         incoming: hyper::body::Incoming,
         deadline: tokio::time::Instant,
+        clock: Option<RxClock>,
     },
 }
 
 impl Chunks {
-    /// The next chunk; `None` at the body's end.
-    pub async fn chunk(&mut self) -> Option<Result<Bytes, Broken>> {
+    /// The next chunk and when it arrived; `None` at the body's end.
+    pub async fn chunk(&mut self) -> Option<Result<(Bytes, Instant), Broken>> {
+        let clock = match self {
+            Chunks::Plain { clock, .. } => clock.clone(),
+            Chunks::Reqwest(_) => None,
+        };
+        let chunk = self.next().await?;
+        Some(chunk.map(|bytes| (bytes, RxClock::arrival(clock.as_ref(), Instant::now()))))
+    }
+
+    async fn next(&mut self) -> Option<Result<Bytes, Broken>> {
         match self {
             Chunks::Reqwest(response) => match response.chunk().await {
                 Ok(chunk) => chunk.map(Ok),
                 Err(e) if e.is_timeout() => Some(Err(Broken::TimedOut)),
                 Err(e) => Some(Err(Broken::Transport(error_chain(&e)))),
             },
-            Chunks::Plain { incoming, deadline } => loop {
+            Chunks::Plain { incoming, deadline, .. } => loop {
                 match tokio::time::timeout_at(*deadline, incoming.frame()).await {
                     Err(_) => return Some(Err(Broken::TimedOut)),
                     Ok(None) => return None,
@@ -125,7 +137,12 @@ async fn open_plain(
         .map_err(|e| plain::failed(&e, e.is_connect(), endpoint, url, timeout))?;
     let (parts, incoming) = response.into_parts();
     let length = hyper::body::Body::size_hint(&incoming).exact();
-    let body = Chunks::Plain { incoming, deadline };
+    let clock = parts.extensions.get::<RxClock>().cloned();
+    let body = Chunks::Plain {
+        incoming,
+        deadline,
+        clock,
+    };
     Ok(Opened {
         status: parts.status.as_u16(),
         headers: parts.headers,
