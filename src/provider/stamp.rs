@@ -12,8 +12,12 @@
 //!
 //! A chunk is stamped with the connection's latest read: when a second read came in before the
 //! stream got to the first one's chunk, the first chunk's stamp is the second read's, which is
-//! still no later than the time it was taken. Where the kernel gives no stamp (another system,
-//! a socket that refused the option), chunks are stamped when they are taken, as before.
+//! still no later than the time it was taken. Packets that wait in the socket are merged by the
+//! kernel, which keeps the newest one's stamp: when the client fell behind by more than the
+//! gap between two tokens, the earlier token is stamped when the later one came. (A peek at the
+//! first byte before the read gets the same merged stamp, so it is not made.) Where the kernel
+//! gives no stamp (another system, a socket that refused the option), chunks are stamped when
+//! they are taken, as before.
 
 use std::future::Future;
 use std::io;
