@@ -87,7 +87,7 @@ pub(super) fn completion_reply(
     let usage = head.usage(api).unwrap_or_default();
     let request_id = request_id.or_else(|| head.id());
     // A pretty-printed answer would break results.jsonl's one line per item.
-    let body = if raw.get().contains(['\n', '\r']) {
+    let body = if memchr::memchr2(b'\n', b'\r', raw.get().as_bytes()).is_some() {
         RawValue::from_string(fields::one_line(raw.get())).map_err(invalid)?
     } else {
         raw.to_owned()
@@ -95,7 +95,7 @@ pub(super) fn completion_reply(
     // The scrub above finds the key as it is written; one hidden behind JSON escapes
     // (`sk\u002d...`) only shows once the text is read. Such an answer is read whole and
     // scrubbed again (rare: only an answer with `\u` escapes, from a provider with a key).
-    let body = if endpoint.api_key().is_some() && body.get().contains("\\u") {
+    let body = if endpoint.api_key().is_some() && memchr::memmem::find(body.get().as_bytes(), b"\\u").is_some() {
         let value: Value = serde_json::from_str(body.get()).map_err(invalid)?;
         let text = super::scrub_value(value, endpoint).to_string();
         if text.contains("[redacted]") {

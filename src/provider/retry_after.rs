@@ -89,8 +89,20 @@ static REMAINING_TOKENS: Names = names!("x-ratelimit-remaining-tokens");
 static RESET_REQUESTS: Names = names!("x-ratelimit-reset-requests");
 static RESET_TOKENS: Names = names!("x-ratelimit-reset-tokens");
 
+/// Whether `name` is one of the `x-ratelimit-*` headers, under its own name or LiteLLM's.
+fn is_rate_limit(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    let name = name.strip_prefix("llm_provider-").unwrap_or(name);
+    name.starts_with("x-ratelimit-")
+}
+
 impl RateLimitHeaders {
     pub fn from_headers(headers: &HeaderMap) -> RateLimitHeaders {
+        // Most answers of a server without these headers have four or five: one look at each
+        // name instead of twelve lookups of names that are not there.
+        if !headers.keys().any(is_rate_limit) {
+            return RateLimitHeaders::default();
+        }
         let number = |names: &Names| names.value(headers).and_then(parse_count);
         let reset = |names: &Names| names.value(headers).and_then(parse_reset);
         RateLimitHeaders {

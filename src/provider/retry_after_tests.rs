@@ -85,6 +85,16 @@ fn limits_remaining_and_resets_under_both_names() {
     assert_eq!(parsed.reset_tokens, Some(Duration::from_secs(30)));
     assert_eq!(parsed.exhausted_for(), Some(Duration::from_millis(1200)));
     assert!(RateLimitHeaders::default().is_empty());
+    // Each name alone is found, under its own name or LiteLLM's; other headers are not read.
+    for name in [
+        "x-ratelimit-remaining-requests",
+        "llm_provider-x-ratelimit-remaining-requests",
+    ] {
+        let one = RateLimitHeaders::from_headers(&headers(&[("content-type", "application/json"), (name, "7")]));
+        assert_eq!(one.remaining_requests, Some(7), "{name}");
+    }
+    let none = RateLimitHeaders::from_headers(&headers(&[("x-request-id", "1"), ("ratelimit-remaining", "7")]));
+    assert!(none.is_empty());
     assert_eq!(RateLimitHeaders::default().exhausted_for(), None);
 }
 
