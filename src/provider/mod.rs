@@ -70,7 +70,7 @@ impl Client {
             .map_err(|e| RequestError::Other(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Client {
             http,
-            plain: plain::client(pool, false, |name| std::env::var(name).ok()),
+            plain: plain::from_env(pool, false),
             pool,
             stream: None,
             body: body::BodyLimit::default(),
@@ -95,7 +95,7 @@ impl Client {
     /// endpoints then note when their bytes arrived ([`stamp`]).
     pub fn streaming(mut self, settings: StreamSettings) -> Client {
         self.stream = Some(settings);
-        self.plain = plain::client(self.pool, true, |name| std::env::var(name).ok());
+        self.plain = plain::from_env(self.pool, true);
         self
     }
 

@@ -61,6 +61,11 @@ pub(super) fn client(pool: usize, stamp: bool, env: impl Fn(&str) -> Option<Stri
     )
 }
 
+/// [`client`] with this process's environment.
+pub(super) fn from_env(pool: usize, stamp: bool) -> Option<PlainClient> {
+    client(pool, stamp, |name| std::env::var(name).ok())
+}
+
 /// The `http://` URL of `api` at `endpoint` when a request to it can go on the plain client:
 /// not for `https://`, nor for a key no header can hold (reqwest says why it refuses those).
 pub(super) fn url_for(endpoint: &Endpoint, api: ApiEndpoint) -> Option<&reqwest::Url> {

@@ -21,7 +21,7 @@ mod responses;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -161,7 +161,8 @@ pub(super) async fn send(
         limit.check_declared(length)?;
         let mut meter = limit.meter();
         let mut parts = Vec::new();
-        let mut last = started;
+        // When the body's last byte came; a body without any, when it ended.
+        let mut last = None;
         while let Some(chunk) = chunks.chunk().await {
             let (chunk, arrived) = chunk.map_err(|broken| match broken {
                 open::Broken::TimedOut => RequestError::Timeout(timeout),
@@ -169,13 +170,13 @@ pub(super) async fn send(
             })?;
             meter.add(chunk.len()).await?;
             parts.push(chunk);
-            last = arrived;
+            last = Some(arrived);
         }
         let bytes = super::body::concat(parts);
         if !(200..300).contains(&status) {
             return Err(status_error(status, &headers, &bytes, endpoint, request_id));
         }
-        let latency = last.saturating_duration_since(started);
+        let latency = last.unwrap_or_else(Instant::now).saturating_duration_since(started);
         let mut reply = completion_reply(api, status, request_id, &bytes, latency, endpoint)?;
         reply.ratelimit = RateLimitHeaders::from_headers(&headers);
         return Ok(reply);
