@@ -66,28 +66,61 @@ fn dollars<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
     decimals(v, 12, s)
 }
 
-/// `v` with at most `places` decimals, trailing zeros dropped; written on the stack (this runs
-/// for every request), or through a `String` for a figure too long for it.
+/// `v` with at most `places` decimals, trailing zeros dropped; its digits written on the stack
+/// with `itoa` (this runs for every figure of every request), or through a `String` for a
+/// figure the integer path cannot print exactly.
 fn decimals<S: Serializer>(v: &Option<f64>, places: usize, s: S) -> Result<S::Ok, S::Error> {
-    use std::io::Write;
     let Some(v) = v.filter(|v| v.is_finite()) else {
         return s.serialize_none();
     };
-    let mut buffer = [0u8; 64];
-    let mut cursor = io::Cursor::new(&mut buffer[..]);
-    let written = match scaled(v, places) {
-        // Integers print without the float formatter's exact-decimal machinery, which cost
-        // more than the rest of the row together.
-        Some((whole, fraction)) => write!(cursor, "{whole}.{fraction:0places$}"),
-        None => write!(cursor, "{v:.places$}"),
-    };
-    if written.is_ok() {
-        let end = cursor.position() as usize;
-        if let Ok(text) = std::str::from_utf8(&buffer[..end]) {
-            return s.serialize_str(trim_zeros(text));
+    match scaled(v, places) {
+        Some((whole, fraction)) => {
+            let mut text = FixedPoint::default();
+            s.serialize_str(text.write(whole, fraction, places))
+        }
+        None => s.serialize_str(trim_zeros(&format!("{v:.places$}"))),
+    }
+}
+
+/// A whole part and `places` decimals written without trailing zeros, on the stack: at most
+/// 20 digits, the point and 15 decimals.
+struct FixedPoint {
+    whole: itoa::Buffer,
+    fraction: itoa::Buffer,
+    text: [u8; 40],
+}
+
+impl Default for FixedPoint {
+    fn default() -> FixedPoint {
+        FixedPoint {
+            whole: itoa::Buffer::new(),
+            fraction: itoa::Buffer::new(),
+            text: [b'0'; 40],
         }
     }
-    s.serialize_str(trim_zeros(&format!("{v:.places$}")))
+}
+
+impl FixedPoint {
+    fn write(&mut self, whole: u64, mut fraction: u64, mut places: usize) -> &str {
+        let whole = self.whole.format(whole);
+        if fraction == 0 {
+            return whole;
+        }
+        while fraction.is_multiple_of(10) {
+            fraction /= 10;
+            places -= 1;
+        }
+        let digits = self.fraction.format(fraction).as_bytes();
+        let zeros = places.saturating_sub(digits.len());
+        let (head, tail) = (whole.len(), whole.len() + 1 + zeros);
+        let end = tail + digits.len();
+        self.text[..head].copy_from_slice(whole.as_bytes());
+        self.text[head] = b'.';
+        self.text[head + 1..tail].fill(b'0');
+        self.text[tail..end].copy_from_slice(digits);
+        // ASCII digits and a point: always UTF-8.
+        std::str::from_utf8(&self.text[..end]).unwrap_or_default()
+    }
 }
 
 /// `v` rounded to `places` decimals as its whole part and its decimals (an integer below

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::ApiEndpoint;
+use crate::json_text::write_str;
 
 /// What a streamed request adds to its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,32 +140,6 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
     Ok(())
 }
 
-fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
-    if needs_escape(text.as_bytes()) {
-        return serde_json::to_writer(&mut *out, text);
-    }
-    out.reserve(text.len() + 2);
-    out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'"');
-    Ok(())
-}
-
-/// Whether JSON escapes a byte of `bytes`: a quote, a backslash or a control character (below
-/// 0x20); the same set `serde_json` escapes. The bytes are checked a block at a time without a
-/// branch per byte, which the compiler turns into vector compares: a long prompt costs a small
-/// fraction of an instruction per byte.
-fn needs_escape(bytes: &[u8]) -> bool {
-    let escaped = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
-    let mut blocks = bytes.chunks_exact(64);
-    for block in &mut blocks {
-        if block.iter().fold(false, |any, &b| any | escaped(b)) {
-            return true;
-        }
-    }
-    blocks.remainder().iter().any(|&b| escaped(b))
-}
-
 /// About the serialized size of `body` (its strings, keys and a few bytes per value), so the
 /// buffer is allocated once instead of doubling through a long prompt.
 fn size_hint(body: &Map<String, Value>) -> usize {
@@ -276,31 +251,6 @@ mod tests {
             let mut out = Vec::new();
             write_value(&mut out, value).unwrap();
             assert_eq!(String::from_utf8_lossy(&out), value.to_string(), "{value}");
-        }
-    }
-
-    #[test]
-    fn an_escaped_byte_is_found_wherever_it_stands_in_a_long_string() {
-        let plain = "abcdefghij".repeat(20);
-        assert!(!needs_escape(plain.as_bytes()));
-        for at in 0..plain.len() {
-            for byte in [b'"', b'\\', b'\n', 0, 0x1f] {
-                let mut text = plain.clone().into_bytes();
-                text[at] = byte;
-                assert!(needs_escape(&text), "byte {byte} at {at}");
-            }
-            let mut text = plain.clone().into_bytes();
-            text[at] = 0x20;
-            assert!(!needs_escape(&text), "a space at {at}");
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_string_is_written_as_serde_json_writes_it(text in "\\PC*|[\\x00-\\x7f]{0,40}") {
-            let mut out = Vec::new();
-            write_str(&mut out, &text).unwrap();
-            proptest::prop_assert_eq!(out, serde_json::to_vec(&text).unwrap());
         }
     }
 
