@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 use super::format::OutputFormat;
 use crate::record::{Outcome, Rejected};
 
+mod succeeded;
+
 fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -45,9 +47,17 @@ pub fn render(outcome: &Outcome, unfinished: bool) -> Result<RenderedLine, serde
     render_as(outcome, unfinished, OutputFormat::Sheepdog)
 }
 
-/// The line of `outcome` in `format`. The default format is serialized straight from the
-/// outcome (no `Value` built on the way: this runs once per request).
+/// The line of `outcome` in `format`, serialized straight from the outcome (no `Value` built on
+/// the way: this runs once per request); a succeeded item's line in the default format is
+/// written by hand ([`succeeded`]).
 pub fn render_as(outcome: &Outcome, unfinished: bool, format: OutputFormat) -> Result<RenderedLine, serde_json::Error> {
+    if let (OutputFormat::Sheepdog, Ok(success)) = (format, &outcome.result) {
+        return Ok(RenderedLine {
+            main: succeeded::line(outcome, success, unfinished)?,
+            sidecar: None,
+            unfinished,
+        });
+    }
     let line = item_line(outcome, unfinished);
     match format {
         OutputFormat::Sheepdog => Ok(RenderedLine {

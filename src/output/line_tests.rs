@@ -178,3 +178,81 @@ fn a_body_with_spaces_is_embedded_as_it_came_in_one_valid_line() {
         json!({"choices": [{"message": {"content": "x  y"}}], "n": 1.5})
     );
 }
+
+/// The hand-written line of a succeeded item against the line `serde` writes from its
+/// `ItemLine`, over outcomes that vary every field it writes.
+#[test]
+fn a_succeeded_line_written_by_hand_is_the_line_serde_writes() {
+    use crate::record::StreamTiming;
+    let ids = ["a1", "quote \" and \\ back", "tab\tnew\nline\u{1}", "żółw 🐢 \u{2028}"];
+    let mut checked = 0;
+    for (n, id) in ids.iter().enumerate() {
+        for variant in 0..8u32 {
+            let bit = |b: u32| variant & (1 << b) != 0;
+            let mut attempts = vec![attempt(id, 1, Some(failed()))];
+            if bit(0) {
+                let mut lost = attempt(
+                    "t\"2",
+                    1,
+                    Some(ErrorInfo {
+                        status: None,
+                        ..failed()
+                    }),
+                );
+                lost.status = None;
+                attempts.push(lost);
+            }
+            let mut last = attempt("t3", 2, None);
+            last.model = format!("model {id}");
+            last.latency = Duration::from_nanos(1_234_567_891);
+            attempts.push(last);
+            let stream = StreamTiming {
+                itl: Some(Duration::from_micros(5_010)),
+                tpot: bit(1).then(|| Duration::from_nanos(4_999_999)),
+                content_chunks: 20,
+                output_tokens_estimated: bit(2),
+            };
+            let outcome = Outcome {
+                id: id.to_string(),
+                line: 10u64.pow(n as u32 * 5),
+                metadata: bit(1).then(|| json!({"k": [1, 2.5, null], "who": id, "z": {"": true}})),
+                attempts,
+                result: Ok(Success {
+                    target: format!("t3 {id}"),
+                    model: "m".into(),
+                    status: 200 + n as u16,
+                    request_id: bit(2).then(|| format!("req {id}")),
+                    body: crate::record::raw_body(&json!({"id": id, "choices": [{"n": 1e-7}]})),
+                    usage: Usage {
+                        input_tokens: 1_000_000 * n as u64,
+                        cached_input_tokens: 7,
+                        cache_write_tokens: 3,
+                        output_tokens: if bit(0) { 0 } else { 321 },
+                    },
+                    latency: if bit(1) {
+                        Duration::ZERO
+                    } else {
+                        Duration::from_micros(987_654)
+                    },
+                    ttft: bit(0).then(|| Duration::from_micros(200_123)),
+                    stream: bit(0).then_some(stream),
+                    cost_usd: [None, Some(0.1 + 0.2), Some(1.2345678901234e-5), Some(0.0)][n],
+                    cache_hit: match variant % 3 {
+                        0 => None,
+                        1 => Some(CacheHit { saved_usd: None }),
+                        _ => Some(CacheHit {
+                            saved_usd: Some(0.000_075_6),
+                        }),
+                    },
+                }),
+            };
+            for unfinished in [false, true] {
+                let by_hand = render(&outcome, unfinished).unwrap();
+                let by_serde = with_newline(&item_line(&outcome, unfinished)).unwrap();
+                assert_eq!(text(&by_hand), std::str::from_utf8(&by_serde).unwrap());
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 64);
+}
