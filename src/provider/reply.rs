@@ -2,6 +2,7 @@
 //! `usage` read the endpoint's way.
 
 pub(super) mod fields;
+mod scan;
 
 use std::time::Duration;
 

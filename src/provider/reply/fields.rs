@@ -14,20 +14,57 @@ use crate::record::Usage;
 /// The top-level fields of an answer that sheepdog uses, each left as its JSON text. Any
 /// other field is skipped without being built; a key given twice keeps its last value (as a
 /// `Value` would); a body that is not an object has none of them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Head<'a> {
-    pub id: Option<&'a RawValue>,
-    pub usage: Option<&'a RawValue>,
-    choices: Option<&'a RawValue>,
-    data: Option<&'a RawValue>,
-    output: Option<&'a RawValue>,
-    results: Option<&'a RawValue>,
+    pub id: Option<&'a str>,
+    pub usage: Option<&'a str>,
+    choices: Option<&'a str>,
+    data: Option<&'a str>,
+    output: Option<&'a str>,
+    results: Option<&'a str>,
 }
 
 impl<'a> Head<'a> {
-    /// The fields of `json` (already known to be JSON).
+    /// The fields of `json` (already known to be JSON), found by [`super::scan`]; an answer
+    /// with an escaped key is read with `serde_json` instead.
     pub fn read(json: &'a str) -> Head<'a> {
-        serde_json::from_str(json).unwrap_or_default()
+        let mut head = Head::default();
+        let scanned = super::scan::fields(json, |key, value| {
+            if let Some(field) = head.field(key) {
+                *field = Some(value);
+            }
+        });
+        match scanned {
+            Some(()) => head,
+            None => Head::parsed(json),
+        }
+    }
+
+    /// The fields of `json` read by `serde_json`, which compares keys once their escapes are
+    /// read.
+    pub(super) fn parsed(json: &'a str) -> Head<'a> {
+        let raw: Raw<'a> = serde_json::from_str(json).unwrap_or_default();
+        let text = |field: Option<&'a RawValue>| field.map(RawValue::get);
+        Head {
+            id: text(raw.id),
+            usage: text(raw.usage),
+            choices: text(raw.choices),
+            data: text(raw.data),
+            output: text(raw.output),
+            results: text(raw.results),
+        }
+    }
+
+    fn field(&mut self, key: &str) -> Option<&mut Option<&'a str>> {
+        Some(match key {
+            "id" => &mut self.id,
+            "usage" => &mut self.usage,
+            "choices" => &mut self.choices,
+            "data" => &mut self.data,
+            "output" => &mut self.output,
+            "results" => &mut self.results,
+            _ => return None,
+        })
     }
 
     /// Whether the body holds the array of `api`'s answers (`choices`, `data`, ...).
@@ -38,17 +75,17 @@ impl<'a> Head<'a> {
             ApiEndpoint::Responses => self.output,
             ApiEndpoint::Moderations => self.results,
         };
-        field.is_some_and(|raw| raw.get().starts_with('['))
+        field.is_some_and(|text| text.starts_with('['))
     }
 
     /// The body's `id`, when it is a string.
     pub fn id(&self) -> Option<String> {
-        self.id.and_then(|raw| serde_json::from_str(raw.get()).ok())
+        self.id.and_then(|text| serde_json::from_str(text).ok())
     }
 
     /// The body's `usage` read in `api`'s shape.
     pub fn usage(&self, api: ApiEndpoint) -> Option<Usage> {
-        let raw = self.usage?.get();
+        let raw = self.usage?;
         let fields = match serde_json::from_str::<UsageFields>(raw) {
             Ok(fields) => fields,
             // Counts that are not integers, a details field that is not an object, a key given
@@ -57,6 +94,17 @@ impl<'a> Head<'a> {
         };
         fields.usage(api)
     }
+}
+
+/// [`Head`] as `serde_json` reads it.
+#[derive(Default)]
+struct Raw<'a> {
+    id: Option<&'a RawValue>,
+    usage: Option<&'a RawValue>,
+    choices: Option<&'a RawValue>,
+    data: Option<&'a RawValue>,
+    output: Option<&'a RawValue>,
+    results: Option<&'a RawValue>,
 }
 
 enum Key {
@@ -93,16 +141,16 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-impl<'de> Deserialize<'de> for Head<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Head<'de>, D::Error> {
+impl<'de> Deserialize<'de> for Raw<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Raw<'de>, D::Error> {
         struct HeadVisitor;
         impl<'de> Visitor<'de> for HeadVisitor {
-            type Value = Head<'de>;
+            type Value = Raw<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head<'de>, A::Error> {
-                let mut head = Head::default();
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
+                let mut head = Raw::default();
                 while let Some(key) = map.next_key::<Key>()? {
                     let field = match key {
                         Key::Id => &mut head.id,
