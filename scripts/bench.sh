@@ -24,7 +24,8 @@
 #   6. long context: 500 prompts of about 100,000 tokens (400 KB), streamed 1,000-token answers,
 #      concurrency 32: client CPU per request (user + sys of the client process ÷ requests)
 #      against oha posting the same body (QUICK: 100 prompts); and per further request, from
-#      the difference with a run of a fifth as many, which leaves out what a run spends once.
+#      the difference with a run of a fifth as many, which leaves out what a run spends once;
+#      and the first prompt alone sent as many times, oha's very requests.
 # Needs the Rust toolchain, awk, python3 and /usr/bin/time (Debian package `time`); installs oha
 # with `cargo install --locked oha` when it is not on PATH.
 set -euo pipefail
@@ -175,12 +176,14 @@ EOF
 start_mock --ttft 0ms --itl 0ms --output-tokens 1000
 # CPU-seconds (user + sys) of `sheepdog bench` sending the first N lines, and of oha sending the
 # body N times. Printed as "CPU OK".
+# With a second argument L, the first L lines only, cycled (L=1: oha's very body each time).
 long_sheepdog() {
-  head -n "$1" "$work/long.jsonl" > "$work/long-$1.jsonl"
+  local lines=${2:-$1}
+  head -n "$lines" "$work/long.jsonl" > "$work/long-$1-$lines.jsonl"
   OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench /usr/bin/time -f '%U %S' -o "$work/long-time" \
-    "$bin" bench --model gpt-4.1-mini --quiet --out "$work/long-$1" --input "$work/long-$1.jsonl" \
+    "$bin" bench --model gpt-4.1-mini --quiet --out "$work/long-$1-$lines" --input "$work/long-$1-$lines.jsonl" \
     --concurrency 32 --requests "$1" 2> "$work/long.log" || { echo "long-context bench failed:" >&2; tail -5 "$work/long.log" >&2; exit 1; }
-  echo "$(awk '{ print $1 + $2 }' "$work/long-time") $(json_number "$work/long-$1/summary.json" totals succeeded)"
+  echo "$(awk '{ print $1 + $2 }' "$work/long-time") $(json_number "$work/long-$1-$lines/summary.json" totals succeeded)"
 }
 long_oha() {
   /usr/bin/time -f '%U %S' -o "$work/oha-time" oha -n "$1" -c 32 --no-tui --output-format json -m POST \
@@ -206,6 +209,11 @@ marginal=$(per_request "$(awk -v a="$sd_cpu" -v b="$sd_fifth" 'BEGIN { print a -
 oha_marginal=$(per_request "$(awk -v a="$oha_cpu" -v b="$oha_fifth" 'BEGIN { print a - b }')" $((long - fifth)))
 row "long context: client CPU per further request, between runs of $fifth and $long (ref: oha, the same way)" \
   "$marginal ms" "$oha_marginal ms" "$(ratio "$marginal" "$oha_marginal")"
+# The same requests as oha's: the first prompt, sent $long times (no input to read per request).
+result=$(long_sheepdog "$long" 1)
+one=$(per_request "${result% *}" "$long")
+row "long context: client CPU per request, the first prompt sent $long times, oha's very body (${result#* } ok) (ref: oha)" \
+  "$one ms" "$oha_ms ms" "$(ratio "$one" "$oha_ms")"
 stop_mock
 rm -f "$work/long.jsonl" "$work/long-body.json"
 
