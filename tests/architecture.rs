@@ -17,6 +17,7 @@ use scan::{source, Source};
 /// before it. Keep in step with "Module order" in docs/architecture.md.
 const ORDER: &[&str] = &[
     "record",
+    "json_text",
     "tokens",
     "exit",
     "logging",
