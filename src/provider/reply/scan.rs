@@ -118,6 +118,7 @@ mod tests {
             r#"{"\\":1,"a\"b":{"id":"inner"},"id":"outer","choices":"no"}"#,
             r#"{"us\u0061ge":{"prompt_tokens":9},"choices":[]}"#,
             r#"{"id":"\u00e9\ud83d\ude00","text":"żółw 🐢","choices":[true,false,null]}"#,
+            r#"{"id":"a string longer than sixteen bytes with \" and \\ inside","choices":[{"t":"ends in a backslash, after sixteen bytes \\"}],"usage":{}}"#,
             r#"{}"#,
             r#"  {  }  "#,
             r#"[{"id":"in an array"}]"#,
@@ -139,7 +140,12 @@ mod tests {
     }
 
     fn any_value() -> impl Strategy<Value = Value> {
-        let text = prop_oneof!["[a-z]{0,6}", "\\PC{0,8}", Just("\"}]\\".to_string())];
+        let text = prop_oneof![
+            "[a-z]{0,6}",
+            "\\PC{0,8}",
+            "[a-z\"\\\\{}]{10,60}",
+            Just("\"}]\\".to_string())
+        ];
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::from),
