@@ -14,24 +14,10 @@ cd "$(dirname "$0")/.."
 
 lines=${1:-100000}
 shift || true
-if [ $# -eq 0 ]; then
-  cargo build --release --quiet
-  set -- target/release/sheepdog
-fi
-work=$(mktemp -d)
-mock_pid=""
 source scripts/lib.sh
-trap 'stop_mock; rm -rf "$work"' EXIT
+short_runs "$lines" "$@"
 
-awk -v n="$lines" 'BEGIN {
-  for (i = 1; i <= n; i++)
-    printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise item 7 of the benchmark in one sentence, please.\"}],\"max_tokens\":32}\n", i
-}' > "$work/in.jsonl"
-
-bin=$1
-start_mock --latency 0ms
-
-for client in "$@"; do
+for client in "${clients[@]}"; do
   rm -rf "$work/out"
   OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench /usr/bin/time -f '%U %S %M' -o "$work/time" \
     "$client" run "$work/in.jsonl" --model gpt-4.1-mini --concurrency 64 --quiet --out "$work/out" \

@@ -18,24 +18,10 @@ cd "$(dirname "$0")/.."
 
 command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install valgrind"; exit 1; }
 lines=${LINES:-5000}
-if [ $# -eq 0 ]; then
-  cargo build --release --quiet
-  set -- target/release/sheepdog
-fi
-work=$(mktemp -d)
-mock_pid=""
 source scripts/lib.sh
-trap 'stop_mock; rm -rf "$work"' EXIT
+short_runs "$lines" "$@"
 
-awk -v n="$lines" 'BEGIN {
-  for (i = 1; i <= n; i++)
-    printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise item 7 of the benchmark in one sentence, please.\"}],\"max_tokens\":32}\n", i
-}' > "$work/in.jsonl"
-
-bin=$1
-start_mock --latency 0ms
-
-for bin in "$@"; do
+for bin in "${clients[@]}"; do
   name=$(basename "$bin")
   rm -rf "$work/out"
   OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench valgrind --tool=callgrind \

@@ -35,3 +35,37 @@ json_number() {
     inside && index($0, key) { sub(/.*": */, ""); sub(/,$/, ""); print; exit }
   ' "$1"
 }
+
+# make_work: a scratch folder in $work, removed (and the mock stopped) when the script exits.
+make_work() {
+  work=$(mktemp -d)
+  mock_pid=""
+  trap 'stop_mock; rm -rf "$work"' EXIT
+}
+
+# short_prompts N FILE: N short chat prompts (ids p1 to pN), the input of the per-request
+# measures (scripts/instructions.sh, scripts/cpu.sh).
+short_prompts() {
+  awk -v n="$1" 'BEGIN {
+    for (i = 1; i <= n; i++)
+      printf "{\"id\":\"p%d\",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise item 7 of the benchmark in one sentence, please.\"}],\"max_tokens\":32}\n", i
+  }' > "$2"
+}
+
+# short_runs LINES [BINARY...]: the binaries to measure in $clients (the release build, built
+# first, when none is given), a scratch folder ($work) holding LINES short prompts
+# ($work/in.jsonl), and the first binary's `mock --latency 0ms` started to answer them
+# ($base_url).
+short_runs() {
+  local lines=$1
+  shift
+  clients=("$@")
+  if [ ${#clients[@]} -eq 0 ]; then
+    cargo build --release --quiet
+    clients=(target/release/sheepdog)
+  fi
+  make_work
+  short_prompts "$lines" "$work/in.jsonl"
+  bin=${clients[0]}
+  start_mock --latency 0ms
+}
