@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde_json::{json, Value};
 
 use super::format::OutputFormat;
-use crate::record::{Outcome, Rejected};
+use crate::record::{Outcome, Rejected, Success};
 
 mod succeeded;
 
@@ -244,26 +244,31 @@ fn request_id<'a>(server: Option<&'a str>, outcome: &Outcome) -> Cow<'a, str> {
     }
 }
 
+/// The block's end of an item that succeeded with `s`.
+fn succeeded_end(s: &Success) -> End<'_> {
+    End::Succeeded {
+        target: &s.target,
+        model: &s.model,
+        latency_ms: ms(s.latency),
+        ttft_ms: s.ttft.map(ms),
+        itl_ms: s.stream.and_then(|t| t.itl).map(ms),
+        tpot_ms: s.stream.and_then(|t| t.tpot).map(ms),
+        input_tokens: s.usage.input_tokens,
+        cached_input_tokens: s.usage.cached_input_tokens,
+        output_tokens: s.usage.output_tokens,
+        output_tokens_estimated: s.stream.is_some_and(|t| t.output_tokens_estimated),
+        output_tokens_per_s: per_second(s.usage.output_tokens, s.latency),
+        cost_usd: usd(s.cost_usd),
+        cache_hit: s.cache_hit.map(|_| true),
+        saved_usd: s.cache_hit.map(|hit| usd(hit.saved_usd)),
+    }
+}
+
 fn item_line(outcome: &Outcome, unfinished: bool) -> ItemLine<'_, Block<'_>> {
     let last = outcome.attempts.last();
     let (end, response, error) = match &outcome.result {
         Ok(s) => (
-            End::Succeeded {
-                target: &s.target,
-                model: &s.model,
-                latency_ms: ms(s.latency),
-                ttft_ms: s.ttft.map(ms),
-                itl_ms: s.stream.and_then(|t| t.itl).map(ms),
-                tpot_ms: s.stream.and_then(|t| t.tpot).map(ms),
-                input_tokens: s.usage.input_tokens,
-                cached_input_tokens: s.usage.cached_input_tokens,
-                output_tokens: s.usage.output_tokens,
-                output_tokens_estimated: s.stream.is_some_and(|t| t.output_tokens_estimated),
-                output_tokens_per_s: per_second(s.usage.output_tokens, s.latency),
-                cost_usd: usd(s.cost_usd),
-                cache_hit: s.cache_hit.map(|_| true),
-                saved_usd: s.cache_hit.map(|hit| usd(hit.saved_usd)),
-            },
+            succeeded_end(s),
             Response::Answer {
                 status_code: s.status,
                 request_id: request_id(s.request_id.as_deref(), outcome),

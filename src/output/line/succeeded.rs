@@ -1,10 +1,12 @@
 //! The line of an item that succeeded, in the default format, written by hand: the bytes that
 //! serializing its [`super::ItemLine`] writes (a test compares the two over many outcomes), one
-//! key after another. This runs for every answered request; serde's generic path escaped each
-//! key byte by byte and wrote the block through a map for its flattened end, which made the line
-//! about a tenth of a request's instructions.
+//! key after another. The values come from the same builders as the serde path
+//! ([`super::succeeded_end`], [`super::targets_tried`], [`super::attempt_log`],
+//! [`super::request_id`]); only the writing differs. This runs for every answered request;
+//! serde's generic path escaped each key byte by byte and wrote the block through a map for its
+//! flattened end, which made the line about a tenth of a request's instructions.
 
-use super::{ms, per_second, targets_tried, usd};
+use super::{attempt_log, request_id, succeeded_end, targets_tried, End};
 use crate::json_text::{write_f64, write_int, write_opt_f64, write_str};
 use crate::record::{Outcome, Success};
 
@@ -19,17 +21,7 @@ pub(super) fn line(outcome: &Outcome, s: &Success, unfinished: bool) -> serde_js
     out.extend_from_slice(b",\"response\":{\"status_code\":");
     write_int(&mut out, s.status);
     out.extend_from_slice(b",\"request_id\":");
-    match &s.request_id {
-        Some(id) => write_str(&mut out, id)?,
-        // As `super::request_id` makes it.
-        None => {
-            out.extend_from_slice(b"\"req_sheepdog_");
-            write_int(&mut out, outcome.line);
-            out.push(b'_');
-            write_int(&mut out, outcome.attempts.len());
-            out.push(b'"');
-        }
-    }
+    write_str(&mut out, &request_id(s.request_id.as_deref(), outcome))?;
     out.extend_from_slice(b",\"body\":");
     out.extend_from_slice(body.as_bytes());
     out.extend_from_slice(b"},\"error\":null,\"sheepdog\":{\"line\":");
@@ -49,58 +41,29 @@ pub(super) fn line(outcome: &Outcome, s: &Success, unfinished: bool) -> serde_js
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"attempt_log\":[");
-    for (i, attempt) in outcome.attempts.iter().enumerate() {
+    for (i, logged) in attempt_log(outcome).iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"{\"target\":" } else { b",{\"target\":" });
-        write_str(&mut out, &attempt.target)?;
+        write_str(&mut out, logged.target)?;
         out.extend_from_slice(b",\"model\":");
-        write_str(&mut out, &attempt.model)?;
+        write_str(&mut out, logged.model)?;
         out.extend_from_slice(b",\"status\":");
-        match attempt.error.as_ref().and_then(|e| e.status).or(attempt.status) {
+        match logged.status {
             Some(status) => write_int(&mut out, status),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"error_class\":");
-        match &attempt.error {
-            Some(e) => write_str(&mut out, e.class.as_str())?,
+        match logged.error_class {
+            Some(class) => write_str(&mut out, class.as_str())?,
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"latency_ms\":");
-        write_f64(&mut out, ms(attempt.latency))?;
+        write_f64(&mut out, logged.latency_ms)?;
         out.extend_from_slice(b",\"sent_ms\":");
-        write_f64(&mut out, ms(attempt.sent_at))?;
+        write_f64(&mut out, logged.sent_ms)?;
         out.push(b'}');
     }
-    out.extend_from_slice(b"],\"target\":");
-    write_str(&mut out, &s.target)?;
-    out.extend_from_slice(b",\"model\":");
-    write_str(&mut out, &s.model)?;
-    out.extend_from_slice(b",\"latency_ms\":");
-    write_f64(&mut out, ms(s.latency))?;
-    out.extend_from_slice(b",\"ttft_ms\":");
-    write_opt_f64(&mut out, s.ttft.map(ms))?;
-    out.extend_from_slice(b",\"itl_ms\":");
-    write_opt_f64(&mut out, s.stream.and_then(|t| t.itl).map(ms))?;
-    out.extend_from_slice(b",\"tpot_ms\":");
-    write_opt_f64(&mut out, s.stream.and_then(|t| t.tpot).map(ms))?;
-    out.extend_from_slice(b",\"input_tokens\":");
-    write_int(&mut out, s.usage.input_tokens);
-    out.extend_from_slice(b",\"cached_input_tokens\":");
-    write_int(&mut out, s.usage.cached_input_tokens);
-    out.extend_from_slice(b",\"output_tokens\":");
-    write_int(&mut out, s.usage.output_tokens);
-    let estimated = s.stream.is_some_and(|t| t.output_tokens_estimated);
-    out.extend_from_slice(if estimated {
-        b",\"output_tokens_estimated\":true,\"output_tokens_per_s\":"
-    } else {
-        b",\"output_tokens_estimated\":false,\"output_tokens_per_s\":"
-    });
-    write_opt_f64(&mut out, per_second(s.usage.output_tokens, s.latency))?;
-    out.extend_from_slice(b",\"cost_usd\":");
-    write_opt_f64(&mut out, usd(s.cost_usd))?;
-    if let Some(hit) = s.cache_hit {
-        out.extend_from_slice(b",\"cache_hit\":true,\"saved_usd\":");
-        write_opt_f64(&mut out, usd(hit.saved_usd))?;
-    }
+    out.push(b']');
+    write_end(&mut out, &succeeded_end(s))?;
     if let Some(metadata) = &outcome.metadata {
         out.extend_from_slice(b",\"metadata\":");
         serde_json::to_writer(&mut out, metadata)?;
@@ -110,4 +73,65 @@ pub(super) fn line(outcome: &Outcome, s: &Success, unfinished: bool) -> serde_js
     }
     out.extend_from_slice(b"}}\n");
     Ok(out)
+}
+
+/// The keys of a succeeded item's end, each after a comma.
+fn write_end(out: &mut Vec<u8>, end: &End<'_>) -> serde_json::Result<()> {
+    let End::Succeeded {
+        target,
+        model,
+        latency_ms,
+        ttft_ms,
+        itl_ms,
+        tpot_ms,
+        input_tokens,
+        cached_input_tokens,
+        output_tokens,
+        output_tokens_estimated,
+        output_tokens_per_s,
+        cost_usd,
+        cache_hit,
+        saved_usd,
+    } = end
+    else {
+        return Err(serde::ser::Error::custom(
+            "a failed item's end has no hand-written line",
+        ));
+    };
+    out.extend_from_slice(b",\"target\":");
+    write_str(out, target)?;
+    out.extend_from_slice(b",\"model\":");
+    write_str(out, model)?;
+    out.extend_from_slice(b",\"latency_ms\":");
+    write_f64(out, *latency_ms)?;
+    out.extend_from_slice(b",\"ttft_ms\":");
+    write_opt_f64(out, *ttft_ms)?;
+    out.extend_from_slice(b",\"itl_ms\":");
+    write_opt_f64(out, *itl_ms)?;
+    out.extend_from_slice(b",\"tpot_ms\":");
+    write_opt_f64(out, *tpot_ms)?;
+    out.extend_from_slice(b",\"input_tokens\":");
+    write_int(out, *input_tokens);
+    out.extend_from_slice(b",\"cached_input_tokens\":");
+    write_int(out, *cached_input_tokens);
+    out.extend_from_slice(b",\"output_tokens\":");
+    write_int(out, *output_tokens);
+    out.extend_from_slice(b",\"output_tokens_estimated\":");
+    out.extend_from_slice(if *output_tokens_estimated { b"true" } else { b"false" });
+    out.extend_from_slice(b",\"output_tokens_per_s\":");
+    write_opt_f64(out, *output_tokens_per_s)?;
+    out.extend_from_slice(b",\"cost_usd\":");
+    write_opt_f64(out, *cost_usd)?;
+    if let Some(hit) = cache_hit {
+        out.extend_from_slice(if *hit {
+            b",\"cache_hit\":true"
+        } else {
+            b",\"cache_hit\":false"
+        });
+    }
+    if let Some(saved) = saved_usd {
+        out.extend_from_slice(b",\"saved_usd\":");
+        write_opt_f64(out, *saved)?;
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -43,18 +43,11 @@ impl<'a> Head<'a> {
     /// The fields of `json` read by `serde_json`, which compares keys once their escapes are
     /// read.
     pub(super) fn parsed(json: &'a str) -> Head<'a> {
-        let raw: Raw<'a> = serde_json::from_str(json).unwrap_or_default();
-        let text = |field: Option<&'a RawValue>| field.map(RawValue::get);
-        Head {
-            id: text(raw.id),
-            usage: text(raw.usage),
-            choices: text(raw.choices),
-            data: text(raw.data),
-            output: text(raw.output),
-            results: text(raw.results),
-        }
+        serde_json::from_str(json).unwrap_or_default()
     }
 
+    /// The field named `key`, when sheepdog uses it: the one list of their names, for the scan
+    /// and for `serde_json`.
     fn field(&mut self, key: &str) -> Option<&mut Option<&'a str>> {
         Some(match key {
             "id" => &mut self.id,
@@ -96,75 +89,24 @@ impl<'a> Head<'a> {
     }
 }
 
-/// [`Head`] as `serde_json` reads it.
-#[derive(Default)]
-struct Raw<'a> {
-    id: Option<&'a RawValue>,
-    usage: Option<&'a RawValue>,
-    choices: Option<&'a RawValue>,
-    data: Option<&'a RawValue>,
-    output: Option<&'a RawValue>,
-    results: Option<&'a RawValue>,
-}
-
-enum Key {
-    Id,
-    Usage,
-    Choices,
-    Data,
-    Output,
-    Results,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(match key {
-                    "id" => Key::Id,
-                    "usage" => Key::Usage,
-                    "choices" => Key::Choices,
-                    "data" => Key::Data,
-                    "output" => Key::Output,
-                    "results" => Key::Results,
-                    _ => Key::Other,
-                })
-            }
-        }
-        deserializer.deserialize_identifier(KeyVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for Raw<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Raw<'de>, D::Error> {
+impl<'de> Deserialize<'de> for Head<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Head<'de>, D::Error> {
         struct HeadVisitor;
         impl<'de> Visitor<'de> for HeadVisitor {
-            type Value = Raw<'de>;
+            type Value = Head<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
-                let mut head = Raw::default();
-                while let Some(key) = map.next_key::<Key>()? {
-                    let field = match key {
-                        Key::Id => &mut head.id,
-                        Key::Usage => &mut head.usage,
-                        Key::Choices => &mut head.choices,
-                        Key::Data => &mut head.data,
-                        Key::Output => &mut head.output,
-                        Key::Results => &mut head.results,
-                        Key::Other => {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head<'de>, A::Error> {
+                let mut head = Head::default();
+                // Keys as read, escapes and all (`"us\u0061ge"` is `usage`).
+                while let Some(key) = map.next_key::<String>()? {
+                    match head.field(&key) {
+                        Some(field) => *field = Some(map.next_value::<&'de RawValue>()?.get()),
+                        None => {
                             map.next_value::<IgnoredAny>()?;
-                            continue;
                         }
-                    };
-                    *field = Some(map.next_value()?);
+                    }
                 }
                 Ok(head)
             }
