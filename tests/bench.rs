@@ -170,6 +170,44 @@ async fn warmup_requests_are_sent_but_left_out_of_the_figures() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_prompts_size_is_the_servers_count_and_the_tokenizers_without_an_answer() {
+    let scratch = Scratch::new();
+    let text = "The quick brown fox jumps over the lazy dog, twice over and once more.";
+    let prompt = serde_json::json!({"messages": [{"role": "user", "content": text}]});
+    let input = scratch.write("prompts.jsonl", &format!("{prompt}\n"));
+    let args = [
+        "--input",
+        input.to_str().expect("utf-8 path"),
+        "--concurrency",
+        "1",
+        "--requests",
+        "3",
+        "--no-stream",
+    ];
+
+    let server = start_mock(MockConfig::default()).await;
+    let run = bench(&server, &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The mock counts a quarter of the characters, not the tokenizer's tokens: the size
+    // reported is what the answers' usage said.
+    let usage = f64_at(&run.summary, "/steps/0/summary/tokens/input") / 3.0;
+    let tokenizer = sheepdog::tokens::estimate_prompt_tokens("gpt-4.1-mini", &prompt);
+    assert_ne!(usage.round() as u64, tokenizer, "the test tells the two counts apart");
+    assert_eq!(f64_at(&run.summary, "/bench/prompt_tokens"), usage.round());
+    server.shutdown().await;
+
+    let refusing = start_mock(MockConfig {
+        failures: vec![(400, 1.0)],
+        ..MockConfig::default()
+    })
+    .await;
+    let run = bench(&refusing, &args).await;
+    assert_eq!(run.summary["steps"][0]["succeeded"], 0, "{}", run.stderr);
+    assert_eq!(f64_at(&run.summary, "/bench/prompt_tokens"), tokenizer as f64);
+    refusing.shutdown().await;
+}
+
 #[test]
 fn bad_bench_usage_exits_2_naming_the_flag() {
     let scratch = Scratch::new();

@@ -40,7 +40,7 @@ use crate::stats::summary::JobInfo;
 use crate::stats::TargetInfo;
 use crate::threshold;
 
-pub use prompts::PromptInfo;
+pub use prompts::{PromptInfo, PromptSize};
 pub use search::{FindMax, FindMaxReport, SearchBy};
 pub use spec::{BenchSpec, Length, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
 pub use summary::{BenchInfo, BenchSummary, FolderKind, StepReport, BENCH_SCHEMA_VERSION};
@@ -99,10 +99,12 @@ pub async fn run_bench(
         abandon: &stop.abandon,
         drain_timeout: config.run.drain_timeout,
     };
+    let prompt_size = loaded.prompt_size.clone();
     let mut bench = Bench {
         summary: BenchSummary::new(loaded.into_info(config, &targets, &out_dir)),
         out_dir,
         start,
+        prompt_size,
     };
     let swept = bench.sweep(&ctx, spec, prompts, csv, observe).await;
     if let Some(mock) = prepared.mock {
@@ -139,7 +141,7 @@ fn slots(spec: &BenchSpec) -> usize {
 /// What the bench sends, as its summary says before the first step.
 struct Loaded {
     prompts: String,
-    prompt_tokens: u64,
+    prompt_size: PromptSize,
     model: Option<String>,
     streamed: bool,
     stop: String,
@@ -165,7 +167,7 @@ fn load_prompts(
     }
     let loaded = Loaded {
         prompts: spec.prompts.label(),
-        prompt_tokens: prompt_info.input_tokens,
+        prompt_size: prompt_info.size,
         model: primary_model,
         streamed: config.stream.is_some(),
         stop: spec.stop_at.label(),
@@ -180,7 +182,7 @@ impl Loaded {
         let started_at = rfc3339(SystemTime::now());
         BenchInfo {
             prompts: self.prompts,
-            prompt_tokens: self.prompt_tokens,
+            prompt_tokens: 0,
             target: targets[0].name.clone(),
             model: self.model.unwrap_or_else(|| targets[0].model.clone()),
             streamed: self.streamed,
@@ -218,6 +220,8 @@ struct Bench {
     out_dir: PathBuf,
     summary: BenchSummary,
     start: Instant,
+    /// The report's prompt size when no request was answered.
+    prompt_size: PromptSize,
 }
 
 impl Bench {
@@ -286,6 +290,7 @@ impl Bench {
     fn stamp(&mut self) {
         self.summary.bench.finished_at = rfc3339(SystemTime::now());
         self.summary.bench.duration_s = self.start.elapsed().as_secs_f64();
+        self.summary.bench.prompt_tokens = prompt_tokens(&self.summary.steps, &self.prompt_size);
     }
 
     /// The final reports, and how the bench ended.
@@ -304,6 +309,23 @@ impl Bench {
             out_dir: self.out_dir,
             status,
         })
+    }
+}
+
+/// Prompt tokens per answered measured request, as the answers' `usage` counted them (the
+/// tokenizer's count where an answer had none); the tokenizer's count of the first prompt when
+/// no request was answered.
+fn prompt_tokens(steps: &[StepReport], size: &PromptSize) -> u64 {
+    let (input, answered) = steps.iter().fold((0u64, 0u64), |(input, answered), step| {
+        let summary = &step.summary;
+        (
+            input.saturating_add(summary.tokens.input),
+            answered + summary.totals.succeeded,
+        )
+    });
+    match answered {
+        0 => size.count(),
+        answered => (input as f64 / answered as f64).round() as u64,
     }
 }
 

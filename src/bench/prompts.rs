@@ -4,6 +4,7 @@
 //! prefix, for the requests that have it), so that no two share more than that prefix.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -102,14 +103,38 @@ fn words(corpus: &[&str], start: usize, count: u64) -> String {
 }
 
 /// What loading the prompts found out, for the summary and the notices.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PromptInfo {
     /// Valid prompts (file) or distinct generated texts.
     pub distinct: usize,
     /// Input lines that were not valid requests (not sent).
     pub rejected: u64,
-    /// Prompt tokens of the first prompt, as the tokenizer of `model` counts them.
-    pub input_tokens: u64,
+    pub size: PromptSize,
+}
+
+/// One prompt's tokens by the tokenizer, the report's stand-in for a bench that got no answer:
+/// the answers' `usage` says how long the prompts were, in the server's own tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptSize {
+    /// Counted when the prompts were generated (the tokenizer sizes synthetic prompts).
+    Counted(u64),
+    /// A file's first prompt and the model whose tokenizer would count it. Counted only when
+    /// asked: loading a tokenizer's tables costs about a tenth of a CPU-second, which a short
+    /// bench of long prompts would otherwise pay on top of its requests.
+    First {
+        model: String,
+        body: Arc<Map<String, Value>>,
+    },
+}
+
+impl PromptSize {
+    /// Prompt tokens of the first prompt, as the tokenizer of its model counts them.
+    pub fn count(&self) -> u64 {
+        match self {
+            PromptSize::Counted(tokens) => *tokens,
+            PromptSize::First { model, body } => estimate_prompt_tokens(model, &**body),
+        }
+    }
 }
 
 impl Prompts {
@@ -148,11 +173,13 @@ impl Prompts {
                 path.display()
             )));
         };
-        let input_tokens = estimate_prompt_tokens(model, &*first.body);
         let info = PromptInfo {
             distinct: items.len(),
             rejected,
-            input_tokens,
+            size: PromptSize::First {
+                model: model.to_string(),
+                body: first.body.clone(),
+            },
         };
         Ok((
             Prompts {
@@ -169,7 +196,7 @@ impl Prompts {
         let info = PromptInfo {
             distinct: 0,
             rejected: 0,
-            input_tokens: estimate_prompt_tokens(model, &Value::Object(first)),
+            size: PromptSize::Counted(estimate_prompt_tokens(model, &Value::Object(first))),
         };
         let prompts = Prompts {
             kind: Kind::Synthetic(Box::new(Generator::new(synthetic, model, seed, endpoint))),
@@ -239,13 +266,14 @@ mod tests {
     #[test]
     fn synthetic_prompts_have_about_the_asked_tokens_and_differ() {
         let (mut prompts, info) = synthetic("in=512,out=64", 1);
-        assert!((500..=524).contains(&info.input_tokens), "{} tokens", info.input_tokens);
+        let reported = info.size.count();
+        assert!((500..=524).contains(&reported), "{reported} tokens");
         let a = prompts.next();
         let b = prompts.next();
         assert_ne!(a.body["messages"], b.body["messages"]);
         assert_eq!(a.body["max_tokens"], 64);
         assert_eq!((a.line, b.line), (1, 2));
-        assert_eq!(tokens(&a), info.input_tokens, "the first request is the one reported");
+        assert_eq!(tokens(&a), reported, "the first request is the one reported");
         for _ in 0..100 {
             let item = prompts.next();
             assert!((500..=524).contains(&tokens(&item)), "{} tokens", tokens(&item));
@@ -323,6 +351,12 @@ mod tests {
         let (mut prompts, info) =
             Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0, ApiEndpoint::Chat).unwrap();
         assert_eq!((info.distinct, info.rejected), (2, 1));
+        match &info.size {
+            PromptSize::First { model, .. } => assert_eq!(model, "gpt-4.1"),
+            counted => panic!("a file's prompt is counted only when asked: {counted:?}"),
+        }
+        let one = json!({"messages": [{"role": "user", "content": "one"}]});
+        assert_eq!(info.size.count(), estimate_prompt_tokens("gpt-4.1", &one));
         let ids: Vec<String> = (0..3).map(|_| prompts.next().id).collect();
         assert_eq!(ids, ["a#1", "b#2", "a#3"]);
 

@@ -64,7 +64,8 @@ pub enum ArrivalKind {
 pub struct BenchInfo {
     /// `synthetic in=512,out=128`, or the input file.
     pub prompts: String,
-    /// Prompt tokens of one prompt (the tokenizer's count).
+    /// Prompt tokens per answered request, from the answers' `usage` (the server's own count);
+    /// the tokenizer's count of the first prompt when no request was answered.
     pub prompt_tokens: u64,
     /// The route's first target and its model.
     pub target: String,
