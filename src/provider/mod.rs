@@ -7,6 +7,7 @@
 
 mod account;
 pub mod body;
+mod buffers;
 pub mod endpoint;
 mod error;
 mod plain;

@@ -39,7 +39,7 @@ impl StreamFields {
 
 /// The serialized request body of `body` sent with `model`.
 pub fn encode(body: &Map<String, Value>, model: &str, stream: StreamFields) -> serde_json::Result<Bytes> {
-    let mut out = Vec::with_capacity(size_hint(body) + model.len() + 96);
+    let mut out = super::buffers::take(size_hint(body) + model.len() + 96);
     let streamed = stream != StreamFields::None;
     let usage = stream == StreamFields::StreamWithUsage;
     let mut fields = Fields::open(&mut out);
@@ -62,7 +62,7 @@ pub fn encode(body: &Map<String, Value>, model: &str, stream: StreamFields) -> s
         with_usage(fields.key("stream_options")?, &Value::Null)?;
     }
     fields.close();
-    Ok(Bytes::from(out))
+    Ok(super::buffers::freeze(out))
 }
 
 /// An object being written: `{`, then `"key":` before each value, then `}`.
