@@ -10,6 +10,7 @@
 //! rewritten, so a long sweep that is stopped still leaves the steps it finished.
 
 pub mod html;
+mod lines;
 pub mod markdown;
 mod plan;
 mod prompts;
@@ -40,7 +41,7 @@ use crate::stats::summary::JobInfo;
 use crate::stats::TargetInfo;
 use crate::threshold;
 
-pub use prompts::{PromptInfo, PromptSize};
+pub use prompts::PromptSize;
 pub use search::{FindMax, FindMaxReport, SearchBy};
 pub use spec::{BenchSpec, Length, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
 pub use summary::{BenchInfo, BenchSummary, FolderKind, StepReport, BENCH_SCHEMA_VERSION};
@@ -159,7 +160,7 @@ fn load_prompts(
     let tokenizer_model = primary_model
         .clone()
         .unwrap_or_else(|| FALLBACK_TOKENIZER_MODEL.to_string());
-    let (prompts, prompt_info) = prompts::Prompts::load(&spec.prompts, &tokenizer_model, spec.seed, spec.endpoint)?;
+    let (prompts, prompt_size) = prompts::Prompts::load(&spec.prompts, &tokenizer_model, spec.seed, spec.endpoint)?;
     if primary_model.is_none() && prompts.first_model().is_none() {
         return Err(JobError::Bench(
             "no model: give --model, targets in a job file, or \"model\" in the input lines".into(),
@@ -167,7 +168,7 @@ fn load_prompts(
     }
     let loaded = Loaded {
         prompts: spec.prompts.label(),
-        prompt_size: prompt_info.size,
+        prompt_size,
         model: primary_model,
         streamed: config.stream.is_some(),
         stop: spec.stop_at.label(),
@@ -251,6 +252,9 @@ impl Bench {
             let step_started = SystemTime::now();
             let (run, returned) = step::run(ctx, number, load, &prompts, csv).await?;
             csv = returned;
+            if let Some(failure) = prompts.failure() {
+                return Err(JobError::Bench(failure));
+            }
             let job = step_job(number, &load, &self.out_dir, step_started, run.measured);
             let mut report = run.collector.finish(number, &load, run.measured, run.complete, job);
             if let Some(note) = plan.record(&mut report, &self.summary.steps, timed) {

@@ -10,6 +10,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
+use super::lines::{no_valid_request, Lines};
 use super::spec::PromptSource;
 use super::synthetic::{Synthetic, MIN_SYNTHETIC_INPUT};
 use crate::input::{Entry, LineFormat, Reader, WorkItem};
@@ -31,15 +32,26 @@ const WORDS: &[&str] = &[
     "fire", "stone",
 ];
 
-/// Hands out the next prompt of a bench, for ever.
+/// A prompt file up to this size is held in memory; a longer one is read as the requests go
+/// ([`Lines`]). Held, a file is read and parsed once however often a bench cycles through it;
+/// read as it goes, a long file costs memory only for the prompts in flight.
+const HELD_AT_MOST: u64 = 32 * 1024 * 1024;
+
+/// Hands out the next prompt of a bench, for ever (unless its file fails).
 pub(crate) struct Prompts {
     kind: Kind,
     /// Requests handed out so far.
     sent: u64,
+    /// The model the first prompt names, if any.
+    first_model: Option<String>,
 }
 
 enum Kind {
-    File(Vec<WorkItem>),
+    /// A JSONL file longer than [`HELD_AT_MOST`], read as the requests go ([`Lines`]).
+    File(Lines),
+    /// Prompts held in memory: a shorter file's, a ShareGPT file's conversations, or lines
+    /// that cannot be read twice (standard input, a pipe).
+    Held(Vec<WorkItem>),
     Synthetic(Box<Generator>),
 }
 
@@ -102,16 +114,6 @@ fn words(corpus: &[&str], start: usize, count: u64) -> String {
     text
 }
 
-/// What loading the prompts found out, for the summary and the notices.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PromptInfo {
-    /// Valid prompts (file) or distinct generated texts.
-    pub distinct: usize,
-    /// Input lines that were not valid requests (not sent).
-    pub rejected: u64,
-    pub size: PromptSize,
-}
-
 /// One prompt's tokens by the tokenizer, the report's stand-in for a bench that got no answer:
 /// the answers' `usage` says how long the prompts were, in the server's own tokens.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,85 +147,90 @@ impl Prompts {
         model: &str,
         seed: u64,
         endpoint: ApiEndpoint,
-    ) -> Result<(Prompts, PromptInfo), JobError> {
+    ) -> Result<(Prompts, PromptSize), JobError> {
         match source {
             PromptSource::File(path) => Self::from_file(path, model, endpoint),
             PromptSource::Synthetic(synthetic) => Ok(Self::synthetic(*synthetic, model, seed, endpoint)),
         }
     }
 
-    fn from_file(path: &Path, model: &str, endpoint: ApiEndpoint) -> Result<(Prompts, PromptInfo), JobError> {
-        let mut items = Vec::new();
-        let mut rejected = 0;
-        if super::sharegpt::detect(path)? {
+    fn from_file(path: &Path, model: &str, endpoint: ApiEndpoint) -> Result<(Prompts, PromptSize), JobError> {
+        Self::from_file_holding(path, model, endpoint, HELD_AT_MOST)
+    }
+
+    /// A file's prompts; a JSONL file longer than `held_at_most` bytes is read as they go.
+    fn from_file_holding(
+        path: &Path,
+        model: &str,
+        endpoint: ApiEndpoint,
+        held_at_most: u64,
+    ) -> Result<(Prompts, PromptSize), JobError> {
+        let (kind, first) = if super::sharegpt::detect(path)? {
             let loaded = super::sharegpt::load(path, model)?;
-            (items, rejected) = (loaded.items, loaded.skipped);
+            Self::held(path, loaded.items, loaded.skipped)?
+        } else if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > held_at_most) {
+            let (lines, first) = Lines::open(path, endpoint)?;
+            (Kind::File(lines), first)
         } else {
+            let mut items = Vec::new();
+            let mut rejected = 0;
             for entry in Reader::open(path)?.with_endpoint(endpoint) {
                 match entry? {
                     Entry::Item(item) => items.push(item),
                     Entry::Rejected(_) => rejected += 1,
                 }
             }
-        }
-        let Some(first) = items.first() else {
-            return Err(JobError::Bench(format!(
-                "{}: no valid request in the file ({rejected} invalid lines; `sheepdog run {} --dry-run` says why)",
-                path.display(),
-                path.display()
-            )));
+            Self::held(path, items, rejected)?
         };
-        let info = PromptInfo {
-            distinct: items.len(),
-            rejected,
-            size: PromptSize::First {
-                model: model.to_string(),
-                body: first.body.clone(),
-            },
+        let size = PromptSize::First {
+            model: model.to_string(),
+            body: first.body.clone(),
         };
-        Ok((
-            Prompts {
-                kind: Kind::File(items),
-                sent: 0,
-            },
-            info,
-        ))
+        let prompts = Prompts {
+            kind,
+            sent: 0,
+            first_model: first.model().map(str::to_string),
+        };
+        Ok((prompts, size))
     }
 
-    fn synthetic(synthetic: Synthetic, model: &str, seed: u64, endpoint: ApiEndpoint) -> (Prompts, PromptInfo) {
+    /// Prompts kept in memory, and the first of them; `rejected`: the lines left out.
+    fn held(path: &Path, items: Vec<WorkItem>, rejected: u64) -> Result<(Kind, WorkItem), JobError> {
+        let Some(first) = items.first().cloned() else {
+            return Err(no_valid_request(path, rejected));
+        };
+        Ok((Kind::Held(items), first))
+    }
+
+    fn synthetic(synthetic: Synthetic, model: &str, seed: u64, endpoint: ApiEndpoint) -> (Prompts, PromptSize) {
         // The first request's size, from a generator of its own: the same seed, the same requests.
         let first = Generator::new(synthetic, model, seed, endpoint).body(1);
-        let info = PromptInfo {
-            distinct: 0,
-            rejected: 0,
-            size: PromptSize::Counted(estimate_prompt_tokens(model, &Value::Object(first))),
-        };
+        let size = PromptSize::Counted(estimate_prompt_tokens(model, &Value::Object(first)));
         let prompts = Prompts {
             kind: Kind::Synthetic(Box::new(Generator::new(synthetic, model, seed, endpoint))),
             sent: 0,
+            first_model: None,
         };
-        (prompts, info)
+        (prompts, size)
     }
 
     /// The model the first prompt names, if any (synthetic prompts name none).
     pub fn first_model(&self) -> Option<&str> {
-        match &self.kind {
-            Kind::File(items) => items.first().and_then(WorkItem::model),
-            Kind::Synthetic(_) => None,
-        }
+        self.first_model.as_deref()
     }
 
-    /// The next request. Its `line` is its serial number (1-based) within the bench.
-    pub fn next(&mut self) -> WorkItem {
-        self.sent += 1;
-        let n = self.sent;
-        match &mut self.kind {
-            Kind::File(items) => {
-                let mut item = items[(n - 1) as usize % items.len()].clone();
-                item.id = format!("{}#{n}", item.id);
-                item.line = n;
-                item
-            }
+    /// The next request, `None` once a file's prompts have ended ([`Prompts::failure`] says
+    /// why). Its `line` is its serial number (1-based) within the bench.
+    pub fn next(&mut self) -> Option<WorkItem> {
+        let n = self.sent + 1;
+        let numbered = |mut item: WorkItem| {
+            item.id = format!("{}#{n}", item.id);
+            item.line = n;
+            item
+        };
+        let item = match &mut self.kind {
+            Kind::File(lines) => numbered(lines.next()?),
+            Kind::Held(items) => numbered(items[(n - 1) as usize % items.len()].clone()),
             Kind::Synthetic(generator) => {
                 let body = generator.body(n);
                 let endpoint = &generator.endpoint;
@@ -236,6 +243,17 @@ impl Prompts {
                     metadata: None,
                 }
             }
+        };
+        self.sent = n;
+        Some(item)
+    }
+
+    /// Why a file's prompts ended, if they have: the file could not be read again, or no
+    /// longer has a valid line.
+    pub fn failure(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::File(lines) => lines.failure(),
+            Kind::Held(_) | Kind::Synthetic(_) => None,
         }
     }
 }
@@ -250,7 +268,7 @@ mod tests {
 
     use super::super::synthetic::Length;
 
-    fn synthetic(text: &str, seed: u64) -> (Prompts, PromptInfo) {
+    fn synthetic(text: &str, seed: u64) -> (Prompts, PromptSize) {
         let spec: Synthetic = text.parse().unwrap();
         Prompts::load(&PromptSource::Synthetic(spec), "gpt-4.1-mini", seed, ApiEndpoint::Chat).unwrap()
     }
@@ -266,16 +284,16 @@ mod tests {
     #[test]
     fn synthetic_prompts_have_about_the_asked_tokens_and_differ() {
         let (mut prompts, info) = synthetic("in=512,out=64", 1);
-        let reported = info.size.count();
+        let reported = info.count();
         assert!((500..=524).contains(&reported), "{reported} tokens");
-        let a = prompts.next();
-        let b = prompts.next();
+        let a = prompts.next().unwrap();
+        let b = prompts.next().unwrap();
         assert_ne!(a.body["messages"], b.body["messages"]);
         assert_eq!(a.body["max_tokens"], 64);
         assert_eq!((a.line, b.line), (1, 2));
         assert_eq!(tokens(&a), reported, "the first request is the one reported");
         for _ in 0..100 {
-            let item = prompts.next();
+            let item = prompts.next().unwrap();
             assert!((500..=524).contains(&tokens(&item)), "{} tokens", tokens(&item));
             assert!(content(&item).starts_with(&format!("{:04} ", item.line)));
         }
@@ -285,7 +303,7 @@ mod tests {
     fn drawn_lengths_reach_the_requests_with_their_means() {
         let (mut prompts, _) = synthetic("in=normal:512:128,out=uniform:64:256", 3);
         let n = 2000;
-        let items: Vec<WorkItem> = (0..n).map(|_| prompts.next()).collect();
+        let items: Vec<WorkItem> = (0..n).map(|_| prompts.next().unwrap()).collect();
         let mean_in = items.iter().map(|i| tokens(i) as f64).sum::<f64>() / n as f64;
         let max_tokens: Vec<u64> = items.iter().map(|i| i.body["max_tokens"].as_u64().unwrap()).collect();
         let mean_out = max_tokens.iter().sum::<u64>() as f64 / n as f64;
@@ -306,7 +324,7 @@ mod tests {
     fn prompts_spec(prompts: &Prompts) -> Synthetic {
         match &prompts.kind {
             Kind::Synthetic(generator) => generator.spec,
-            Kind::File(_) => panic!("synthetic prompts expected"),
+            Kind::File(_) | Kind::Held(_) => panic!("synthetic prompts expected"),
         }
     }
 
@@ -315,7 +333,7 @@ mod tests {
         let spec = "in=normal:256:64,out=uniform:8:64,prefix=300,prefix-share=0.5";
         let run = |seed| {
             let (mut prompts, _) = synthetic(spec, seed);
-            (0..50).map(|_| prompts.next().body).collect::<Vec<_>>()
+            (0..50).map(|_| prompts.next().unwrap().body).collect::<Vec<_>>()
         };
         assert_eq!(run(9), run(9));
         assert_ne!(run(9), run(10));
@@ -324,10 +342,10 @@ mod tests {
     #[test]
     fn a_share_of_the_requests_starts_with_the_same_prefix() {
         let (mut prompts, _) = synthetic("in=64,out=8,prefix=2000,prefix-share=0.8", 5);
-        let items: Vec<WorkItem> = (0..1000).map(|_| prompts.next()).collect();
+        let items: Vec<WorkItem> = (0..1000).map(|_| prompts.next().unwrap()).collect();
         let prefix = match &prompts.kind {
             Kind::Synthetic(generator) => generator.prefix.clone(),
-            Kind::File(_) => unreachable!(),
+            Kind::File(_) | Kind::Held(_) => unreachable!(),
         };
         let words = prefix.split_whitespace().count();
         assert_eq!(words, 2000, "the prefix has 2000 one-token words");
@@ -348,24 +366,34 @@ mod tests {
             "{\"id\":\"a\",\"prompt\":\"one\"}\nnot json\n{\"id\":\"b\",\"prompt\":\"two\"}\n",
         )
         .unwrap();
-        let (mut prompts, info) =
-            Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0, ApiEndpoint::Chat).unwrap();
-        assert_eq!((info.distinct, info.rejected), (2, 1));
-        match &info.size {
-            PromptSize::First { model, .. } => assert_eq!(model, "gpt-4.1"),
-            counted => panic!("a file's prompt is counted only when asked: {counted:?}"),
+        for held_at_most in [HELD_AT_MOST, 0] {
+            let (mut prompts, info) =
+                Prompts::from_file_holding(&path, "gpt-4.1", ApiEndpoint::Chat, held_at_most).unwrap();
+            let read_as_it_goes = matches!(prompts.kind, Kind::File(_));
+            assert_eq!(read_as_it_goes, held_at_most == 0, "a short file is held");
+            match &info {
+                PromptSize::First { model, .. } => assert_eq!(model, "gpt-4.1"),
+                counted => panic!("a file's prompt is counted only when asked: {counted:?}"),
+            }
+            let one = json!({"messages": [{"role": "user", "content": "one"}]});
+            assert_eq!(info.count(), estimate_prompt_tokens("gpt-4.1", &one));
+            let ids: Vec<String> = (0..5).map(|_| prompts.next().unwrap().id).collect();
+            assert_eq!(
+                ids,
+                ["a#1", "b#2", "a#3", "b#4", "a#5"],
+                "read as it goes: {read_as_it_goes}"
+            );
         }
-        let one = json!({"messages": [{"role": "user", "content": "one"}]});
-        assert_eq!(info.size.count(), estimate_prompt_tokens("gpt-4.1", &one));
-        let ids: Vec<String> = (0..3).map(|_| prompts.next().id).collect();
-        assert_eq!(ids, ["a#1", "b#2", "a#3"]);
 
         std::fs::write(&path, "not json\n").unwrap();
-        let err = Prompts::load(&PromptSource::File(path.clone()), "gpt-4.1", 0, ApiEndpoint::Chat)
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("no valid request"), "{err}");
-        assert_eq!(err.exit(), crate::Exit::Usage);
+        for held_at_most in [HELD_AT_MOST, 0] {
+            let err = Prompts::from_file_holding(&path, "gpt-4.1", ApiEndpoint::Chat, held_at_most)
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("no valid request"), "{err}");
+            assert!(err.to_string().contains("(1 invalid lines;"), "{err}");
+            assert_eq!(err.exit(), crate::Exit::Usage);
+        }
         let missing = Prompts::load(
             &PromptSource::File(dir.path().join("nope.jsonl")),
             "m",
@@ -375,5 +403,29 @@ mod tests {
         .err()
         .unwrap();
         assert!(missing.to_string().contains("nope.jsonl"), "{missing}");
+    }
+
+    #[test]
+    fn a_file_that_loses_its_valid_lines_during_the_bench_ends_its_prompts_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        std::fs::write(&path, "{\"id\":\"a\",\"prompt\":\"one\"}\n").unwrap();
+        let (mut prompts, _) = Prompts::from_file_holding(&path, "m", ApiEndpoint::Chat, 0).unwrap();
+        assert!(
+            matches!(prompts.kind, Kind::File(_)),
+            "a file is read as the requests go"
+        );
+        assert_eq!(prompts.next().unwrap().id, "a#1");
+        assert_eq!(prompts.failure(), None);
+        std::fs::write(&path, "not json\n").unwrap();
+        // What was read ahead still comes; then the file, read again, has no valid line.
+        let sent = (0..1000).take_while(|_| prompts.next().is_some()).count();
+        assert!(sent < 1000, "the prompts never ended");
+        let failure = prompts.failure().unwrap();
+        assert!(
+            failure.contains("no valid request left") && failure.contains("p.jsonl"),
+            "{failure}"
+        );
+        assert!(prompts.next().is_none(), "ended for good");
     }
 }

@@ -67,22 +67,30 @@ impl SharedPrompts {
         SharedPrompts(Arc::new(Mutex::new(prompts)))
     }
 
-    fn draw(&self) -> WorkItem {
+    fn draw(&self) -> Option<WorkItem> {
+        self.lock().next()
+    }
+
+    /// Why the prompts ended, if they have (a file that could not be read again).
+    pub fn failure(&self) -> Option<String> {
+        self.lock().failure().map(str::to_string)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Prompts> {
         // A draw cannot panic half-way through; a poisoned lock still holds whole prompts.
-        let mut prompts = match self.0.lock() {
+        match self.0.lock() {
             Ok(prompts) => prompts,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        prompts.next()
+        }
     }
 }
 
-/// The prompts, sent in a cycle: a bench's source never runs dry.
+/// The prompts, sent in a cycle: a bench's source runs dry only when its file fails.
 impl Source for SharedPrompts {
     type Work = WorkItem;
 
     async fn next_work(&mut self) -> Option<WorkItem> {
-        Some(self.draw())
+        self.draw()
     }
 }
 
@@ -249,7 +257,10 @@ impl Slot {
             if !warmup && !self.count.take() {
                 break;
             }
-            if !self.request.report(self.prompts.draw(), due, warmup).await {
+            let Some(item) = self.prompts.draw() else {
+                break;
+            };
+            if !self.request.report(item, due, warmup).await {
                 break;
             }
             due = Instant::now();
