@@ -199,7 +199,7 @@ cpu=$(per_request "$sd_cpu" "$long")
 oha_ms=$(per_request "$oha_cpu" "$long")
 row "long context: client CPU per request, $long × 400 KB prompts, 1,000-token streams, c=32 ($ok ok) (ref: oha, same body)" \
   "$cpu ms" "$oha_ms ms" "$(ratio "$cpu" "$oha_ms") (goal ≤ 2)"
-# The same without what a run spends once (the tokenizer's tables, the reports): the CPU a
+# The same without what a run spends once (its start, the reports): the CPU a
 # run of a fifth as many requests used, taken off, over the requests between the two.
 fifth=$((long / 5))
 result=$(long_sheepdog "$fifth")
