@@ -208,6 +208,40 @@ async fn the_prompts_size_is_the_servers_count_and_the_tokenizers_without_an_ans
     refusing.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_prompt_file_over_32_mib_cycles_through_every_prompt_and_again() {
+    let scratch = Scratch::new();
+    // 35 prompts of 960,000 characters: 33.6 MB, over the 32 MiB a bench holds in memory.
+    let content = "x".repeat(960_000);
+    let mut text = String::new();
+    for i in 0..35 {
+        let line = serde_json::json!({"id": format!("p{i}"), "messages": [{"role": "user", "content": content}]});
+        text.push_str(&format!("{line}\n"));
+    }
+    assert!(text.len() > 32 * 1024 * 1024);
+    let input = scratch.write("long.jsonl", &text);
+    drop(text);
+    let server = start_mock(MockConfig::default()).await;
+    let args = [
+        "--input",
+        input.to_str().expect("utf-8 path"),
+        "--concurrency",
+        "4",
+        "--requests",
+        "40",
+        "--no-stream",
+    ];
+    let run = bench(&server, &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary["steps"][0]["succeeded"], 40);
+    assert_eq!(server.stats().requests, 40);
+    // The 36th request is the file's first prompt again, read from its start.
+    for id in ["p34#35", "p0#36", "p4#40"] {
+        assert!(run.requests_csv.contains(&format!("\n1,{id},")), "no row for {id}");
+    }
+    server.shutdown().await;
+}
+
 #[test]
 fn bad_bench_usage_exits_2_naming_the_flag() {
     let scratch = Scratch::new();

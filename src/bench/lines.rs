@@ -5,11 +5,13 @@
 //! Held whole, a file of long prompts costs its size in memory, and the first touch of every
 //! page of it: 500 prompts of 400 KB were 200 MB and 53,000 page faults, which doubled the
 //! client's CPU per request. Read as requests go, a prompt's memory is used again by the next
-//! one. The parsing runs on the reader's thread, off the runtime's; the requests only take what
-//! it has read.
+//! one. The reading and parsing run on the reader's thread, off the runtime's; a request waits
+//! for its prompt without blocking a runtime thread, so a slow disk never delays the reading of
+//! answers (and their timings).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use tokio::sync::mpsc::{channel, Receiver, Sender};
 
 use crate::input::{Entry, Reader, WorkItem};
 use crate::job::JobError;
@@ -38,7 +40,7 @@ impl Lines {
                 None => return Err(no_valid_request(path, rejected)),
             }
         };
-        let (sender, ahead) = sync_channel(AHEAD);
+        let (sender, ahead) = channel(AHEAD);
         let cycle = Cycle {
             path: path.to_path_buf(),
             endpoint,
@@ -53,14 +55,14 @@ impl Lines {
     }
 
     /// The next prompt; `None` once the prompts have ended ([`Lines::failure`] says why).
-    pub fn next(&mut self) -> Option<WorkItem> {
+    pub async fn next(&mut self) -> Option<WorkItem> {
         if self.failed.is_some() {
             return None;
         }
-        let message = match self.ahead.recv() {
-            Ok(Ok(item)) => return Some(item),
-            Ok(Err(message)) => message,
-            Err(_) => "the thread reading the prompts stopped".to_string(),
+        let message = match self.ahead.recv().await {
+            Some(Ok(item)) => return Some(item),
+            Some(Err(message)) => message,
+            None => "the thread reading the prompts stopped".to_string(),
         };
         self.failed = Some(message);
         None
@@ -86,12 +88,12 @@ pub(super) fn no_valid_request(path: &Path, rejected: u64) -> JobError {
 struct Cycle {
     path: PathBuf,
     endpoint: ApiEndpoint,
-    sender: SyncSender<Result<WorkItem, String>>,
+    sender: Sender<Result<WorkItem, String>>,
 }
 
 impl Cycle {
     fn run(self, mut reader: Reader, first: WorkItem) {
-        if self.sender.send(Ok(first)).is_err() {
+        if self.sender.blocking_send(Ok(first)).is_err() {
             return;
         }
         // The first pass has its first item already.
@@ -100,7 +102,7 @@ impl Cycle {
             match reader.next_entry() {
                 Ok(Some(Entry::Item(item))) => {
                     found = true;
-                    if self.sender.send(Ok(item)).is_err() {
+                    if self.sender.blocking_send(Ok(item)).is_err() {
                         return;
                     }
                 }
@@ -125,6 +127,6 @@ impl Cycle {
     }
 
     fn fail(&self, message: String) {
-        let _ = self.sender.send(Err(message));
+        let _ = self.sender.blocking_send(Err(message));
     }
 }

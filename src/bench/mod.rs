@@ -252,7 +252,7 @@ impl Bench {
             let step_started = SystemTime::now();
             let (run, returned) = step::run(ctx, number, load, &prompts, csv).await?;
             csv = returned;
-            if let Some(failure) = prompts.failure() {
+            if let Some(failure) = prompts.failure().await {
                 return Err(JobError::Bench(failure));
             }
             let job = step_job(number, &load, &self.out_dir, step_started, run.measured);

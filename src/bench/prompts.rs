@@ -221,7 +221,7 @@ impl Prompts {
 
     /// The next request, `None` once a file's prompts have ended ([`Prompts::failure`] says
     /// why). Its `line` is its serial number (1-based) within the bench.
-    pub fn next(&mut self) -> Option<WorkItem> {
+    pub async fn next(&mut self) -> Option<WorkItem> {
         let n = self.sent + 1;
         let numbered = |mut item: WorkItem| {
             item.id = format!("{}#{n}", item.id);
@@ -229,7 +229,7 @@ impl Prompts {
             item
         };
         let item = match &mut self.kind {
-            Kind::File(lines) => numbered(lines.next()?),
+            Kind::File(lines) => numbered(lines.next().await?),
             Kind::Held(items) => numbered(items[(n - 1) as usize % items.len()].clone()),
             Kind::Synthetic(generator) => {
                 let body = generator.body(n);
@@ -264,7 +264,13 @@ fn user_body(content: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use futures::executor::block_on;
+
     use super::*;
+
+    fn next(prompts: &mut Prompts) -> WorkItem {
+        block_on(prompts.next()).expect("a prompt")
+    }
 
     use super::super::synthetic::Length;
 
@@ -286,14 +292,14 @@ mod tests {
         let (mut prompts, info) = synthetic("in=512,out=64", 1);
         let reported = info.count();
         assert!((500..=524).contains(&reported), "{reported} tokens");
-        let a = prompts.next().unwrap();
-        let b = prompts.next().unwrap();
+        let a = next(&mut prompts);
+        let b = next(&mut prompts);
         assert_ne!(a.body["messages"], b.body["messages"]);
         assert_eq!(a.body["max_tokens"], 64);
         assert_eq!((a.line, b.line), (1, 2));
         assert_eq!(tokens(&a), reported, "the first request is the one reported");
         for _ in 0..100 {
-            let item = prompts.next().unwrap();
+            let item = next(&mut prompts);
             assert!((500..=524).contains(&tokens(&item)), "{} tokens", tokens(&item));
             assert!(content(&item).starts_with(&format!("{:04} ", item.line)));
         }
@@ -303,7 +309,7 @@ mod tests {
     fn drawn_lengths_reach_the_requests_with_their_means() {
         let (mut prompts, _) = synthetic("in=normal:512:128,out=uniform:64:256", 3);
         let n = 2000;
-        let items: Vec<WorkItem> = (0..n).map(|_| prompts.next().unwrap()).collect();
+        let items: Vec<WorkItem> = (0..n).map(|_| next(&mut prompts)).collect();
         let mean_in = items.iter().map(|i| tokens(i) as f64).sum::<f64>() / n as f64;
         let max_tokens: Vec<u64> = items.iter().map(|i| i.body["max_tokens"].as_u64().unwrap()).collect();
         let mean_out = max_tokens.iter().sum::<u64>() as f64 / n as f64;
@@ -333,7 +339,7 @@ mod tests {
         let spec = "in=normal:256:64,out=uniform:8:64,prefix=300,prefix-share=0.5";
         let run = |seed| {
             let (mut prompts, _) = synthetic(spec, seed);
-            (0..50).map(|_| prompts.next().unwrap().body).collect::<Vec<_>>()
+            (0..50).map(|_| next(&mut prompts).body).collect::<Vec<_>>()
         };
         assert_eq!(run(9), run(9));
         assert_ne!(run(9), run(10));
@@ -342,7 +348,7 @@ mod tests {
     #[test]
     fn a_share_of_the_requests_starts_with_the_same_prefix() {
         let (mut prompts, _) = synthetic("in=64,out=8,prefix=2000,prefix-share=0.8", 5);
-        let items: Vec<WorkItem> = (0..1000).map(|_| prompts.next().unwrap()).collect();
+        let items: Vec<WorkItem> = (0..1000).map(|_| next(&mut prompts)).collect();
         let prefix = match &prompts.kind {
             Kind::Synthetic(generator) => generator.prefix.clone(),
             Kind::File(_) | Kind::Held(_) => unreachable!(),
@@ -377,7 +383,7 @@ mod tests {
             }
             let one = json!({"messages": [{"role": "user", "content": "one"}]});
             assert_eq!(info.count(), estimate_prompt_tokens("gpt-4.1", &one));
-            let ids: Vec<String> = (0..5).map(|_| prompts.next().unwrap().id).collect();
+            let ids: Vec<String> = (0..5).map(|_| next(&mut prompts).id).collect();
             assert_eq!(
                 ids,
                 ["a#1", "b#2", "a#3", "b#4", "a#5"],
@@ -415,17 +421,17 @@ mod tests {
             matches!(prompts.kind, Kind::File(_)),
             "a file is read as the requests go"
         );
-        assert_eq!(prompts.next().unwrap().id, "a#1");
+        assert_eq!(next(&mut prompts).id, "a#1");
         assert_eq!(prompts.failure(), None);
         std::fs::write(&path, "not json\n").unwrap();
         // What was read ahead still comes; then the file, read again, has no valid line.
-        let sent = (0..1000).take_while(|_| prompts.next().is_some()).count();
+        let sent = (0..1000).take_while(|_| block_on(prompts.next()).is_some()).count();
         assert!(sent < 1000, "the prompts never ended");
         let failure = prompts.failure().unwrap();
         assert!(
             failure.contains("no valid request left") && failure.contains("p.jsonl"),
             "{failure}"
         );
-        assert!(prompts.next().is_none(), "ended for good");
+        assert!(block_on(prompts.next()).is_none(), "ended for good");
     }
 }

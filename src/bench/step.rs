@@ -10,7 +10,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -60,28 +60,22 @@ pub(crate) struct StepRun {
 /// The bench's prompts, shared by its steps and a closed loop's slots; each draw takes the
 /// next one in the sequence the seed gives.
 #[derive(Clone)]
-pub(crate) struct SharedPrompts(Arc<Mutex<Prompts>>);
+pub(crate) struct SharedPrompts(Arc<tokio::sync::Mutex<Prompts>>);
 
 impl SharedPrompts {
     pub fn new(prompts: Prompts) -> SharedPrompts {
-        SharedPrompts(Arc::new(Mutex::new(prompts)))
+        SharedPrompts(Arc::new(tokio::sync::Mutex::new(prompts)))
     }
 
-    fn draw(&self) -> Option<WorkItem> {
-        self.lock().next()
+    /// The next prompt; a draw waits (without holding a runtime thread) for a file's prompt
+    /// still being read.
+    async fn draw(&self) -> Option<WorkItem> {
+        self.0.lock().await.next().await
     }
 
     /// Why the prompts ended, if they have (a file that could not be read again).
-    pub fn failure(&self) -> Option<String> {
-        self.lock().failure().map(str::to_string)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Prompts> {
-        // A draw cannot panic half-way through; a poisoned lock still holds whole prompts.
-        match self.0.lock() {
-            Ok(prompts) => prompts,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+    pub async fn failure(&self) -> Option<String> {
+        self.0.lock().await.failure().map(str::to_string)
     }
 }
 
@@ -90,7 +84,7 @@ impl Source for SharedPrompts {
     type Work = WorkItem;
 
     async fn next_work(&mut self) -> Option<WorkItem> {
-        self.draw()
+        self.draw().await
     }
 }
 
@@ -257,7 +251,7 @@ impl Slot {
             if !warmup && !self.count.take() {
                 break;
             }
-            let Some(item) = self.prompts.draw() else {
+            let Some(item) = self.prompts.draw().await else {
                 break;
             };
             if !self.request.report(item, due, warmup).await {
