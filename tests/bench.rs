@@ -242,6 +242,47 @@ async fn a_prompt_file_over_32_mib_cycles_through_every_prompt_and_again() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_prompt_file_emptied_during_the_bench_stops_it_and_keeps_the_step() {
+    let scratch = Scratch::new();
+    let content = "x".repeat(960_000);
+    let line = serde_json::json!({"id": "p", "messages": [{"role": "user", "content": content}]});
+    let mut text = String::new();
+    for _ in 0..35 {
+        text.push_str(&format!("{line}\n"));
+    }
+    let input = scratch.write("long.jsonl", &text);
+    drop(text);
+    let server = start_mock(MockConfig::default()).await;
+    let args = [
+        "--input",
+        input.to_str().expect("utf-8 path"),
+        "--concurrency",
+        "1",
+        "--requests",
+        "1000",
+        "--no-stream",
+    ];
+    let empty = async {
+        while server.stats().requests < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        std::fs::write(&input, "not json\n").expect("rewrite the prompt file");
+    };
+    let (run, ()) = tokio::join!(bench(&server, &args), empty);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no valid request left"), "{}", run.stderr);
+    assert!(server.stats().requests < 1000);
+    let step = &run.summary["steps"][0];
+    assert!(
+        step["succeeded"].as_u64().is_some_and(|n| n >= 3),
+        "the step cut short is kept: {step}"
+    );
+    let why = run.summary["bench"]["stopped_early"].as_str().unwrap_or_default();
+    assert!(why.contains("the prompts ended"), "{why}");
+    server.shutdown().await;
+}
+
 #[test]
 fn bad_bench_usage_exits_2_naming_the_flag() {
     let scratch = Scratch::new();

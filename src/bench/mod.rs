@@ -41,7 +41,7 @@ use crate::stats::summary::JobInfo;
 use crate::stats::TargetInfo;
 use crate::threshold;
 
-pub use prompts::PromptSize;
+use prompts::PromptSize;
 pub use search::{FindMax, FindMaxReport, SearchBy};
 pub use spec::{BenchSpec, Length, PromptSource, Slo, SloMetric, SloSpec, StopAt, Synthetic};
 pub use summary::{BenchInfo, BenchSummary, FolderKind, StepReport, BENCH_SCHEMA_VERSION};
@@ -252,9 +252,6 @@ impl Bench {
             let step_started = SystemTime::now();
             let (run, returned) = step::run(ctx, number, load, &prompts, csv).await?;
             csv = returned;
-            if let Some(failure) = prompts.failure().await {
-                return Err(JobError::Bench(failure));
-            }
             let job = step_job(number, &load, &self.out_dir, step_started, run.measured);
             let mut report = run.collector.finish(number, &load, run.measured, run.complete, job);
             if let Some(note) = plan.record(&mut report, &self.summary.steps, timed) {
@@ -263,6 +260,14 @@ impl Bench {
             observe(BenchEvent::StepFinished(&report));
             self.summary.bench.budget = ctx.dispatcher.budget_report();
             let crossed = self.add_step(spec, report, &plan)?;
+            // A prompt file that can no longer be read ends the bench, after the step it cut
+            // short is kept in the reports with the reason.
+            if let Some(failure) = prompts.failure().await {
+                self.summary.bench.stopped_early = Some(format!("the prompts ended: {failure}"));
+                self.stamp();
+                write_reports(&self.out_dir, &self.summary)?;
+                return Err(JobError::Bench(failure));
+            }
             if crossed && spec.abort_on_fail {
                 break;
             }
