@@ -208,10 +208,9 @@ async fn the_prompts_size_is_the_servers_count_and_the_tokenizers_without_an_ans
     refusing.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_prompt_file_over_32_mib_cycles_through_every_prompt_and_again() {
-    let scratch = Scratch::new();
-    // 35 prompts of 960,000 characters: 33.6 MB, over the 32 MiB a bench holds in memory.
+/// 35 prompts `p0` to `p34` of 960,000 characters: 33.6 MB, over the 32 MiB a bench holds in
+/// memory, so it is read as the requests go.
+fn long_prompt_file(scratch: &Scratch) -> std::path::PathBuf {
     let content = "x".repeat(960_000);
     let mut text = String::new();
     for i in 0..35 {
@@ -219,18 +218,29 @@ async fn a_prompt_file_over_32_mib_cycles_through_every_prompt_and_again() {
         text.push_str(&format!("{line}\n"));
     }
     assert!(text.len() > 32 * 1024 * 1024);
-    let input = scratch.write("long.jsonl", &text);
-    drop(text);
-    let server = start_mock(MockConfig::default()).await;
-    let args = [
+    scratch.write("long.jsonl", &text)
+}
+
+/// A closed-loop bench of `input` at `concurrency`, `requests` requests, not streamed.
+fn long_prompt_args<'a>(input: &'a std::path::Path, concurrency: &'a str, requests: &'a str) -> [&'a str; 7] {
+    let input = input.to_str().expect("utf-8 path");
+    [
         "--input",
-        input.to_str().expect("utf-8 path"),
+        input,
         "--concurrency",
-        "4",
+        concurrency,
         "--requests",
-        "40",
+        requests,
         "--no-stream",
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn a_prompt_file_over_32_mib_cycles_through_every_prompt_and_again() {
+    let scratch = Scratch::new();
+    let input = long_prompt_file(&scratch);
+    let server = start_mock(MockConfig::default()).await;
+    let args = long_prompt_args(&input, "4", "40");
     let run = bench(&server, &args).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.summary["steps"][0]["succeeded"], 40);
@@ -245,24 +255,9 @@ async fn a_prompt_file_over_32_mib_cycles_through_every_prompt_and_again() {
 #[tokio::test]
 async fn a_prompt_file_emptied_during_the_bench_stops_it_and_keeps_the_step() {
     let scratch = Scratch::new();
-    let content = "x".repeat(960_000);
-    let line = serde_json::json!({"id": "p", "messages": [{"role": "user", "content": content}]});
-    let mut text = String::new();
-    for _ in 0..35 {
-        text.push_str(&format!("{line}\n"));
-    }
-    let input = scratch.write("long.jsonl", &text);
-    drop(text);
+    let input = long_prompt_file(&scratch);
     let server = start_mock(MockConfig::default()).await;
-    let args = [
-        "--input",
-        input.to_str().expect("utf-8 path"),
-        "--concurrency",
-        "1",
-        "--requests",
-        "1000",
-        "--no-stream",
-    ];
+    let args = long_prompt_args(&input, "1", "1000");
     let empty = async {
         while server.stats().requests < 3 {
             tokio::time::sleep(Duration::from_millis(5)).await;
