@@ -218,17 +218,46 @@ fn answer_stream(deltas: &[String], endings: &[usize], split_json: bool, keep_al
     encode(&events, endings)
 }
 
-/// Compact JSON cut after each comma between a string and the next key (`","`): joined again
-/// with `\n`, it is the same JSON. (Inside strings a quote is escaped, so `","` is never there.)
+/// Compact JSON cut after each comma between a string and the next key (`","` followed by a
+/// key and its colon): joined again with `\n`, it is the same JSON. A `","` alone may be a
+/// string holding a comma (`"content":","`), so the key after it is checked: inside a string
+/// every quote is escaped, and after a string's closing quote no name can follow.
 fn break_lines(json: &str) -> Vec<String> {
     let mut lines = Vec::new();
-    let mut rest = json;
-    while let Some(at) = rest.find("\",\"") {
-        lines.push(rest[..at + 2].to_string());
-        rest = &rest[at + 2..];
+    let (mut start, mut from) = (0, 0);
+    while let Some(found) = json[from..].find("\",\"") {
+        let at = from + found;
+        if opens_key(&json[at + 2..]) {
+            lines.push(json[start..at + 2].to_string());
+            start = at + 2;
+        }
+        from = at + 1;
     }
-    lines.push(rest.to_string());
+    lines.push(json[start..].to_string());
     lines
+}
+
+/// Whether `text` starts with an object key: a quote, a lower-case name, a quote, a colon.
+fn opens_key(text: &str) -> bool {
+    let Some(name) = text.strip_prefix('"') else {
+        return false;
+    };
+    let length = name
+        .bytes()
+        .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
+        .count();
+    length > 0 && name[length..].starts_with("\":")
+}
+
+#[test]
+fn a_delta_of_one_comma_is_not_cut_when_chunks_spread_over_data_lines() {
+    // Proptest's minimal failing input when `break_lines` cut at every `","`.
+    let bytes = answer_stream(&[",".to_string()], &[0], true, false);
+    let (content, finished) = assemble(&decode(vec![bytes]));
+    assert_eq!(content.as_deref(), Some(","));
+    assert!(finished);
+    let lines = break_lines(r#"{"a":",","b":"x","c":1}"#);
+    assert_eq!(lines, [r#"{"a":",","#, r#""b":"x","#, r#""c":1}"#]);
 }
 
 /// The content of the assembled answer, and whether it finished — read the way
