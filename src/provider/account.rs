@@ -58,6 +58,8 @@ pub struct Endpoint {
     /// request's instructions); `None` where the base URL does not parse, which the request
     /// then reports.
     urls: std::sync::Arc<[Option<reqwest::Url>; ApiEndpoint::ALL.len()]>,
+    /// The same URLs as hyper's client takes them, for `http://` base URLs.
+    plain: std::sync::Arc<[Option<super::plain::Target>; ApiEndpoint::ALL.len()]>,
     /// `Authorization: Bearer <key>`, made once and marked sensitive (left out of debug
     /// output); `None` without a key or for a key no header can hold.
     pub(super) authorization: Option<reqwest::header::HeaderValue>,
@@ -67,6 +69,9 @@ impl Endpoint {
     pub fn new(provider: impl Into<String>, base_url: impl Into<String>, api_key: Option<Secret>) -> Endpoint {
         let base_url = base_url.into();
         let urls = ApiEndpoint::ALL.map(|api| reqwest::Url::parse(&format!("{base_url}{}", api.path())).ok());
+        let plain = urls
+            .each_ref()
+            .map(|url| url.as_ref().and_then(super::plain::Target::new));
         let authorization = api_key.as_ref().and_then(|key| {
             let mut value = reqwest::header::HeaderValue::try_from(format!("Bearer {}", key.expose())).ok()?;
             value.set_sensitive(true);
@@ -77,6 +82,7 @@ impl Endpoint {
             base_url,
             api_key,
             urls: std::sync::Arc::new(urls),
+            plain: std::sync::Arc::new(plain),
             authorization,
         }
     }
@@ -97,6 +103,12 @@ impl Endpoint {
             Some(url) => Ok(url),
             None => Err(format!("{}{}", self.base_url, api.path())),
         }
+    }
+
+    /// Where a plain-HTTP request to `api` goes; `None` unless the URL is `http://`.
+    pub(super) fn plain_target(&self, api: ApiEndpoint) -> Option<&super::plain::Target> {
+        let at = ApiEndpoint::ALL.iter().position(|a| *a == api)?;
+        self.plain[at].as_ref()
     }
 
     pub(super) fn scrub(&self, text: &str) -> String {

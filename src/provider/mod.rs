@@ -157,7 +157,7 @@ impl Client {
         // OpenAI's moderation answers carry no `usage`: their input is counted here.
         let counted = (api == ApiEndpoint::Moderations).then(|| body.clone());
         let answer = match (&self.plain, plain::url_for(endpoint, api)) {
-            (Some(client), Some(url)) => plain::send(client, endpoint, url, body, timeout, &self.body).await?,
+            (Some(client), Some(target)) => plain::send(client, endpoint, target, body, timeout, &self.body).await?,
             _ => self.send_reqwest(endpoint, api, body, timeout).await?,
         };
         let plain::Answer {

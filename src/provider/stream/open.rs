@@ -91,7 +91,7 @@ pub(super) async fn open(
     timeout: Duration,
 ) -> Result<Opened, RequestError> {
     match (plain, plain::url_for(endpoint, api)) {
-        (Some(client), Some(url)) => open_plain(client, endpoint, url, body, timeout).await,
+        (Some(client), Some(target)) => open_plain(client, endpoint, target, body, timeout).await,
         _ => open_reqwest(http, endpoint, api, body, timeout).await,
     }
 }
@@ -124,11 +124,12 @@ async fn open_reqwest(
 async fn open_plain(
     client: &PlainClient,
     endpoint: &Endpoint,
-    url: &reqwest::Url,
+    target: &plain::Target,
     body: Bytes,
     timeout: Duration,
 ) -> Result<Opened, RequestError> {
-    let request = plain::request(endpoint, url, "text/event-stream", body)?;
+    let request = plain::request(endpoint, target, "text/event-stream", body);
+    let url = &target.url;
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + timeout);
     let response = tokio::time::timeout_at(deadline, client.request(request))
