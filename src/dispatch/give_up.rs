@@ -13,7 +13,6 @@ impl Dispatcher {
             return;
         }
         target.note_given_up(error.class());
-        target.refusals.release();
         let fix = match (error.class(), &target.api_key_env) {
             (ErrorClass::InsufficientQuota, _) => "add credit to the account or use another key".to_string(),
             (_, Some(env)) => format!("check the key in {env}"),
@@ -24,16 +23,14 @@ impl Dispatcher {
             target.endpoint.provider, target.name
         );
         tracing::warn!(target_name = %target.name, reason = %reason, "target refused for good: its breaker stays open");
-        if self.route.iter().all(RouteTarget::is_dead) {
-            self.abort(reason);
-        }
+        self.abort_when_all_dead(reason);
+        target.refusals.release();
     }
 
     /// A target whose breaker says it is dead (never answered, or failed its probe): stop
     /// when no target is left, saying what failed and what to check.
     pub(super) fn give_up(&self, target: &RouteTarget, error: &RequestError) {
         target.note_given_up(error.class());
-        target.refusals.release();
         let check = match error.class() {
             ErrorClass::Connect => "check that the server is running and that base_url (host and port) is right",
             ErrorClass::Timeout => "check the network and base_url, or give a longer --timeout",
@@ -46,6 +43,14 @@ impl Dispatcher {
             redact_url(target.endpoint.base_url())
         );
         tracing::warn!(target_name = %target.name, reason = %reason, "target given up: its breaker stays open");
+        self.abort_when_all_dead(reason);
+        target.refusals.release();
+    }
+
+    /// Stops the run when no target is left. Before the requests held at a target's refusal
+    /// gate are let go: woken first, they would find the route dead with the run not yet
+    /// stopping, and fail their items for good where a stop leaves them for a resume.
+    fn abort_when_all_dead(&self, reason: String) {
         if self.route.iter().all(RouteTarget::is_dead) {
             self.abort(reason);
         }
@@ -57,7 +62,6 @@ impl Dispatcher {
             return;
         }
         target.note_given_up(error.class());
-        target.refusals.release();
         let fix = if error.is_unknown_model() {
             "the model name is not known there: check the target's model (`sheepdog check` lists the models it offers)"
         } else {
@@ -69,8 +73,7 @@ impl Dispatcher {
             redact_url(target.endpoint.base_url())
         );
         tracing::warn!(target_name = %target.name, reason = %reason, "target refused every request");
-        if self.route.iter().all(RouteTarget::is_dead) {
-            self.abort(reason);
-        }
+        self.abort_when_all_dead(reason);
+        target.refusals.release();
     }
 }
