@@ -11,6 +11,7 @@ mod buffers;
 pub mod endpoint;
 mod error;
 mod plain;
+mod pool;
 mod reply;
 mod request;
 pub mod retry_after;

@@ -12,21 +12,21 @@
 //! on reqwest. The errors are the same classes: a failed connection is `connect`, no complete
 //! answer within the timeout `timeout`, anything else `transport`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 
 use super::body::{BodyLimit, BodyMeter};
+use super::pool::{Failure, Lease, Pool};
 use super::stamp::Connector;
 use super::{ApiEndpoint, Endpoint, RequestError};
 
-/// The client of plain-HTTP endpoints.
-pub(super) type PlainClient = HyperClient<Connector, Full<Bytes>>;
+/// The client of plain-HTTP endpoints: its pool of connections.
+pub(super) type PlainClient = Pool;
 
 /// What came back: status, headers, the body read whole (and its meter, which holds its
 /// memory share while the caller parses it), and the time from send to the body's last byte.
@@ -54,11 +54,7 @@ pub(super) fn client(pool: usize, stamp: bool, env: impl Fn(&str) -> Option<Stri
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(super::CONNECT_TIMEOUT));
-    Some(
-        HyperClient::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(pool.max(1))
-            .build(Connector::new(connector, stamp)),
-    )
+    Some(Pool::new(Connector::new(connector, stamp), pool))
 }
 
 /// [`client`] with this process's environment.
@@ -73,7 +69,12 @@ pub(super) fn from_env(pool: usize, stamp: bool) -> Option<PlainClient> {
 pub(super) struct Target {
     /// The URL, for error messages.
     pub url: reqwest::Url,
+    /// The URL whole, where a connection goes.
     uri: hyper::Uri,
+    /// `http://host:port`: the requests that may share a connection.
+    key: Arc<str>,
+    /// The path (and query), as the request line names it.
+    path: hyper::Uri,
     /// `host[:port]`, the port left out when it is the scheme's own (as hyper-util writes it).
     host: HeaderValue,
 }
@@ -85,6 +86,8 @@ impl Target {
             return None;
         }
         let uri: hyper::Uri = url.as_str().parse().ok()?;
+        let path = uri.path_and_query()?.as_str().parse().ok()?;
+        let key = format!("http://{}", uri.authority()?).into();
         let host = uri.host()?;
         let host = match url.port() {
             Some(port) => HeaderValue::try_from(format!("{host}:{port}")).ok()?,
@@ -93,8 +96,28 @@ impl Target {
         Some(Target {
             url: url.clone(),
             uri,
+            key,
+            path,
             host,
         })
+    }
+
+    /// Sends `request` on a connection to this target: the answer's head and the connection's
+    /// lease, to be released once the answer is read to its end.
+    pub(super) async fn send(
+        &self,
+        client: &PlainClient,
+        request: hyper::Request<Full<Bytes>>,
+        endpoint: &Endpoint,
+        timeout: Duration,
+    ) -> Result<(hyper::Response<hyper::body::Incoming>, Lease), RequestError> {
+        client
+            .send(&self.key, &self.uri, request)
+            .await
+            .map_err(|failure| match failure {
+                Failure::Connect(e) => failed(&*e, true, endpoint, &self.url, timeout),
+                Failure::Exchange(e) => failed(&e, false, endpoint, &self.url, timeout),
+            })
     }
 }
 
@@ -116,7 +139,7 @@ pub(super) fn request(
 ) -> hyper::Request<Full<Bytes>> {
     let mut request = hyper::Request::new(Full::new(body));
     *request.method_mut() = hyper::Method::POST;
-    *request.uri_mut() = target.uri.clone();
+    *request.uri_mut() = target.path.clone();
     let headers = request.headers_mut();
     headers.reserve(6);
     headers.insert(HOST, target.host.clone());
@@ -142,10 +165,7 @@ pub(super) async fn send(
     let url = &target.url;
     let started = Instant::now();
     let exchange = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|e| failed(&e, e.is_connect(), endpoint, url, timeout))?;
+        let (response, lease) = target.send(client, request, endpoint, timeout).await?;
         let (parts, mut incoming) = response.into_parts();
         let declared = hyper::body::Body::size_hint(&incoming).exact();
         limit.check_declared(declared)?;
@@ -158,6 +178,7 @@ pub(super) async fn send(
                 chunks.push(chunk);
             }
         }
+        lease.release();
         Ok((parts, super::body::concat(chunks), meter))
     };
     let (parts, bytes, meter) = tokio::time::timeout(timeout, exchange)
@@ -250,6 +271,8 @@ mod tests {
         let local = target("http://127.0.0.1:8080/v1/chat/completions").unwrap();
         assert_eq!(local.host, "127.0.0.1:8080");
         assert_eq!(local.uri, "http://127.0.0.1:8080/v1/chat/completions");
+        assert_eq!(local.path, "/v1/chat/completions");
+        assert_eq!(&*local.key, "http://127.0.0.1:8080");
         assert_eq!(
             target("http://gateway.internal:80/v1/embeddings").unwrap().host,
             "gateway.internal"
@@ -261,7 +284,7 @@ mod tests {
         let target = url_for(&endpoint, ApiEndpoint::Chat).unwrap();
         let sent = request(&endpoint, target, "*/*", Bytes::from_static(b"{}"));
         assert_eq!(sent.method(), hyper::Method::POST);
-        assert_eq!(sent.uri(), "http://127.0.0.1:9/v1/chat/completions");
+        assert_eq!(sent.uri(), "/v1/chat/completions");
         let header = |name| sent.headers().get(name).and_then(|v| v.to_str().ok());
         assert_eq!(header(HOST), Some("127.0.0.1:9"));
         assert_eq!(header(CONTENT_TYPE), Some("application/json"));

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -115,14 +115,10 @@ pub struct Stamped {
     clock: RxClock,
 }
 
-impl Connection for Stamped {
-    fn connected(&self) -> Connected {
-        let connected = self.io.connected();
-        if self.stamping {
-            connected.extra(self.clock.clone())
-        } else {
-            connected
-        }
+impl Stamped {
+    /// The clock of this connection's reads, when the kernel stamps them.
+    pub fn clock(&self) -> Option<RxClock> {
+        self.stamping.then(|| self.clock.clone())
     }
 }
 

@@ -9,6 +9,7 @@ use http_body_util::BodyExt as _;
 use reqwest::header::HeaderMap;
 
 use super::super::plain::{self, PlainClient};
+use super::super::pool::Lease;
 use super::super::stamp::RxClock;
 use super::super::{ApiEndpoint, Endpoint, RequestError};
 use super::error_chain;
@@ -31,6 +32,8 @@ pub(super) enum Chunks {
         incoming: hyper::body::Incoming,
         deadline: tokio::time::Instant,
         clock: Option<RxClock>,
+        /// The connection, given back once the body has been read to its end.
+        lease: Option<Lease>,
     },
 }
 
@@ -52,10 +55,20 @@ impl Chunks {
                 Err(e) if e.is_timeout() => Some(Err(Broken::TimedOut)),
                 Err(e) => Some(Err(Broken::Transport(error_chain(&e)))),
             },
-            Chunks::Plain { incoming, deadline, .. } => loop {
+            Chunks::Plain {
+                incoming,
+                deadline,
+                lease,
+                ..
+            } => loop {
                 match tokio::time::timeout_at(*deadline, incoming.frame()).await {
                     Err(_) => return Some(Err(Broken::TimedOut)),
-                    Ok(None) => return None,
+                    Ok(None) => {
+                        if let Some(lease) = lease.take() {
+                            lease.release();
+                        }
+                        return None;
+                    }
                     Ok(Some(Err(e))) => return Some(Err(Broken::Transport(error_chain(&e)))),
                     Ok(Some(Ok(frame))) => {
                         // Trailers carry no bytes of the body.
@@ -129,20 +142,19 @@ async fn open_plain(
     timeout: Duration,
 ) -> Result<Opened, RequestError> {
     let request = plain::request(endpoint, target, "text/event-stream", body);
-    let url = &target.url;
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + timeout);
-    let response = tokio::time::timeout_at(deadline, client.request(request))
+    let (response, lease) = tokio::time::timeout_at(deadline, target.send(client, request, endpoint, timeout))
         .await
-        .map_err(|_| RequestError::Timeout(timeout))?
-        .map_err(|e| plain::failed(&e, e.is_connect(), endpoint, url, timeout))?;
+        .map_err(|_| RequestError::Timeout(timeout))??;
     let (parts, incoming) = response.into_parts();
     let length = hyper::body::Body::size_hint(&incoming).exact();
-    let clock = parts.extensions.get::<RxClock>().cloned();
+    let clock = lease.clock();
     let body = Chunks::Plain {
         incoming,
         deadline,
         clock,
+        lease: Some(lease),
     };
     Ok(Opened {
         status: parts.status.as_u16(),
