@@ -109,9 +109,15 @@ impl ApiEndpoint {
     /// A line of a mixed file keeps its own model on an endpoint the target's model does not
     /// fit (a chat target does not turn an embedding line into a chat request).
     pub fn fits_model(self, model: &str) -> bool {
-        let model = model.to_ascii_lowercase();
-        let embedding = model.contains("embed");
-        let moderation = model.contains("moderation");
+        // Twice per request: no lowercase copy, no substring searcher set up.
+        let names = |part: &str| {
+            model
+                .as_bytes()
+                .windows(part.len())
+                .any(|w| w.eq_ignore_ascii_case(part.as_bytes()))
+        };
+        let embedding = names("embed");
+        let moderation = names("moderation");
         match self {
             ApiEndpoint::Embeddings => embedding,
             ApiEndpoint::Moderations => moderation,

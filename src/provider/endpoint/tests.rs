@@ -37,6 +37,9 @@ fn a_target_model_fits_the_endpoints_of_its_kind() {
     assert!(!ApiEndpoint::Chat.fits_model("text-embedding-3-small"));
     assert!(ApiEndpoint::Responses.fits_model("gpt-4.1-mini"));
     assert!(ApiEndpoint::Completions.fits_model("gpt-3.5-turbo-instruct"));
+    assert!(ApiEndpoint::Embeddings.fits_model("Cohere-EMBED-v3"), "any case");
+    assert!(!ApiEndpoint::Chat.fits_model("Omni-Moderation-Latest"), "any case");
+    assert!(!ApiEndpoint::Embeddings.fits_model("emb"), "shorter than the name");
 }
 
 #[test]
