@@ -190,7 +190,7 @@ pub struct Success {
     pub request_id: Option<String>,
     /// The provider's response body as it came (on one line: see `provider::reply`), written
     /// to `results.jsonl` without being parsed and serialized again.
-    pub body: Box<serde_json::value::RawValue>,
+    pub body: JsonText,
     pub usage: Usage,
     pub latency: Duration,
     pub ttft: Option<Duration>,
@@ -205,9 +205,60 @@ pub struct Success {
 
 /// A body held as a `Value` (a streamed answer put together, a Batch API output line) as the
 /// JSON text a [`Success`] keeps.
-pub fn raw_body(value: &serde_json::Value) -> Box<serde_json::value::RawValue> {
-    // Serializing a `Value` cannot fail (its keys are strings, its numbers finite).
-    serde_json::value::to_raw_value(value).unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+pub fn raw_body(value: &serde_json::Value) -> JsonText {
+    JsonText(value.to_string().into_boxed_str())
+}
+
+/// JSON text known to be valid, kept as it came: an answer's body on its way to
+/// `results.jsonl`.
+///
+/// Not serde_json's `RawValue`: a `Box<RawValue>` is only made by parsing the text again,
+/// and an answer is already read once, for its fields, which is the check
+/// (`provider::reply`). Written through serde (a line in the `openai` format, the cache) it
+/// is checked again then.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JsonText(Box<str>);
+
+impl JsonText {
+    /// `text`, which the caller has just read whole as JSON.
+    pub(crate) fn checked(text: Box<str>) -> JsonText {
+        JsonText(text)
+    }
+
+    /// `null`.
+    pub fn null() -> JsonText {
+        JsonText("null".into())
+    }
+
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &serde_json::value::RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<JsonText, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        Ok(JsonText(raw.get().into()))
+    }
 }
 
 /// An answer served from the response cache instead of a request.

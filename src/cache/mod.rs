@@ -35,7 +35,7 @@ pub struct Cached {
     pub model: String,
     pub status: u16,
     pub request_id: Option<String>,
-    pub body: Box<serde_json::value::RawValue>,
+    pub body: crate::record::JsonText,
     pub usage: Usage,
 }
 

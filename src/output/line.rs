@@ -163,7 +163,7 @@ enum Response<'a> {
         status_code: u16,
         request_id: Cow<'a, str>,
         /// The answer's bytes as they came, not parsed again.
-        body: &'a serde_json::value::RawValue,
+        body: &'a crate::record::JsonText,
     },
     Other(Value),
 }

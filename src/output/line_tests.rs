@@ -122,7 +122,7 @@ fn a_failed_line_and_its_openai_sidecar_keep_their_shape() {
     );
 }
 
-fn answered(body: Box<serde_json::value::RawValue>) -> Outcome {
+fn answered(body: crate::record::JsonText) -> Outcome {
     Outcome {
         id: "c3".into(),
         line: 4,

@@ -121,15 +121,6 @@ impl Endpoint {
             None => text.into(),
         }
     }
-
-    /// A body with the key replaced, when a provider echoed it back (a body that is not UTF-8
-    /// is not JSON either, and only its scrubbed snippet is ever shown).
-    pub(super) fn scrub_bytes<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-        match std::str::from_utf8(bytes).map(|text| self.scrub_cow(text)) {
-            Ok(std::borrow::Cow::Owned(text)) => text.into_bytes().into(),
-            _ => bytes.into(),
-        }
-    }
 }
 
 /// A JSON POST to `api` at `endpoint`, with its key; and its URL, for error messages.

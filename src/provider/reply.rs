@@ -6,12 +6,11 @@ mod scan;
 
 use std::time::Duration;
 
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::endpoint::ApiEndpoint;
 use super::{retry_after, snippet, Endpoint, RequestError};
-use crate::record::{StreamTiming, Usage};
+use crate::record::{JsonText, StreamTiming, Usage};
 
 /// A 2xx answer of any endpoint.
 #[derive(Debug, Clone)]
@@ -19,7 +18,7 @@ pub struct Reply {
     pub status: u16,
     pub request_id: Option<String>,
     /// The answer as it came (after the key scrub), on one line.
-    pub body: Box<RawValue>,
+    pub body: JsonText,
     pub usage: Usage,
     /// Request sent to last byte received.
     pub latency: Duration,
@@ -60,6 +59,9 @@ pub(super) fn counted_usage(api: ApiEndpoint, request: &[u8]) -> Usage {
 /// A non-streamed answer's body: JSON of the endpoint's shape (a `chat.completion` with
 /// `choices`, an embedding list with `data`, ...), else `InvalidResponse`. Only the fields
 /// sheepdog uses are read; the body is kept as the bytes that came.
+///
+/// One pass of `serde_json` both checks the whole body as JSON (it is written to
+/// `results.jsonl` as it came) and finds its top-level fields.
 pub(super) fn completion_reply(
     api: ApiEndpoint,
     status: u16,
@@ -68,16 +70,16 @@ pub(super) fn completion_reply(
     latency: Duration,
     endpoint: &Endpoint,
 ) -> Result<Reply, RequestError> {
-    // A key echoed in an answer (in its text, its id, anywhere) is never written out.
-    let bytes = &*endpoint.scrub_bytes(bytes);
-    let invalid = |e: serde_json::Error| {
+    let not_json = |e: &dyn std::fmt::Display| {
         RequestError::InvalidResponse(format!(
             "HTTP {status} body is not JSON ({e}): {}",
             snippet(bytes, endpoint)
         ))
     };
-    let raw: &RawValue = serde_json::from_slice(bytes).map_err(invalid)?;
-    let head = fields::Head::read(raw.get());
+    let text = std::str::from_utf8(bytes).map_err(|e| not_json(&e))?;
+    // A key echoed in an answer (in its text, its id, anywhere) is never written out.
+    let text = endpoint.scrub_cow(text);
+    let head = fields::Head::checked(&text).map_err(|e| not_json(&e))?;
     if !head.has_array(api) {
         return Err(RequestError::InvalidResponse(format!(
             "HTTP {status} body has no \"{}\": {}",
@@ -88,19 +90,19 @@ pub(super) fn completion_reply(
     let usage = head.usage(api).unwrap_or_default();
     let request_id = request_id.or_else(|| head.id());
     // A pretty-printed answer would break results.jsonl's one line per item.
-    let body = if memchr::memchr2(b'\n', b'\r', raw.get().as_bytes()).is_some() {
-        RawValue::from_string(fields::one_line(raw.get())).map_err(invalid)?
+    let body: Box<str> = if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
+        fields::one_line(&text).into()
     } else {
-        raw.to_owned()
+        text.as_ref().into()
     };
     // The scrub above finds the key as it is written; one hidden behind JSON escapes
     // (`sk\u002d...`) only shows once the text is read. Such an answer is read whole and
     // scrubbed again (rare: only an answer with `\u` escapes, from a provider with a key).
-    let body = if endpoint.api_key().is_some() && memchr::memmem::find(body.get().as_bytes(), b"\\u").is_some() {
-        let value: Value = serde_json::from_str(body.get()).map_err(invalid)?;
-        let text = super::scrub_value(value, endpoint).to_string();
-        if text.contains("[redacted]") {
-            RawValue::from_string(text).map_err(invalid)?
+    let body = if endpoint.api_key().is_some() && memchr::memmem::find(body.as_bytes(), b"\\u").is_some() {
+        let value: Value = serde_json::from_str(&body).map_err(|e| not_json(&e))?;
+        let scrubbed = super::scrub_value(value, endpoint).to_string();
+        if scrubbed.contains("[redacted]") {
+            scrubbed.into()
         } else {
             body
         }
@@ -110,7 +112,7 @@ pub(super) fn completion_reply(
     Ok(Reply {
         status,
         request_id,
-        body,
+        body: JsonText::checked(body),
         usage,
         latency,
         ttft: None,
@@ -121,7 +123,7 @@ pub(super) fn completion_reply(
 
 /// Whether an answer has a `usage` field (moderations' answers have none: their input is
 /// counted instead).
-pub(super) fn has_usage(body: &RawValue) -> bool {
+pub(super) fn has_usage(body: &JsonText) -> bool {
     fields::Head::read(body.get()).usage.is_some()
 }
 

@@ -148,7 +148,7 @@ fn outcome(rows: Vec<RequestRow>) -> Outcome {
             model: last.model.clone(),
             status: last.status.unwrap_or(200),
             request_id: None,
-            body: serde_json::value::RawValue::NULL.to_owned(),
+            body: crate::record::JsonText::null(),
             usage: last.usage.unwrap_or_default(),
             latency: last.latency,
             ttft: last.ttft,

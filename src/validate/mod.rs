@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::value::RawValue;
+use crate::record::JsonText;
 use serde_json::Value;
 
 /// Longest validator message kept per violation (instances can be long).
@@ -72,7 +72,7 @@ impl OutputCheck {
     /// Checks every choice of a chat completion `body` answered to `request` (the body sent).
     /// Answers without `choices[].message` (embeddings, moderations) are not checked. Only
     /// the answer's `choices` are parsed.
-    pub fn check(&self, request: &[u8], body: &RawValue) -> Result<(), String> {
+    pub fn check(&self, request: &[u8], body: &JsonText) -> Result<(), String> {
         let choices = match serde_json::from_str::<Choices>(body.get()) {
             Ok(answer) => answer.choices,
             // `choices` given twice: read as a `Value` reads it (the last one).

@@ -2,11 +2,11 @@ use serde_json::{json, Value};
 
 use super::*;
 
-fn answer(content: &str) -> Box<RawValue> {
+fn answer(content: &str) -> JsonText {
     raw(json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}))
 }
 
-fn raw(body: Value) -> Box<RawValue> {
+fn raw(body: Value) -> JsonText {
     crate::record::raw_body(&body)
 }
 

@@ -171,7 +171,7 @@ impl LineView {
                     model: block.model.unwrap_or_default(),
                     status: 200,
                     request_id: None,
-                    body: serde_json::value::RawValue::NULL.to_owned(),
+                    body: crate::record::JsonText::null(),
                     usage,
                     latency: block.latency_ms.map(ms).unwrap_or_default(),
                     ttft,

@@ -1,9 +1,10 @@
 //! The few fields of an answer sheepdog reads, borrowed from its bytes: the body is never
 //! built into a `Value` tree on the way to `results.jsonl`.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -44,6 +45,15 @@ impl<'a> Head<'a> {
     /// read.
     pub(super) fn parsed(json: &'a str) -> Head<'a> {
         serde_json::from_str(json).unwrap_or_default()
+    }
+
+    /// The fields of `json`, which is checked whole as JSON on the way (one pass): an error
+    /// when it is not JSON. Any JSON value reads; one that is not an object has no fields.
+    pub fn checked(json: &'a str) -> Result<Head<'a>, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let head = Head::deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(head)
     }
 
     /// The field named `key`, when sheepdog uses it: the one list of their names, for the scan
@@ -91,27 +101,84 @@ impl<'a> Head<'a> {
 
 impl<'de> Deserialize<'de> for Head<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Head<'de>, D::Error> {
-        struct HeadVisitor;
-        impl<'de> Visitor<'de> for HeadVisitor {
-            type Value = Head<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head<'de>, A::Error> {
-                let mut head = Head::default();
-                // Keys as read, escapes and all (`"us\u0061ge"` is `usage`).
-                while let Some(key) = map.next_key::<String>()? {
-                    match head.field(&key) {
-                        Some(field) => *field = Some(map.next_value::<&'de RawValue>()?.get()),
-                        None => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+        deserializer.deserialize_any(HeadVisitor)
+    }
+}
+
+/// Reads an object's fields; any other value (read through, so checked) has none.
+struct HeadVisitor;
+
+impl<'de> Visitor<'de> for HeadVisitor {
+    type Value = Head<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head<'de>, A::Error> {
+        let mut head = Head::default();
+        // Keys as read, escapes and all (`"us\u0061ge"` is `usage`).
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            match head.field(&key) {
+                Some(field) => *field = Some(map.next_value::<&'de RawValue>()?.get()),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
                 }
-                Ok(head)
             }
         }
-        deserializer.deserialize_map(HeadVisitor)
+        Ok(head)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Head<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Head::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Head<'de>, E> {
+        Ok(Head::default())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Head<'de>, E> {
+        Ok(Head::default())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Head<'de>, E> {
+        Ok(Head::default())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Head<'de>, E> {
+        Ok(Head::default())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Head<'de>, E> {
+        Ok(Head::default())
+    }
+
+    fn visit_unit<E>(self) -> Result<Head<'de>, E> {
+        Ok(Head::default())
+    }
+}
+
+/// An object's key, borrowed from the text unless it holds escapes (serde's own `Cow`
+/// copies every key).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

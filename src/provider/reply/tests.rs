@@ -162,8 +162,21 @@ fn only_the_shape_decides_and_odd_fields_read_as_a_value_reads_them() {
     assert!(error.to_string().contains("body is not JSON"), "{error}");
     let error = chat(b"{\"choices\": []} trailing").unwrap_err();
     assert!(error.to_string().contains("body is not JSON"), "{error}");
+    // The fields sheepdog skips are checked too: the body is written out as it came.
+    for broken in [
+        &br#"{"choices": [], "x": [1, }"#[..],
+        br#"{"choices": [], "x": {"y": tru}}"#,
+        b"{\"choices\": [], \"x\": \"\xff\xfe\"}",
+        b"{\"choices\": [], \"x\": \"a\tb\"}",
+    ] {
+        let error = chat(broken).unwrap_err();
+        assert!(error.to_string().contains("body is not JSON"), "{error}");
+    }
     for not_an_answer in [
         &b"[[1]]"[..],
+        b"null",
+        b"true",
+        b"-1.5e3",
         b"\"choices\"",
         b"{\"choices\": {}}",
         b"{\"choices\": null}",
