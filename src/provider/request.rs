@@ -43,19 +43,30 @@ pub fn encode(body: &Map<String, Value>, model: &str, stream: StreamFields) -> s
     let streamed = stream != StreamFields::None;
     let usage = stream == StreamFields::StreamWithUsage;
     let mut fields = Fields::open(&mut out);
+    // Noted on the way: a lookup by key hashes it (SipHash), twice per request.
+    let (mut has_model, mut has_stream) = (false, false);
     for (key, value) in body {
         let out = fields.key(key)?;
         match key.as_str() {
-            "model" => write_str(out, model)?,
-            "stream" if streamed => out.extend_from_slice(b"true"),
+            "model" => {
+                has_model = true;
+                write_str(out, model)?
+            }
+            "stream" => {
+                has_stream = true;
+                match streamed {
+                    true => out.extend_from_slice(b"true"),
+                    false => write_value(out, value)?,
+                }
+            }
             "stream_options" if usage => with_usage(out, value)?,
             _ => write_value(out, value)?,
         }
     }
-    if !body.contains_key("model") {
+    if !has_model {
         write_str(fields.key("model")?, model)?;
     }
-    if streamed && !body.contains_key("stream") {
+    if streamed && !has_stream {
         fields.key("stream")?.extend_from_slice(b"true");
     }
     if usage && !body.contains_key("stream_options") {
