@@ -17,6 +17,7 @@ pub mod export;
 pub mod folder_report;
 pub mod input;
 pub mod job;
+pub mod json_map;
 pub mod json_text;
 pub mod load;
 pub mod logging;

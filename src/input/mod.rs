@@ -55,7 +55,7 @@ pub struct WorkItem {
 impl WorkItem {
     /// The model the line asked for, if any.
     pub fn model(&self) -> Option<&str> {
-        self.body.get("model").and_then(|m| m.as_str())
+        crate::json_map::get(&self.body, "model").and_then(|m| m.as_str())
     }
 }
 

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::WorkItem;
+use crate::json_map;
 use crate::provider::ApiEndpoint;
 use crate::record::Rejected;
 
@@ -31,7 +32,8 @@ pub fn parse_line_for(bytes: &[u8], line: u64, short: ApiEndpoint) -> Result<Wor
     let Value::Object(mut object) = value else {
         return Err(reject(None, "not a JSON object".into()));
     };
-    let is_batch = object.contains_key("body") || object.contains_key("custom_id") || object.contains_key("url");
+    let is_batch =
+        json_map::has(&object, "body") || json_map::has(&object, "custom_id") || json_map::has(&object, "url");
     if is_batch {
         let id = take_id(&mut object, "custom_id", line).map_err(|r| reject(None, r))?;
         let fail = |reason: String| reject(Some(id.clone()), reason);
@@ -67,7 +69,7 @@ pub fn parse_line_for(bytes: &[u8], line: u64, short: ApiEndpoint) -> Result<Wor
 
     let id = take_id(&mut object, "id", line).map_err(|r| reject(None, r))?;
     let fail = |reason: String| reject(Some(id.clone()), reason);
-    let metadata = object.remove("metadata");
+    let metadata = json_map::remove(&mut object, "metadata");
     short_body(&mut object, short).map_err(fail)?;
     short.check_body(&object).map_err(fail)?;
     Ok(WorkItem {
@@ -86,7 +88,7 @@ pub fn parse_line_for(bytes: &[u8], line: u64, short: ApiEndpoint) -> Result<Wor
 fn short_body(object: &mut Map<String, Value>, endpoint: ApiEndpoint) -> Result<(), String> {
     let given: Vec<&str> = ["prompt", "messages", "input"]
         .into_iter()
-        .filter(|key| object.contains_key(*key))
+        .filter(|key| json_map::has(object, key))
         .collect();
     if given.len() > 1 {
         return Err(format!("has both \"{}\" and \"{}\"; give one", given[0], given[1]));
@@ -132,7 +134,7 @@ fn short_body(object: &mut Map<String, Value>, endpoint: ApiEndpoint) -> Result<
 
 /// Takes the id field out of the object; a missing id becomes `line-<n>`.
 fn take_id(object: &mut Map<String, Value>, key: &str, line: u64) -> Result<String, String> {
-    match object.remove(key) {
+    match json_map::remove(object, key) {
         None | Some(Value::Null) => Ok(format!("line-{line}")),
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::Number(n)) => Ok(n.to_string()),

@@ -145,7 +145,7 @@ impl ApiEndpoint {
 
     /// Whether a request body has what this endpoint needs; the reason when it does not.
     pub fn check_body(self, body: &Map<String, Value>) -> Result<(), String> {
-        if let Some(model) = body.get("model") {
+        if let Some(model) = crate::json_map::get(body, "model") {
             if !model.is_string() {
                 return Err("\"model\" is not a string".into());
             }
@@ -295,7 +295,7 @@ fn texts_tokens(encoding: Encoding, value: Option<&Value>) -> u64 {
 
 /// A chat body's `messages`: a non-empty array of objects with a `role`.
 fn check_messages(body: &Map<String, Value>) -> Result<(), String> {
-    let messages = match body.get("messages") {
+    let messages = match crate::json_map::get(body, "messages") {
         Some(Value::Array(messages)) => messages,
         Some(_) => return Err("\"messages\" is not an array".into()),
         None => return Err("has no \"messages\"".into()),
@@ -307,7 +307,7 @@ fn check_messages(body: &Map<String, Value>) -> Result<(), String> {
         let Some(object) = message.as_object() else {
             return Err(format!("messages[{i}] is not an object"));
         };
-        if !object.get("role").map(Value::is_string).unwrap_or(false) {
+        if !crate::json_map::get(object, "role").is_some_and(Value::is_string) {
             return Err(format!("messages[{i}] has no \"role\""));
         }
     }
