@@ -18,6 +18,7 @@ use scan::{source, Source};
 const ORDER: &[&str] = &[
     "record",
     "json_text",
+    "json_map",
     "tokens",
     "exit",
     "logging",
