@@ -27,7 +27,7 @@ fn needs_escape(bytes: &[u8]) -> bool {
     let any_escaped = |block: &[u8; 64]| block.iter().fold(false, |any, &b| any | escaped(b));
     let mut blocks = bytes.chunks_exact(64);
     for block in &mut blocks {
-        if block.try_into().is_ok_and(|block| any_escaped(block)) {
+        if block.try_into().is_ok_and(any_escaped) {
             return true;
         }
     }
