@@ -7,7 +7,6 @@ use std::fmt;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use crate::provider::ApiEndpoint;
 use crate::record::Usage;
@@ -23,6 +22,9 @@ pub(crate) struct Head<'a> {
     data: Option<&'a str>,
     output: Option<&'a str>,
     results: Option<&'a str>,
+    /// `usage` read on the way, when the body was read by [`Head::checked`] (its text is then
+    /// not kept).
+    counts: Option<UsageFields>,
 }
 
 impl<'a> Head<'a> {
@@ -51,7 +53,7 @@ impl<'a> Head<'a> {
     /// when it is not JSON. Any JSON value reads; one that is not an object has no fields.
     pub fn checked(json: &'a str) -> Result<Head<'a>, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_str(json);
-        let head = Head::deserialize(&mut deserializer)?;
+        let head = deserializer.deserialize_any(HeadVisitor { counts: true })?;
         deserializer.end()?;
         Ok(head)
     }
@@ -88,25 +90,59 @@ impl<'a> Head<'a> {
 
     /// The body's `usage` read in `api`'s shape.
     pub fn usage(&self, api: ApiEndpoint) -> Option<Usage> {
-        let raw = self.usage?;
-        let fields = match serde_json::from_str::<UsageFields>(raw) {
-            Ok(fields) => fields,
-            // Counts that are not integers, a details field that is not an object, a key given
-            // twice: read the way a `Value` reads them.
-            Err(_) => UsageFields::from_value(&serde_json::from_str(raw).ok()?),
-        };
-        fields.usage(api)
+        match (&self.counts, self.usage) {
+            (Some(counts), _) => counts.usage(api),
+            (None, Some(raw)) => serde_json::from_str::<UsageFields>(raw).ok()?.usage(api),
+            (None, None) => None,
+        }
     }
 }
+
+/// A visitor's methods for every JSON value but an object: the value is read through (so
+/// checked) and taken as the visitor's `Default` (no fields, no counts).
+macro_rules! other_values_read_as_default {
+    () => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Default::default())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+}
+
+mod usage;
+
+pub(crate) use usage::value_usage;
+use usage::UsageFields;
 
 impl<'de> Deserialize<'de> for Head<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Head<'de>, D::Error> {
-        deserializer.deserialize_any(HeadVisitor)
+        deserializer.deserialize_any(HeadVisitor { counts: false })
     }
 }
 
-/// Reads an object's fields; any other value (read through, so checked) has none.
-struct HeadVisitor;
+/// Reads an object's fields; any other value (read through, so checked) has none. With
+/// `counts`, `usage` is read into its counts on the way instead of being kept as text.
+struct HeadVisitor {
+    counts: bool,
+}
 
 impl<'de> Visitor<'de> for HeadVisitor {
     type Value = Head<'de>;
@@ -119,6 +155,10 @@ impl<'de> Visitor<'de> for HeadVisitor {
         let mut head = Head::default();
         // Keys as read, escapes and all (`"us\u0061ge"` is `usage`).
         while let Some(Key(key)) = map.next_key::<Key>()? {
+            if self.counts && key == "usage" {
+                head.counts = Some(map.next_value()?);
+                continue;
+            }
             match head.field(&key) {
                 Some(field) => *field = Some(map.next_value::<&'de RawValue>()?.get()),
                 None => {
@@ -129,34 +169,7 @@ impl<'de> Visitor<'de> for HeadVisitor {
         Ok(head)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Head<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Head::default())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Head<'de>, E> {
-        Ok(Head::default())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Head<'de>, E> {
-        Ok(Head::default())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Head<'de>, E> {
-        Ok(Head::default())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Head<'de>, E> {
-        Ok(Head::default())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Head<'de>, E> {
-        Ok(Head::default())
-    }
-
-    fn visit_unit<E>(self) -> Result<Head<'de>, E> {
-        Ok(Head::default())
-    }
+    other_values_read_as_default!();
 }
 
 /// An object's key, borrowed from the text unless it holds escapes (serde's own `Cow`
@@ -180,101 +193,6 @@ impl<'de> Deserialize<'de> for Key<'de> {
         }
         deserializer.deserialize_str(KeyVisitor)
     }
-}
-
-/// The counts of a `usage` object, in any endpoint's shape.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct UsageFields {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    total_tokens: Option<u64>,
-    /// Anthropic-style cache writes (LiteLLM's proxy passes them on).
-    cache_creation_input_tokens: Option<u64>,
-    prompt_tokens_details: Option<Details>,
-    input_tokens_details: Option<Details>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Details {
-    cached_tokens: Option<u64>,
-    cache_creation_tokens: Option<u64>,
-    cache_write_tokens: Option<u64>,
-}
-
-impl UsageFields {
-    /// The counts of a `usage` value: a count that is not a non-negative integer is absent.
-    fn from_value(usage: &Value) -> UsageFields {
-        let count = |value: &Value, key: &str| value.get(key).and_then(Value::as_u64);
-        let details = |key: &str| {
-            usage.get(key).map(|d| Details {
-                cached_tokens: count(d, "cached_tokens"),
-                cache_creation_tokens: count(d, "cache_creation_tokens"),
-                cache_write_tokens: count(d, "cache_write_tokens"),
-            })
-        };
-        UsageFields {
-            prompt_tokens: count(usage, "prompt_tokens"),
-            completion_tokens: count(usage, "completion_tokens"),
-            input_tokens: count(usage, "input_tokens"),
-            output_tokens: count(usage, "output_tokens"),
-            total_tokens: count(usage, "total_tokens"),
-            cache_creation_input_tokens: count(usage, "cache_creation_input_tokens"),
-            prompt_tokens_details: details("prompt_tokens_details"),
-            input_tokens_details: details("input_tokens_details"),
-        }
-    }
-
-    fn usage(&self, api: ApiEndpoint) -> Option<Usage> {
-        let detail = |details: &Option<Details>, read: fn(&Details) -> Option<u64>| details.as_ref().and_then(read);
-        match api {
-            // `prompt_tokens_details.cached_tokens`; cache writes as Anthropic's
-            // `cache_creation_input_tokens` or a `prompt_tokens_details` count of them.
-            ApiEndpoint::Chat | ApiEndpoint::Completions => {
-                let input = self.prompt_tokens?;
-                let details = &self.prompt_tokens_details;
-                let cached = detail(details, |d| d.cached_tokens).unwrap_or(0).min(input);
-                let written = self
-                    .cache_creation_input_tokens
-                    .or_else(|| detail(details, |d| d.cache_creation_tokens.or(d.cache_write_tokens)))
-                    .unwrap_or(0)
-                    .min(input - cached);
-                Some(Usage {
-                    input_tokens: input,
-                    cached_input_tokens: cached,
-                    cache_write_tokens: written,
-                    output_tokens: self.completion_tokens.unwrap_or(0),
-                })
-            }
-            // `input_tokens_details.cached_tokens` and `.cache_write_tokens`.
-            ApiEndpoint::Responses => {
-                let input = self.input_tokens?;
-                let details = &self.input_tokens_details;
-                let cached = detail(details, |d| d.cached_tokens).unwrap_or(0).min(input);
-                Some(Usage {
-                    input_tokens: input,
-                    cached_input_tokens: cached,
-                    cache_write_tokens: detail(details, |d| d.cache_write_tokens)
-                        .unwrap_or(0)
-                        .min(input - cached),
-                    output_tokens: self.output_tokens.unwrap_or(0),
-                })
-            }
-            ApiEndpoint::Embeddings | ApiEndpoint::Moderations => Some(Usage {
-                input_tokens: self.prompt_tokens.or(self.input_tokens).or(self.total_tokens)?,
-                ..Usage::default()
-            }),
-        }
-    }
-}
-
-/// `usage` of an answer held as a `Value` (a streamed answer put together, a Batch API
-/// output line), read in `api`'s shape.
-pub(crate) fn value_usage(api: ApiEndpoint, body: &Value) -> Option<Usage> {
-    UsageFields::from_value(body.get("usage")?).usage(api)
 }
 
 /// `json` on one line: the whitespace between its tokens removed, every string and number
