@@ -54,6 +54,29 @@ pub struct RequestRow<S = String> {
     pub cost_usd: Option<f64>,
 }
 
+impl RequestRow<&'static str> {
+    /// The row of a request sent whose answer was lost: class `lost`, nothing else known.
+    pub fn lost() -> RequestRow<&'static str> {
+        RequestRow {
+            id: "",
+            line: 0,
+            target: "",
+            model: "",
+            attempt: 0,
+            status: None,
+            error_class: Some(ErrorClass::Lost),
+            sent_at_ms: None,
+            ttft_ms: None,
+            itl_ms: None,
+            latency_ms: None,
+            input_tokens: None,
+            cached_input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+        }
+    }
+}
+
 /// Whole microseconds (truncated, as the histograms record them) in milliseconds, so a summary
 /// rebuilt from this file has the very same percentiles.
 fn ms(d: Duration) -> f64 {
@@ -180,23 +203,7 @@ impl RequestsCsv {
     /// `count` rows of requests sent whose answers were lost (class `lost`, no item: see
     /// [`crate::output::journal`]).
     pub fn write_lost(&mut self, count: u64) -> Result<(), WriteError> {
-        let row = RequestRow {
-            id: "",
-            line: 0,
-            target: "",
-            model: "",
-            attempt: 0,
-            status: None,
-            error_class: Some(ErrorClass::Lost),
-            sent_at_ms: None,
-            ttft_ms: None,
-            itl_ms: None,
-            latency_ms: None,
-            input_tokens: None,
-            cached_input_tokens: None,
-            output_tokens: None,
-            cost_usd: None,
-        };
+        let row = RequestRow::lost();
         for _ in 0..count {
             self.write(&row)?;
         }
