@@ -54,7 +54,11 @@ pub(super) fn client(pool: usize, stamp: bool, env: impl Fn(&str) -> Option<Stri
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(super::CONNECT_TIMEOUT));
-    Some(Pool::new(Connector::new(connector, stamp), pool))
+    Some(Pool::new(
+        Connector::new(connector, stamp),
+        pool,
+        super::pool::MAX_IDLE_TIME,
+    ))
 }
 
 /// [`client`] with this process's environment.

@@ -9,12 +9,15 @@
 //! has been read to the end ([`Lease::release`]).
 //!
 //! What hyper-util did that still holds: at most `max_idle` idle connections per target; a
-//! closed idle connection is dropped when it is next looked at; a request that a reused
+//! closed idle connection is dropped when it is next looked at, and so is one idle for more
+//! than [`MAX_IDLE_TIME`] (a NAT or a load balancer on the way may have forgotten it without a
+//! word, and a request written into it would wait for its whole timeout); a request that a reused
 //! connection could not take (it closed before the request was written) goes on a new
 //! connection, so a server that closes idle connections causes no error; the answer of a
 //! connection opened for it is waited for on that connection alone.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -30,9 +33,13 @@ pub(super) struct Pool {
     inner: Arc<Inner>,
 }
 
+/// How long a connection may wait idle and still be used (hyper-util's default).
+pub(super) const MAX_IDLE_TIME: Duration = Duration::from_secs(90);
+
 struct Inner {
     connector: Connector,
     max_idle: usize,
+    max_idle_time: Duration,
     /// Each target's idle connections, the most recently used last.
     idle: Mutex<Vec<(Arc<str>, Vec<Conn>)>>,
 }
@@ -42,6 +49,8 @@ struct Inner {
 struct Conn {
     sender: SendRequest<Full<Bytes>>,
     clock: Option<RxClock>,
+    /// When it was last given back.
+    idle_since: Instant,
 }
 
 /// Why a request got no answer.
@@ -77,12 +86,14 @@ impl Lease {
 }
 
 impl Pool {
-    /// A pool keeping at most `max_idle` idle connections per target.
-    pub fn new(connector: Connector, max_idle: usize) -> Pool {
+    /// A pool keeping at most `max_idle` idle connections per target, each for at most
+    /// `max_idle_time`.
+    pub fn new(connector: Connector, max_idle: usize, max_idle_time: Duration) -> Pool {
         Pool {
             inner: Arc::new(Inner {
                 connector,
                 max_idle: max_idle.max(1),
+                max_idle_time,
                 idle: Mutex::new(Vec::new()),
             }),
         }
@@ -125,11 +136,16 @@ impl Pool {
         }
     }
 
-    /// The most recently used idle connection to `key` that is still open.
+    /// The most recently used idle connection to `key` that is still open and has not waited
+    /// too long. Those that have are dropped (the older ones below it with them).
     fn take(&self, key: &Arc<str>) -> Option<Conn> {
         let mut idle = self.inner.idle.lock().ok()?;
         let (_, conns) = idle.iter_mut().find(|(k, _)| same(k, key))?;
         while let Some(conn) = conns.pop() {
+            if conn.idle_since.elapsed() > self.inner.max_idle_time {
+                conns.clear();
+                return None;
+            }
             if !conn.sender.is_closed() {
                 return Some(conn);
             }
@@ -137,10 +153,11 @@ impl Pool {
         None
     }
 
-    fn put(&self, key: &Arc<str>, conn: Conn) {
+    fn put(&self, key: &Arc<str>, mut conn: Conn) {
         if conn.sender.is_closed() {
             return;
         }
+        conn.idle_since = Instant::now();
         let Ok(mut idle) = self.inner.idle.lock() else {
             return;
         };
@@ -171,7 +188,11 @@ impl Pool {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(Conn { sender, clock })
+        Ok(Conn {
+            sender,
+            clock,
+            idle_since: Instant::now(),
+        })
     }
 }
 
@@ -228,7 +249,7 @@ mod tests {
     }
 
     fn pool() -> Pool {
-        Pool::new(Connector::new(HttpConnector::new(), false), 4)
+        Pool::new(Connector::new(HttpConnector::new(), false), 4, MAX_IDLE_TIME)
     }
 
     fn request(uri: &hyper::Uri) -> hyper::Request<Full<Bytes>> {
@@ -321,6 +342,27 @@ mod tests {
         }
         let idle: usize = pool.inner.idle.lock().unwrap().iter().map(|(_, c)| c.len()).sum();
         assert_eq!(idle, 4);
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_for_too_long_is_not_used_again() {
+        let (uri, accepted) = server(usize::MAX).await;
+        // Reuse while fresh is `one_connection_serves_requests_one_after_another`'s (90 s).
+        let pool = Pool::new(
+            Connector::new(HttpConnector::new(), false),
+            4,
+            Duration::from_millis(50),
+        );
+        exchange(&pool, &uri, true).await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        exchange(&pool, &uri, true).await;
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "a new connection after the idle time"
+        );
+        let idle: usize = pool.inner.idle.lock().unwrap().iter().map(|(_, c)| c.len()).sum();
+        assert_eq!(idle, 1, "the stale one is gone, the new one waits");
     }
 
     #[tokio::test]
