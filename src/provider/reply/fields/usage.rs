@@ -2,6 +2,7 @@
 //! alone) or from a `Value`, the same way either way.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -100,74 +101,82 @@ impl UsageFields {
     }
 }
 
+/// Where the value of a key of a counts object goes.
+enum Slot<'a> {
+    Count(&'a mut Option<u64>),
+    Details(&'a mut Option<Details>),
+    Skip,
+}
+
+/// An object of counts, read key by key ([`CountsVisitor`]).
+trait Counts: Default {
+    fn slot(&mut self, key: &str) -> Slot<'_>;
+}
+
+impl Counts for UsageFields {
+    fn slot(&mut self, key: &str) -> Slot<'_> {
+        match key {
+            "prompt_tokens" => Slot::Count(&mut self.prompt_tokens),
+            "completion_tokens" => Slot::Count(&mut self.completion_tokens),
+            "input_tokens" => Slot::Count(&mut self.input_tokens),
+            "output_tokens" => Slot::Count(&mut self.output_tokens),
+            "total_tokens" => Slot::Count(&mut self.total_tokens),
+            "cache_creation_input_tokens" => Slot::Count(&mut self.cache_creation_input_tokens),
+            "prompt_tokens_details" => Slot::Details(&mut self.prompt_tokens_details),
+            "input_tokens_details" => Slot::Details(&mut self.input_tokens_details),
+            _ => Slot::Skip,
+        }
+    }
+}
+
+impl Counts for Details {
+    fn slot(&mut self, key: &str) -> Slot<'_> {
+        match key {
+            "cached_tokens" => Slot::Count(&mut self.cached_tokens),
+            "cache_creation_tokens" => Slot::Count(&mut self.cache_creation_tokens),
+            "cache_write_tokens" => Slot::Count(&mut self.cache_write_tokens),
+            _ => Slot::Skip,
+        }
+    }
+}
+
+/// Reads an object of counts into `T`, a key given twice keeping its last value; any other
+/// JSON value reads as no counts.
+struct CountsVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Counts> Visitor<'de> for CountsVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut counts = T::default();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            match counts.slot(&key) {
+                Slot::Count(count) => *count = map.next_value::<Count>()?.0,
+                Slot::Details(details) => *details = Some(map.next_value()?),
+                Slot::Skip => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    other_values_read_as_default!();
+}
+
 impl<'de> Deserialize<'de> for UsageFields {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UsageFields, D::Error> {
-        struct UsageVisitor;
-        impl<'de> Visitor<'de> for UsageVisitor {
-            type Value = UsageFields;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UsageFields, A::Error> {
-                let mut usage = UsageFields::default();
-                while let Some(Key(key)) = map.next_key::<Key>()? {
-                    let count = match &*key {
-                        "prompt_tokens" => &mut usage.prompt_tokens,
-                        "completion_tokens" => &mut usage.completion_tokens,
-                        "input_tokens" => &mut usage.input_tokens,
-                        "output_tokens" => &mut usage.output_tokens,
-                        "total_tokens" => &mut usage.total_tokens,
-                        "cache_creation_input_tokens" => &mut usage.cache_creation_input_tokens,
-                        "prompt_tokens_details" => {
-                            usage.prompt_tokens_details = Some(map.next_value()?);
-                            continue;
-                        }
-                        "input_tokens_details" => {
-                            usage.input_tokens_details = Some(map.next_value()?);
-                            continue;
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                            continue;
-                        }
-                    };
-                    *count = map.next_value::<Count>()?.0;
-                }
-                Ok(usage)
-            }
-            other_values_read_as_default!();
-        }
-        deserializer.deserialize_any(UsageVisitor)
+        deserializer.deserialize_any(CountsVisitor(PhantomData))
     }
 }
 
 impl<'de> Deserialize<'de> for Details {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Details, D::Error> {
-        struct DetailsVisitor;
-        impl<'de> Visitor<'de> for DetailsVisitor {
-            type Value = Details;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Details, A::Error> {
-                let mut details = Details::default();
-                while let Some(Key(key)) = map.next_key::<Key>()? {
-                    let count = match &*key {
-                        "cached_tokens" => &mut details.cached_tokens,
-                        "cache_creation_tokens" => &mut details.cache_creation_tokens,
-                        "cache_write_tokens" => &mut details.cache_write_tokens,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                            continue;
-                        }
-                    };
-                    *count = map.next_value::<Count>()?.0;
-                }
-                Ok(details)
-            }
-            other_values_read_as_default!();
-        }
-        deserializer.deserialize_any(DetailsVisitor)
+        deserializer.deserialize_any(CountsVisitor(PhantomData))
     }
 }
 
