@@ -11,6 +11,7 @@
 //! finish, then are dropped and left for a resume. [`finish`] settles the run folder and writes
 //! the reports.
 
+mod disk;
 pub mod dry_run;
 mod finish;
 mod options;

@@ -4,11 +4,13 @@
 //! none of those in flight awaited.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::Duration;
 
+use futures::future::OptionFuture;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
+use super::disk::{AfterBatch, Disk};
 use super::options::{FsyncPolicy, SYNC_INTERVAL};
 use crate::output::resume::FileOrder;
 use crate::output::{RenderedLine, ResultsWriter, WriteError};
@@ -78,22 +80,40 @@ impl Owner {
         let mut next_seq = 0u64;
         let mut tick = tokio::time::interval(SYNC_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut unsynced, mut last_sync) = (false, Instant::now());
+        let syncer = match self.writer.syncer() {
+            Ok(syncer) => Some(syncer),
+            Err(e) => {
+                self.fail(&mut write_error, e);
+                None
+            }
+        };
+        let mut disk = Disk::new(self.fsync, syncer);
+        let flush_timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(flush_timer);
         loop {
             let first = tokio::select! {
                 msg = events.recv() => match msg {
                     Some(msg) => msg,
                     None => break,
                 },
-                _ = tick.tick(), if unsynced && self.fsync == FsyncPolicy::Interval && write_error.is_none() => {
-                    self.sync(&mut write_error);
-                    (unsynced, last_sync) = (false, Instant::now());
+                () = &mut flush_timer, if disk.held_back => {
+                    self.flush(&mut disk, &mut write_error);
+                    continue;
+                }
+                Some(ended) = OptionFuture::from(disk.syncing.as_mut()) => {
+                    if let Err(e) = disk.sync_ended(ended) {
+                        self.fail(&mut write_error, e);
+                    }
+                    continue;
+                }
+                _ = tick.tick(), if disk.sync_due() && write_error.is_none() => {
+                    disk.start_sync();
                     continue;
                 }
             };
-            // Write everything already waiting (up to a batch), then flush once. When the
-            // queue runs dry, the owner steps aside once first: the workers already woken on
-            // its thread finish their items, and one write carries their lines too.
+            // Write everything already waiting (up to a batch). When the queue runs dry, the
+            // owner steps aside once first: the workers already woken on its thread finish
+            // their items, and the same write carries their lines too.
             let (mut next, mut count, mut yielded) = (Some(first), 0, false);
             while let Some(msg) = next {
                 if self.ordered {
@@ -118,18 +138,10 @@ impl Owner {
                 }
             }
             if write_error.is_none() {
-                if let Err(e) = self.writer.flush() {
-                    self.fail(&mut write_error, e);
-                }
-                unsynced = true;
-                let due = match self.fsync {
-                    FsyncPolicy::Always => true,
-                    FsyncPolicy::Interval => last_sync.elapsed() >= SYNC_INTERVAL,
-                    FsyncPolicy::Never => false,
-                };
-                if due {
-                    self.sync(&mut write_error);
-                    (unsynced, last_sync) = (false, Instant::now());
+                match disk.after_batch() {
+                    AfterBatch::Flush => self.flush(&mut disk, &mut write_error),
+                    AfterBatch::HoldUntil(due) => flush_timer.as_mut().reset(due),
+                    AfterBatch::Nothing => {}
                 }
             }
             self.progress.update(&self.collector.live());
@@ -138,6 +150,9 @@ impl Owner {
         // for. The job's files are put back in order when it completes.
         for (_, msg) in std::mem::take(&mut held) {
             self.write(msg, &mut write_error);
+        }
+        if let Err(e) = disk.sync_finished().await {
+            self.fail(&mut write_error, e);
         }
         if write_error.is_none() && self.fsync != FsyncPolicy::Never {
             self.sync(&mut write_error);
@@ -201,6 +216,22 @@ impl Owner {
             self.fail(write_error, e);
         }
         drop(window);
+    }
+
+    /// Hands the lines written so far to the operating system, and syncs them per the fsync
+    /// policy (see [`super::disk`]).
+    fn flush(&mut self, disk: &mut Disk, write_error: &mut Option<WriteError>) {
+        if write_error.is_some() {
+            return;
+        }
+        if let Err(e) = self.writer.flush() {
+            self.fail(write_error, e);
+            return;
+        }
+        if disk.flushed() {
+            self.sync(write_error);
+            disk.synced();
+        }
     }
 
     fn sync(&mut self, write_error: &mut Option<WriteError>) {

@@ -86,18 +86,13 @@ impl Sink {
 
     fn sync(&mut self) -> Result<(), WriteError> {
         self.file.flush().map_err(|e| self.fail(e))?;
-        self.file.get_ref().sync_data().map_err(|e| self.fail(e))?;
-        // Writes to a file whose folder was removed succeed, and are lost with it.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            let links = self.file.get_ref().metadata().map_err(|e| self.fail(e))?.nlink();
-            if links == 0 {
-                let gone = std::io::Error::new(std::io::ErrorKind::NotFound, "the file was deleted");
-                return Err(self.fail(gone));
-            }
-        }
-        Ok(())
+        sync_file(&self.path, self.file.get_ref())
+    }
+
+    /// A second handle on the file, to sync it from another thread.
+    fn handle(&self) -> Result<(PathBuf, File), WriteError> {
+        let file = self.file.get_ref().try_clone().map_err(|e| self.fail(e))?;
+        Ok((self.path.clone(), file))
     }
 
     fn fail(&self, source: std::io::Error) -> WriteError {
@@ -189,6 +184,16 @@ impl ResultsWriter {
         self.requests.flush()
     }
 
+    /// Handles on the result files that sync what was flushed to them, on another thread than
+    /// the writer's (see [`Syncer`]).
+    pub fn syncer(&self) -> Result<Syncer, WriteError> {
+        let mut files = vec![self.results.handle()?, self.errors.handle()?];
+        if let Some(sidecar) = &self.sidecar {
+            files.push(sidecar.handle()?);
+        }
+        Ok(Syncer { files })
+    }
+
     /// Flushes everything, then waits until both result files are on disk (`fdatasync`).
     pub fn sync(&mut self) -> Result<(), WriteError> {
         self.flush()?;
@@ -199,6 +204,48 @@ impl ResultsWriter {
             None => Ok(()),
         }
     }
+}
+
+/// The result files, synced away from their writer: an `fdatasync` of a second's worth of
+/// answers can take tens of milliseconds, during which the writer keeps writing.
+pub struct Syncer {
+    files: Vec<(PathBuf, File)>,
+}
+
+impl Syncer {
+    /// Waits until what was flushed to the result files before the call is on disk.
+    pub fn sync(&self) -> Result<(), WriteError> {
+        self.files.iter().try_for_each(|(path, file)| sync_file(path, file))
+    }
+
+    /// The first file's path (results.jsonl), to name in an error that has no file.
+    pub fn path(&self) -> &Path {
+        self.files
+            .first()
+            .map(|(path, _)| path.as_path())
+            .unwrap_or(Path::new(""))
+    }
+}
+
+/// `fdatasync` of `file`; a file whose folder was removed fails: writes to it succeed, and are
+/// lost with it.
+fn sync_file(path: &Path, file: &File) -> Result<(), WriteError> {
+    let fail = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    file.sync_data().map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if file.metadata().map_err(fail)?.nlink() == 0 {
+            return Err(fail(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the file was deleted",
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Makes the entries of `dir` (created, renamed files) durable.
