@@ -223,7 +223,7 @@ impl Dispatcher {
                 )));
                 continue;
             };
-            let bytes = match self.client.encode(item.endpoint, &item.body, model) {
+            let bytes = match self.client.encode_shared(item.endpoint, &item.body, model) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     last_error = Some(invalid_input(format!("cannot encode request: {e}")));

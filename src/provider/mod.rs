@@ -8,6 +8,7 @@
 mod account;
 pub mod body;
 mod buffers;
+mod encoded;
 pub mod endpoint;
 mod error;
 mod plain;
@@ -55,6 +56,8 @@ pub struct Client {
     journal: Option<crate::output::journal::SentJournal>,
     /// Whether `--stream` was said to be ignored for an endpoint that never streams.
     unstreamed_said: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Long bodies of held prompts, encoded once (see [`encoded`]).
+    encoded: std::sync::Arc<encoded::Encoded>,
 }
 
 impl Client {
@@ -78,6 +81,7 @@ impl Client {
             body: body::BodyLimit::default(),
             journal: None,
             unstreamed_said: Default::default(),
+            encoded: Default::default(),
         })
     }
 
@@ -98,6 +102,8 @@ impl Client {
     pub fn streaming(mut self, settings: StreamSettings) -> Client {
         self.stream = Some(settings);
         self.plain = plain::from_env(self.pool, true);
+        // Its bodies differ (`stream: true`): none kept by a client it was cloned from.
+        self.encoded = Default::default();
         self
     }
 
