@@ -1,8 +1,8 @@
 //! Long request bodies already encoded, kept for the next request of the same prompt.
 //!
-//! A bench that cycles a few prompts (one `--prompt`, or a small file it holds in memory)
+//! A bench that cycles the prompts of a file it holds in memory (up to 32 MiB, or ShareGPT's)
 //! sends each prompt's very `Map` many times. Encoding a 400 KB prompt copies and
-//! escape-checks every byte of it, about a fifth of the client's CPU for such a request; the
+//! escape-checks every byte of it, about a fifth of the client's user time for such a request; the
 //! bytes are the same every time for a given model and endpoint. So the bytes of a body of at
 //! least [`KEPT_FROM`] bytes whose `Map` is shared (a held prompt: more than one owner) are kept
 //! here, up to [`KEPT_AT_MOST`] bytes in all, oldest out first, and the next request of that
