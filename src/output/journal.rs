@@ -46,10 +46,7 @@ impl SentJournal {
     /// Notes one request about to be sent: one `write` of one byte (appends are atomic). On
     /// failure the request must not be sent; the run is being stopped.
     pub fn note(&self) -> std::io::Result<()> {
-        let written = match self.file.lock() {
-            Ok(mut file) => file.write_all(b"."),
-            Err(_) => Err(std::io::Error::other("the journal's lock was poisoned")),
-        };
+        let written = self.file().and_then(|mut file| file.write_all(b"."));
         if let Err(e) = &written {
             if let Ok(mut failure) = self.failure.lock() {
                 failure.get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
@@ -69,11 +66,14 @@ impl SentJournal {
 
     /// Requests noted so far.
     pub fn count(&self) -> std::io::Result<u64> {
-        let file = self
-            .file
+        Ok(self.file()?.metadata()?.len())
+    }
+
+    /// The file, under the journal's lock.
+    fn file(&self) -> std::io::Result<std::sync::MutexGuard<'_, File>> {
+        self.file
             .lock()
-            .map_err(|_| std::io::Error::other("the journal's lock was poisoned"))?;
-        Ok(file.metadata()?.len())
+            .map_err(|_| std::io::Error::other("the journal's lock was poisoned"))
     }
 }
 
