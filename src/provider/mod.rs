@@ -18,6 +18,7 @@ mod request;
 pub mod retry_after;
 mod stamp;
 pub mod stream;
+mod wire;
 
 use std::time::{Duration, Instant};
 

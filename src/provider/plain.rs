@@ -7,7 +7,8 @@
 //! `hyper::Request`, on a pool of the same size and with the same connect timeout, no delay
 //! and user agent as reqwest's.
 //!
-//! Streamed requests to such endpoints go on the same client (`stream::open`). HTTPS (TLS,
+//! Whole answers are read on sheepdog's own HTTP/1.1 exchange ([`super::wire`]); streamed
+//! ones on hyper's connections (`stream::open`), whose reads the kernel stamps. HTTPS (TLS,
 //! HTTP/2 by ALPN), and every request when a proxy is set in the environment (`HTTP_PROXY`, `ALL_PROXY`, lower or upper case: reqwest honours them) stay
 //! on reqwest. The errors are the same classes: a failed connection is `connect`, no complete
 //! answer within the timeout `timeout`, anything else `transport`.
@@ -16,17 +17,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 
 use super::body::{BodyLimit, BodyMeter};
-use super::pool::{Failure, Lease, Pool};
+use super::pool::{Failure, Http1, Lease, Pool};
 use super::stamp::Connector;
+use super::wire::{self, Wire};
 use super::{ApiEndpoint, Endpoint, RequestError};
 
-/// The client of plain-HTTP endpoints: its pool of connections.
-pub(super) type PlainClient = Pool;
+/// The client of plain-HTTP endpoints: its pools of connections, for streamed answers
+/// (hyper's) and for whole ones (sheepdog's own exchange).
+#[derive(Clone)]
+pub(super) struct PlainClient {
+    pub streams: Pool<Http1>,
+    whole: Pool<Wire>,
+}
 
 /// What came back: status, headers, the body read whole (and its meter, which holds its
 /// memory share while the caller parses it), and the time from send to the body's last byte.
@@ -54,11 +61,11 @@ pub(super) fn client(pool: usize, stamp: bool, env: impl Fn(&str) -> Option<Stri
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(super::CONNECT_TIMEOUT));
-    Some(Pool::new(
-        Connector::new(connector, stamp),
-        pool,
-        super::pool::MAX_IDLE_TIME,
-    ))
+    let connector = Connector::new(connector, stamp);
+    Some(PlainClient {
+        streams: Pool::new(connector.clone(), pool, super::pool::MAX_IDLE_TIME),
+        whole: Pool::new(connector, pool, super::pool::MAX_IDLE_TIME),
+    })
 }
 
 /// [`client`] with this process's environment.
@@ -116,12 +123,40 @@ impl Target {
         timeout: Duration,
     ) -> Result<(hyper::Response<hyper::body::Incoming>, Lease), RequestError> {
         client
+            .streams
             .send(&self.key, &self.uri, request)
             .await
-            .map_err(|failure| match failure {
-                Failure::Connect(e) => failed(&*e, true, endpoint, &self.url, timeout),
-                Failure::Exchange(e) => failed(&e, false, endpoint, &self.url, timeout),
-            })
+            .map_err(|failure| self.failed(failure, endpoint, timeout))
+    }
+
+    /// A failed exchange with this target as a [`RequestError`] (see [`failed`]).
+    fn failed(&self, failure: Failure, endpoint: &Endpoint, timeout: Duration) -> RequestError {
+        match failure {
+            Failure::Connect(e) => failed(&*e, true, endpoint, &self.url, timeout),
+            Failure::Exchange(e) => failed(&*e, false, endpoint, &self.url, timeout),
+        }
+    }
+
+    /// The head of a POST of `length` bytes to this target, with the headers every request of
+    /// sheepdog's carries and `accept` as its `Accept` (as [`request`] makes it for hyper).
+    fn head(&self, endpoint: &Endpoint, accept: &str, length: usize) -> Vec<u8> {
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(b"POST ");
+        head.extend_from_slice(self.path.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        head.extend_from_slice(self.host.as_bytes());
+        head.extend_from_slice(b"\r\ncontent-type: application/json\r\naccept: ");
+        head.extend_from_slice(accept.as_bytes());
+        head.extend_from_slice(b"\r\nuser-agent: ");
+        head.extend_from_slice(super::USER_AGENT.as_bytes());
+        if let Some(value) = &endpoint.authorization {
+            head.extend_from_slice(b"\r\nauthorization: ");
+            head.extend_from_slice(value.as_bytes());
+        }
+        head.extend_from_slice(b"\r\ncontent-length: ");
+        head.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
+        head.extend_from_slice(b"\r\n\r\n");
+        head
     }
 }
 
@@ -165,34 +200,21 @@ pub(super) async fn send(
     timeout: Duration,
     limit: &BodyLimit,
 ) -> Result<Answer, RequestError> {
-    let request = request(endpoint, target, "*/*", body);
-    let url = &target.url;
+    let head = target.head(endpoint, "*/*", body.len());
     let started = Instant::now();
-    let exchange = async {
-        let (response, lease) = target.send(client, request, endpoint, timeout).await?;
-        let (parts, mut incoming) = response.into_parts();
-        let declared = hyper::body::Body::size_hint(&incoming).exact();
-        limit.check_declared(declared)?;
-        let mut meter = limit.meter();
-        let mut chunks = Vec::new();
-        while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| failed(&e, false, endpoint, url, timeout))?;
-            if let Ok(chunk) = frame.into_data() {
-                meter.add(chunk.len()).await?;
-                chunks.push(chunk);
-            }
-        }
-        lease.release();
-        Ok((parts, super::body::concat(chunks), meter))
-    };
-    let (parts, bytes, meter) = tokio::time::timeout(timeout, exchange)
+    let exchange = wire::exchange(&client.whole, &target.key, &target.uri, &head, &body, limit);
+    let reply = tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| RequestError::Timeout(timeout))??;
+        .map_err(|_| RequestError::Timeout(timeout))?
+        .map_err(|broken| match broken {
+            wire::Broken::Failure(failure) => target.failed(failure, endpoint, timeout),
+            wire::Broken::Limit(error) => error,
+        })?;
     Ok(Answer {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        bytes,
-        meter,
+        status: reply.status,
+        headers: reply.headers,
+        bytes: reply.bytes,
+        meter: reply.meter,
         latency: started.elapsed(),
     })
 }

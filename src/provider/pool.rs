@@ -1,5 +1,8 @@
-//! The connections to plain-HTTP endpoints, kept open between requests: hyper's HTTP/1
-//! connections over [`Connector`]'s sockets, in a pool of sheepdog's own.
+//! The connections to plain-HTTP endpoints, kept open between requests, in a pool of
+//! sheepdog's own: hyper's HTTP/1 connections over [`Connector`]'s sockets for streamed
+//! answers ([`Http1`]), and sockets of sheepdog's own exchange for whole ones
+//! ([`super::wire::Wire`]). The pool only needs to know whether a connection is closed
+//! ([`Reusable`]).
 //!
 //! Why not hyper-util's pool: per request it hashed its key (the scheme and the authority,
 //! byte by byte through SipHash), raced a checkout against a lazy connect, and spawned a
@@ -27,30 +30,55 @@ use tower::Service as _;
 
 use super::stamp::{Connector, RxClock};
 
-/// The pool; clones share its connections.
-#[derive(Clone)]
-pub(super) struct Pool {
-    inner: Arc<Inner>,
+/// A connection a pool can keep: whether it is known to be closed (then it is dropped).
+pub(super) trait Reusable: Send + 'static {
+    fn is_closed(&self) -> bool;
+}
+
+/// The pool of connections of kind `C`; clones share its connections.
+pub(super) struct Pool<C> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C> Clone for Pool<C> {
+    fn clone(&self) -> Self {
+        Pool {
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 /// How long a connection may wait idle and still be used (hyper-util's default).
 pub(super) const MAX_IDLE_TIME: Duration = Duration::from_secs(90);
 
-struct Inner {
+struct Inner<C> {
     connector: Connector,
     max_idle: usize,
     max_idle_time: Duration,
     /// Each target's idle connections, the most recently used last.
-    idle: Mutex<Vec<(Arc<str>, Vec<Conn>)>>,
+    idle: Mutex<Vec<Target<C>>>,
 }
 
-/// One open connection: where requests are handed to hyper's connection task, and the clock of
-/// its reads (when the kernel stamps them).
-struct Conn {
+/// A target's key (`scheme://authority`) and its idle connections.
+type Target<C> = (Arc<str>, Vec<Idle<C>>);
+
+/// An idle connection and when it was given back.
+struct Idle<C> {
+    conn: C,
+    since: Instant,
+}
+
+/// One open hyper connection: where requests are handed to its task, and the clock of its
+/// reads (when the kernel stamps them).
+pub(super) struct Http1 {
     sender: SendRequest<Full<Bytes>>,
     clock: Option<RxClock>,
-    /// When it was last given back.
-    idle_since: Instant,
+}
+
+impl Reusable for Http1 {
+    fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
 }
 
 /// Why a request got no answer.
@@ -59,14 +87,14 @@ pub(super) enum Failure {
     /// No connection could be opened (refused, unreachable, the connect timeout).
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The exchange broke on an open connection.
-    Exchange(hyper::Error),
+    Exchange(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A connection lent to one request until its answer has been read.
 pub(super) struct Lease {
-    pool: Pool,
+    pool: Pool<Http1>,
     key: Arc<str>,
-    conn: Option<Conn>,
+    conn: Option<Http1>,
 }
 
 impl Lease {
@@ -85,10 +113,10 @@ impl Lease {
     }
 }
 
-impl Pool {
+impl<C: Reusable> Pool<C> {
     /// A pool keeping at most `max_idle` idle connections per target, each for at most
     /// `max_idle_time`.
-    pub fn new(connector: Connector, max_idle: usize, max_idle_time: Duration) -> Pool {
+    pub fn new(connector: Connector, max_idle: usize, max_idle_time: Duration) -> Pool<C> {
         Pool {
             inner: Arc::new(Inner {
                 connector,
@@ -99,6 +127,63 @@ impl Pool {
         }
     }
 
+    /// How this pool opens connections.
+    pub fn connector(&self) -> &Connector {
+        &self.inner.connector
+    }
+
+    /// The most recently used idle connection to `key` that is still open and has not waited
+    /// too long. Those that have are dropped (the older ones below it with them).
+    pub fn take(&self, key: &Arc<str>) -> Option<C> {
+        let mut idle = self.inner.idle.lock().ok()?;
+        let (_, conns) = idle.iter_mut().find(|(k, _)| same(k, key))?;
+        while let Some(idle) = conns.pop() {
+            if idle.since.elapsed() > self.inner.max_idle_time {
+                conns.clear();
+                return None;
+            }
+            if !idle.conn.is_closed() {
+                return Some(idle.conn);
+            }
+        }
+        None
+    }
+
+    /// Gives `conn`, whose last answer was read to its end, back for the next request.
+    pub fn put(&self, key: &Arc<str>, conn: C) {
+        if conn.is_closed() {
+            return;
+        }
+        let since = Instant::now();
+        let Ok(mut idle) = self.inner.idle.lock() else {
+            return;
+        };
+        let at = match idle.iter().position(|(k, _)| same(k, key)) {
+            Some(at) => at,
+            None => {
+                idle.push((key.clone(), Vec::new()));
+                idle.len() - 1
+            }
+        };
+        let conns = &mut idle[at].1;
+        if conns.len() < self.inner.max_idle {
+            conns.push(Idle { conn, since });
+        }
+    }
+}
+
+#[cfg(test)]
+impl<C> Pool<C> {
+    /// The idle connections kept, of every target.
+    pub fn idle_count(&self) -> usize {
+        self.inner
+            .idle
+            .lock()
+            .map_or(0, |idle| idle.iter().map(|(_, c)| c.len()).sum())
+    }
+}
+
+impl Pool<Http1> {
     /// Sends `request` on a connection to `key` (the target's `scheme://authority`; `uri` is
     /// where a new connection goes), and returns the answer's head with the lease of its
     /// connection.
@@ -117,18 +202,18 @@ impl Pool {
                 Err(mut error) => match error.take_message() {
                     // Closed before the request was written: it goes on another connection.
                     Some(unsent) => request = unsent,
-                    None => return Err(Failure::Exchange(error.into_error())),
+                    None => return Err(Failure::Exchange(Box::new(error.into_error()))),
                 },
             }
         }
         let mut conn = self.connect(uri).await?;
         match conn.sender.send_request(request).await {
             Ok(response) => Ok((response, self.lease(key, conn))),
-            Err(error) => Err(Failure::Exchange(error)),
+            Err(error) => Err(Failure::Exchange(Box::new(error))),
         }
     }
 
-    fn lease(&self, key: &Arc<str>, conn: Conn) -> Lease {
+    fn lease(&self, key: &Arc<str>, conn: Http1) -> Lease {
         Lease {
             pool: self.clone(),
             key: key.clone(),
@@ -136,46 +221,8 @@ impl Pool {
         }
     }
 
-    /// The most recently used idle connection to `key` that is still open and has not waited
-    /// too long. Those that have are dropped (the older ones below it with them).
-    fn take(&self, key: &Arc<str>) -> Option<Conn> {
-        let mut idle = self.inner.idle.lock().ok()?;
-        let (_, conns) = idle.iter_mut().find(|(k, _)| same(k, key))?;
-        while let Some(conn) = conns.pop() {
-            if conn.idle_since.elapsed() > self.inner.max_idle_time {
-                conns.clear();
-                return None;
-            }
-            if !conn.sender.is_closed() {
-                return Some(conn);
-            }
-        }
-        None
-    }
-
-    fn put(&self, key: &Arc<str>, mut conn: Conn) {
-        if conn.sender.is_closed() {
-            return;
-        }
-        conn.idle_since = Instant::now();
-        let Ok(mut idle) = self.inner.idle.lock() else {
-            return;
-        };
-        let at = match idle.iter().position(|(k, _)| same(k, key)) {
-            Some(at) => at,
-            None => {
-                idle.push((key.clone(), Vec::new()));
-                idle.len() - 1
-            }
-        };
-        let conns = &mut idle[at].1;
-        if conns.len() < self.inner.max_idle {
-            conns.push(conn);
-        }
-    }
-
     /// A new connection to `uri`, its HTTP/1 task running on the runtime.
-    async fn connect(&self, uri: &hyper::Uri) -> Result<Conn, Failure> {
+    async fn connect(&self, uri: &hyper::Uri) -> Result<Http1, Failure> {
         let mut connector = self.inner.connector.clone();
         let io = connector
             .call(uri.clone())
@@ -188,11 +235,7 @@ impl Pool {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(Conn {
-            sender,
-            clock,
-            idle_since: Instant::now(),
-        })
+        Ok(Http1 { sender, clock })
     }
 }
 
@@ -248,7 +291,7 @@ mod tests {
         (uri, accepted)
     }
 
-    fn pool() -> Pool {
+    fn pool() -> Pool<Http1> {
         Pool::new(Connector::new(HttpConnector::new(), false), 4, MAX_IDLE_TIME)
     }
 
@@ -266,7 +309,7 @@ mod tests {
     }
 
     /// Sends one request and reads its answer whole; the lease is released when `release`.
-    async fn exchange(pool: &Pool, uri: &hyper::Uri, release: bool) -> Bytes {
+    async fn exchange(pool: &Pool<Http1>, uri: &hyper::Uri, release: bool) -> Bytes {
         let (response, lease) = pool.send(&key(uri), uri, request(uri)).await.unwrap();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         if release {
@@ -276,14 +319,11 @@ mod tests {
     }
 
     /// Waits (5 s at most) until every idle connection to `uri` has been seen closed.
-    async fn idle_closed(pool: &Pool, uri: &hyper::Uri) {
+    async fn idle_closed(pool: &Pool<Http1>, uri: &hyper::Uri) {
         for _ in 0..500 {
             let open = {
                 let idle = pool.inner.idle.lock().unwrap();
-                idle.iter()
-                    .flat_map(|(_, c)| c)
-                    .filter(|c| !c.sender.is_closed())
-                    .count()
+                idle.iter().flat_map(|(_, c)| c).filter(|c| !c.conn.is_closed()).count()
             };
             if open == 0 {
                 return;
@@ -348,7 +388,7 @@ mod tests {
     async fn a_connection_idle_for_too_long_is_not_used_again() {
         let (uri, accepted) = server(usize::MAX).await;
         // Reuse while fresh is `one_connection_serves_requests_one_after_another`'s (90 s).
-        let pool = Pool::new(
+        let pool: Pool<Http1> = Pool::new(
             Connector::new(HttpConnector::new(), false),
             4,
             Duration::from_millis(50),

@@ -82,6 +82,13 @@ impl Connector {
     pub fn new(http: HttpConnector, stamp: bool) -> Connector {
         Connector { http, stamp }
     }
+
+    /// A plain socket to `uri`, connected as hyper's `HttpConnector` does (never stamped:
+    /// whole answers are timed by their last byte).
+    pub async fn tcp(&self, uri: Uri) -> Result<TcpStream, <HttpConnector as Service<Uri>>::Error> {
+        let io = self.http.clone().call(uri).await?;
+        Ok(io.into_inner())
+    }
 }
 
 impl Service<Uri> for Connector {

@@ -1,0 +1,260 @@
+//! Whole answers from plain-HTTP endpoints on an HTTP/1.1 exchange of sheepdog's own: the
+//! request written with one `writev`, the answer's head parsed by `httparse`, its body read
+//! by its `Content-Length`, its chunks or up to the connection's close.
+//!
+//! Why not hyper's client connection: each of its connections runs as a task of its own that
+//! the request hands its message to and waits on, so every answer wakes two tasks and crosses
+//! a channel; with hyper's general buffers and its dispatch that was the largest single part
+//! of a short request's instructions (14,300 of 76,200). Here the request's own task writes
+//! and reads the socket. Streamed answers stay on hyper ([`super::pool`]), whose body the SSE
+//! parser reads and whose reads the kernel stamps.
+//!
+//! What is kept from hyper: a connection is used again only after an answer read to its end
+//! that does not close it (`Connection: close`, HTTP/1.0 without `keep-alive`, a body framed
+//! by the close, or framed both ways); informational answers (`100 Continue`, `103 Early
+//! Hints`) are skipped; a head of more than 100 lines or 64 KiB, a broken chunk or a
+//! `Content-Length` that is not one number is an error. A connection the server closed while
+//! it was idle is found before it is used ([`Wire::is_closed`]); a request that a reused
+//! connection could not take (the write failed, so the server never read it whole) goes on
+//! another connection.
+
+mod head;
+
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+use reqwest::header::HeaderMap;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use super::body::{BodyLimit, BodyMeter, SMALL_BODY};
+use super::pool::{Failure, Pool, Reusable};
+use super::RequestError;
+use head::{invalid, Chunked, Framing};
+
+/// Bytes asked of the socket per read.
+const READ_SIZE: usize = 16 << 10;
+
+/// One open connection and the bytes read from it that no answer has taken yet.
+pub(super) struct Wire {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Reusable for Wire {
+    /// Whether the server closed the connection (or sent bytes no request asked for) while it
+    /// was idle. The runtime notes when the socket becomes readable; until it does this costs
+    /// no system call.
+    fn is_closed(&self) -> bool {
+        let mut byte = [0u8; 1];
+        !matches!(self.stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// An answer read whole: its status, headers and body, and the body's meter (which holds its
+/// memory share while the caller parses it).
+pub(super) struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    pub meter: BodyMeter,
+}
+
+/// Why an exchange failed: the connection, or the body's limit.
+#[derive(Debug)]
+pub(super) enum Broken {
+    Failure(Failure),
+    Limit(RequestError),
+}
+
+impl From<RequestError> for Broken {
+    fn from(error: RequestError) -> Self {
+        Broken::Limit(error)
+    }
+}
+
+fn exchange_failed(error: io::Error) -> Broken {
+    Broken::Failure(Failure::Exchange(Box::new(error)))
+}
+
+/// Sends the request (`head`, then `body`) on a connection to `key` (a new one goes to
+/// `uri`) and reads its answer whole under `limit`.
+pub(super) async fn exchange(
+    pool: &Pool<Wire>,
+    key: &Arc<str>,
+    uri: &hyper::Uri,
+    head: &[u8],
+    body: &[u8],
+    limit: &BodyLimit,
+) -> Result<Reply, Broken> {
+    let mut conn = loop {
+        match pool.take(key) {
+            Some(mut conn) => {
+                // A write that failed was not read whole: the request goes on another one.
+                if conn.write(head, body).await.is_ok() {
+                    break conn;
+                }
+            }
+            None => {
+                let mut conn = Wire::connect(pool, uri).await?;
+                conn.write(head, body).await.map_err(exchange_failed)?;
+                break conn;
+            }
+        }
+    };
+    let (reply, reusable) = conn.read(limit).await?;
+    if reusable {
+        pool.put(key, conn);
+    }
+    Ok(reply)
+}
+
+impl Wire {
+    /// A new connection to `uri`, by the pool's connector (connect timeout, no delay).
+    async fn connect(pool: &Pool<Wire>, uri: &hyper::Uri) -> Result<Wire, Broken> {
+        let stream = pool
+            .connector()
+            .tcp(uri.clone())
+            .await
+            .map_err(|e| Broken::Failure(Failure::Connect(Box::new(e))))?;
+        Ok(Wire {
+            stream,
+            buf: Vec::with_capacity(READ_SIZE),
+        })
+    }
+
+    /// Writes `head` and `body`, in one system call when the socket takes them.
+    async fn write(&mut self, mut head: &[u8], mut body: &[u8]) -> io::Result<()> {
+        while !head.is_empty() || !body.is_empty() {
+            let written = if head.is_empty() {
+                self.stream.write(body).await?
+            } else {
+                self.stream
+                    .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+                    .await?
+            };
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let of_head = written.min(head.len());
+            head = &head[of_head..];
+            body = &body[written - of_head..];
+        }
+        Ok(())
+    }
+
+    /// Reads more bytes into `buf`; the end of the connection is an error that says what was
+    /// being read.
+    async fn fill(&mut self, reading: &str) -> io::Result<()> {
+        self.buf.reserve(READ_SIZE);
+        match self.stream.read_buf(&mut self.buf).await? {
+            0 => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the connection closed before the answer's {reading} was complete"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the answer whole: the reply, and whether the connection may carry another request.
+    async fn read(&mut self, limit: &BodyLimit) -> Result<(Reply, bool), Broken> {
+        self.buf.clear();
+        let head = loop {
+            match head::parse(&self.buf).map_err(exchange_failed)? {
+                Some(head) if head.informational() => {
+                    self.buf.drain(..head.len);
+                }
+                Some(head) => break head,
+                None => self.fill("head").await.map_err(exchange_failed)?,
+            }
+        };
+        if let Framing::Length(length) = head.framing {
+            limit.check_declared(Some(length))?;
+        }
+        let mut meter = limit.meter();
+        let mut bytes = Vec::new();
+        let clean_end = match head.framing {
+            Framing::Length(length) => self.read_length(head.len, length, &mut bytes, &mut meter).await?,
+            Framing::Chunked => self.read_chunked(head.len, &mut bytes, &mut meter).await?,
+            Framing::Close => {
+                self.read_to_close(head.len, &mut bytes, &mut meter).await?;
+                false
+            }
+        };
+        let reply = Reply {
+            status: head.status,
+            headers: head.headers,
+            bytes,
+            meter,
+        };
+        Ok((reply, head.keep_alive && clean_end))
+    }
+
+    /// A body of `length` bytes from `at` in `buf`: whether nothing followed it.
+    async fn read_length(
+        &mut self,
+        at: usize,
+        length: u64,
+        bytes: &mut Vec<u8>,
+        meter: &mut BodyMeter,
+    ) -> Result<bool, Broken> {
+        // `check_declared` held it under the limit, which a `usize` holds on 64-bit machines.
+        let length = usize::try_from(length).map_err(|_| exchange_failed(invalid("the answer is too long")))?;
+        let have = &self.buf[at..];
+        let clean_end = have.len() <= length;
+        let have = &have[..have.len().min(length)];
+        bytes.reserve_exact(length.min(SMALL_BODY as usize));
+        bytes.extend_from_slice(have);
+        meter.add(have.len()).await?;
+        while bytes.len() < length {
+            let filled = bytes.len();
+            bytes.resize(filled + (length - filled).min(READ_SIZE * 4), 0);
+            let read = self.stream.read(&mut bytes[filled..]).await.map_err(exchange_failed)?;
+            bytes.truncate(filled + read);
+            if read == 0 {
+                return Err(exchange_failed(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection closed before the answer's body was complete",
+                )));
+            }
+            meter.add(read).await?;
+        }
+        Ok(clean_end)
+    }
+
+    /// A chunked body from `at` in `buf`: whether nothing followed it.
+    async fn read_chunked(&mut self, at: usize, bytes: &mut Vec<u8>, meter: &mut BodyMeter) -> Result<bool, Broken> {
+        let mut chunked = Chunked::default();
+        let mut from = at;
+        loop {
+            let before = bytes.len();
+            let taken = chunked.decode(&self.buf[from..], bytes).map_err(exchange_failed)?;
+            meter.add(bytes.len() - before).await?;
+            if chunked.done() {
+                return Ok(from + taken == self.buf.len());
+            }
+            self.buf.clear();
+            from = 0;
+            self.fill("body").await.map_err(exchange_failed)?;
+        }
+    }
+
+    /// A body that ends with the connection, from `at` in `buf`.
+    async fn read_to_close(&mut self, at: usize, bytes: &mut Vec<u8>, meter: &mut BodyMeter) -> Result<(), Broken> {
+        bytes.extend_from_slice(&self.buf[at..]);
+        meter.add(bytes.len()).await?;
+        loop {
+            self.buf.clear();
+            self.buf.reserve(READ_SIZE);
+            let read = self.stream.read_buf(&mut self.buf).await.map_err(exchange_failed)?;
+            if read == 0 {
+                return Ok(());
+            }
+            bytes.extend_from_slice(&self.buf);
+            meter.add(read).await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
