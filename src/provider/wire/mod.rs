@@ -97,7 +97,14 @@ pub(super) async fn exchange(
             }
             None => {
                 let mut conn = Wire::connect(pool, uri).await?;
-                conn.write(head, body).await.map_err(exchange_failed)?;
+                if let Err(error) = conn.write(head, body).await {
+                    // A server may answer before it has read the whole body (413 to a long
+                    // prompt) and close: that answer, when it came, says more than the write.
+                    return match conn.read(limit).await {
+                        Ok((reply, _)) => Ok(reply),
+                        Err(_) => Err(exchange_failed(error)),
+                    };
+                }
                 break conn;
             }
         }
@@ -160,6 +167,9 @@ impl Wire {
     async fn read(&mut self, limit: &BodyLimit) -> Result<(Reply, bool), Broken> {
         self.buf.clear();
         let head = loop {
+            if self.buf.is_empty() {
+                self.fill("head").await.map_err(exchange_failed)?;
+            }
             match head::parse(&self.buf).map_err(exchange_failed)? {
                 Some(head) if head.informational() => {
                     self.buf.drain(..head.len);

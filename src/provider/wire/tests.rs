@@ -269,3 +269,35 @@ async fn a_port_without_a_server_is_a_connect_failure() {
     let failure = send(&pool(), &uri, &BodyLimit::default()).await.err().unwrap();
     assert!(matches!(failure, Broken::Failure(Failure::Connect(_))), "{failure:?}");
 }
+
+#[tokio::test]
+async fn an_answer_given_before_the_body_was_read_is_taken_when_the_write_fails() {
+    // A gateway refusing a long prompt from its head alone, and closing.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri: hyper::Uri = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut chunk = [0u8; 1024];
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let refusal = b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\nconnection: close\r\n\r\ntoo long";
+        let _ = socket.write_all(refusal).await;
+        // Closed with the body unread: the kernel resets the connection.
+    });
+    let body = vec![b'x'; 16 << 20];
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let reply = exchange(&pool(), &key(&uri), &uri, head.as_bytes(), &body, &BodyLimit::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!((reply.status, reply.bytes.as_slice()), (413, &b"too long"[..]));
+}
