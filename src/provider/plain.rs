@@ -1,14 +1,14 @@
 //! Requests to plain-HTTP endpoints (`http://` base URLs: a local vLLM or gateway,
-//! a server on the LAN, the built-in mock) on hyper's client directly.
+//! a server on the LAN, the built-in mock) on sheepdog's own HTTP/1.1 exchange
+//! ([`super::wire`]), whole answers and streamed ones (`stream::open`) alike.
 //!
 //! Why: reqwest wraps every request in its redirect and retry layers and parses the request's
-//! URL twice more on the way (about 20% of the client's instructions per short request). Here
-//! the URL parsed once per endpoint and the prebuilt `Authorization` value go straight into a
-//! `hyper::Request`, on a pool of the same size and with the same connect timeout, no delay
-//! and user agent as reqwest's.
-//!
-//! Whole answers are read on sheepdog's own HTTP/1.1 exchange ([`super::wire`]); streamed
-//! ones on hyper's connections (`stream::open`), whose reads the kernel stamps. HTTPS (TLS,
+//! URL twice more on the way (about 20% of the client's instructions per short request), and
+//! hyper's client runs each connection as a task of its own (see [`super::wire`]). Here the
+//! URL parsed once per endpoint and the prebuilt `Authorization` value go straight into the
+//! request's head, on a pool of the same size and with the same connect timeout, no delay and
+//! user agent as reqwest's. A streaming client's connections note when the bytes they read
+//! arrived ([`super::stamp`]). HTTPS (TLS,
 //! HTTP/2 by ALPN), and every request when a proxy is set in the environment (`HTTP_PROXY`, `ALL_PROXY`, lower or upper case: reqwest honours them) stay
 //! on reqwest. The errors are the same classes: a failed connection is `connect`, no complete
 //! answer within the timeout `timeout`, anything else `transport`.
@@ -17,23 +17,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::body::{BodyLimit, BodyMeter};
-use super::pool::{Failure, Http1, Lease, Pool};
+use super::pool::{Failure, Pool};
 use super::stamp::Connector;
 use super::wire::{self, Wire};
 use super::{ApiEndpoint, Endpoint, RequestError};
 
-/// The client of plain-HTTP endpoints: its pools of connections, for streamed answers
-/// (hyper's) and for whole ones (sheepdog's own exchange).
-#[derive(Clone)]
-pub(super) struct PlainClient {
-    pub streams: Pool<Http1>,
-    whole: Pool<Wire>,
-}
+/// The client of plain-HTTP endpoints: its pool of connections.
+pub(super) type PlainClient = Pool<Wire>;
 
 /// What came back: status, headers, the body read whole (and its meter, which holds its
 /// memory share while the caller parses it), and the time from send to the body's last byte.
@@ -61,11 +55,11 @@ pub(super) fn client(pool: usize, stamp: bool, env: impl Fn(&str) -> Option<Stri
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(super::CONNECT_TIMEOUT));
-    let connector = Connector::new(connector, stamp);
-    Some(PlainClient {
-        streams: Pool::new(connector.clone(), pool, super::pool::MAX_IDLE_TIME),
-        whole: Pool::new(connector, pool, super::pool::MAX_IDLE_TIME),
-    })
+    Some(Pool::new(
+        Connector::new(connector, stamp),
+        pool,
+        super::pool::MAX_IDLE_TIME,
+    ))
 }
 
 /// [`client`] with this process's environment.
@@ -85,7 +79,7 @@ pub(super) struct Target {
     /// `http://host:port`: the requests that may share a connection.
     key: Arc<str>,
     /// The path (and query), as the request line names it.
-    path: hyper::Uri,
+    path: String,
     /// `host[:port]`, the port left out when it is the scheme's own (as hyper-util writes it).
     host: HeaderValue,
 }
@@ -97,7 +91,7 @@ impl Target {
             return None;
         }
         let uri: hyper::Uri = url.as_str().parse().ok()?;
-        let path = uri.path_and_query()?.as_str().parse().ok()?;
+        let path = uri.path_and_query()?.as_str().to_string();
         let key = format!("http://{}", uri.authority()?).into();
         let host = uri.host()?;
         let host = match url.port() {
@@ -113,20 +107,26 @@ impl Target {
         })
     }
 
-    /// Sends `request` on a connection to this target: the answer's head and the connection's
-    /// lease, to be released once the answer is read to its end.
-    pub(super) async fn send(
+    /// Sends `body` to this target asking for an event stream, and reads the answer's head.
+    pub(super) async fn open(
         &self,
         client: &PlainClient,
-        request: hyper::Request<Full<Bytes>>,
         endpoint: &Endpoint,
+        body: Bytes,
         timeout: Duration,
-    ) -> Result<(hyper::Response<hyper::body::Incoming>, Lease), RequestError> {
-        client
-            .streams
-            .send(&self.key, &self.uri, request)
+    ) -> Result<wire::stream::Opened, RequestError> {
+        let head = self.head(endpoint, "text/event-stream", body.len());
+        wire::stream::open(client, &self.key, &self.uri, &head, &body)
             .await
-            .map_err(|failure| self.failed(failure, endpoint, timeout))
+            .map_err(|broken| self.broken(broken, endpoint, timeout))
+    }
+
+    /// A broken exchange with this target as a [`RequestError`].
+    fn broken(&self, broken: wire::Broken, endpoint: &Endpoint, timeout: Duration) -> RequestError {
+        match broken {
+            wire::Broken::Failure(failure) => self.failed(failure, endpoint, timeout),
+            wire::Broken::Limit(error) => error,
+        }
     }
 
     /// A failed exchange with this target as a [`RequestError`] (see [`failed`]).
@@ -138,11 +138,11 @@ impl Target {
     }
 
     /// The head of a POST of `length` bytes to this target, with the headers every request of
-    /// sheepdog's carries and `accept` as its `Accept` (as [`request`] makes it for hyper).
+    /// sheepdog's carries (those reqwest sends) and `accept` as its `Accept`.
     fn head(&self, endpoint: &Endpoint, accept: &str, length: usize) -> Vec<u8> {
         let mut head = Vec::with_capacity(256);
         head.extend_from_slice(b"POST ");
-        head.extend_from_slice(self.path.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
+        head.extend_from_slice(self.path.as_bytes());
         head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         head.extend_from_slice(self.host.as_bytes());
         head.extend_from_slice(b"\r\ncontent-type: application/json\r\naccept: ");
@@ -168,29 +168,6 @@ pub(super) fn url_for(endpoint: &Endpoint, api: ApiEndpoint) -> Option<&Target> 
     usable_key.then_some(target)
 }
 
-/// The POST of `body` to `target`, with the headers every request of sheepdog's carries and
-/// `accept` as its `Accept`.
-pub(super) fn request(
-    endpoint: &Endpoint,
-    target: &Target,
-    accept: &'static str,
-    body: Bytes,
-) -> hyper::Request<Full<Bytes>> {
-    let mut request = hyper::Request::new(Full::new(body));
-    *request.method_mut() = hyper::Method::POST;
-    *request.uri_mut() = target.path.clone();
-    let headers = request.headers_mut();
-    headers.reserve(6);
-    headers.insert(HOST, target.host.clone());
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(ACCEPT, HeaderValue::from_static(accept));
-    headers.insert(USER_AGENT, HeaderValue::from_static(super::USER_AGENT));
-    if let Some(value) = &endpoint.authorization {
-        headers.insert(AUTHORIZATION, value.clone());
-    }
-    request
-}
-
 /// Sends `body` to `target` and reads the answer whole, within `timeout` and `limit`.
 pub(super) async fn send(
     client: &PlainClient,
@@ -202,14 +179,11 @@ pub(super) async fn send(
 ) -> Result<Answer, RequestError> {
     let head = target.head(endpoint, "*/*", body.len());
     let started = Instant::now();
-    let exchange = wire::exchange(&client.whole, &target.key, &target.uri, &head, &body, limit);
+    let exchange = wire::exchange(client, &target.key, &target.uri, &head, &body, limit);
     let reply = tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| RequestError::Timeout(timeout))?
-        .map_err(|broken| match broken {
-            wire::Broken::Failure(failure) => target.failed(failure, endpoint, timeout),
-            wire::Broken::Limit(error) => error,
-        })?;
+        .map_err(|broken| target.broken(broken, endpoint, timeout))?;
     Ok(Answer {
         status: reply.status,
         headers: reply.headers,
@@ -308,15 +282,19 @@ mod tests {
 
         let endpoint = Endpoint::new("p", "http://127.0.0.1:9/v1", Some(Secret::new("sk-test")));
         let target = url_for(&endpoint, ApiEndpoint::Chat).unwrap();
-        let sent = request(&endpoint, target, "*/*", Bytes::from_static(b"{}"));
-        assert_eq!(sent.method(), hyper::Method::POST);
-        assert_eq!(sent.uri(), "/v1/chat/completions");
-        let header = |name| sent.headers().get(name).and_then(|v| v.to_str().ok());
-        assert_eq!(header(HOST), Some("127.0.0.1:9"));
-        assert_eq!(header(CONTENT_TYPE), Some("application/json"));
-        assert_eq!(header(ACCEPT), Some("*/*"));
-        assert_eq!(header(AUTHORIZATION), Some("Bearer sk-test"));
-        assert!(sent.headers()[AUTHORIZATION].is_sensitive());
+        let head = String::from_utf8(target.head(&endpoint, "*/*", 2)).unwrap();
+        let expected = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:9\r\ncontent-type: application/json\r\n\
+             accept: */*\r\nuser-agent: {}\r\nauthorization: Bearer sk-test\r\ncontent-length: 2\r\n\r\n",
+            crate::provider::USER_AGENT
+        );
+        assert_eq!(head, expected);
+        let keyless = Endpoint::new("p", "http://127.0.0.1:9/v1", None);
+        let target = url_for(&keyless, ApiEndpoint::Embeddings).unwrap();
+        let head = String::from_utf8(target.head(&keyless, "text/event-stream", 10)).unwrap();
+        assert!(head.starts_with("POST /v1/embeddings HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("\r\naccept: text/event-stream\r\n"), "{head}");
+        assert!(!head.contains("authorization"), "{head}");
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! When the bytes of a streamed answer reached the machine, as the kernel stamped them.
 //!
 //! A stream's times (TTFT, each token's arrival, the end) are worth what their stamps are. A
-//! stamp taken when a task gets to a chunk is late by however long the chunk waited: for
-//! hyper's connection task to read the socket, then for the request's task to be polled. With
+//! stamp taken when a task gets to a chunk is late by however long the chunk waited for the
+//! request's task to be polled and read the socket. With
 //! a thousand streams on two cores that wait is milliseconds at the tail. So connections to
 //! plain-HTTP endpoints that stream ask the kernel for receive timestamps (`SO_TIMESTAMPNS`,
 //! Linux): each read of the socket comes with the time the kernel took in its last packet, the
-//! time a packet capture would show. The connection keeps the latest one in a [`RxClock`],
-//! which hyper hands to each response on it, and the stream takes the clock's time for a chunk
-//! (never later than when it got the chunk).
+//! time a packet capture would show. The connection ([`super::wire::Wire`]) keeps the latest
+//! one in a [`RxClock`], which the answer's body hands on, and the stream takes the clock's
+//! time for a chunk (never later than when it got the chunk).
 //!
 //! A chunk is stamped with the connection's latest read: when a second read came in before the
 //! stream got to the first one's chunk, the first chunk's stamp is the second read's, which is
@@ -19,19 +19,13 @@
 //! gives no stamp (another system, a socket that refused the option), chunks are stamped when
 //! they are taken, as before.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tower::Service;
 
@@ -83,106 +77,30 @@ impl Connector {
         Connector { http, stamp }
     }
 
-    /// A plain socket to `uri`, connected as hyper's `HttpConnector` does (never stamped:
-    /// whole answers are timed by their last byte).
-    pub async fn tcp(&self, uri: Uri) -> Result<TcpStream, <HttpConnector as Service<Uri>>::Error> {
-        let io = self.http.clone().call(uri).await?;
-        Ok(io.into_inner())
+    /// A plain socket to `uri`, connected as hyper's `HttpConnector` does, and the clock of
+    /// its reads when it stamps them (see [`receive`]).
+    pub async fn tcp(&self, uri: Uri) -> Result<(TcpStream, Option<RxClock>), <HttpConnector as Service<Uri>>::Error> {
+        let tcp = self.http.clone().call(uri).await?.into_inner();
+        let clock = (self.stamp && kernel::enable(&tcp)).then(RxClock::default);
+        Ok((tcp, clock))
     }
 }
 
-impl Service<Uri> for Connector {
-    type Response = Stamped;
-    type Error = <HttpConnector as Service<Uri>>::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Stamped, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.http.poll_ready(cx)
+/// Reads what `tcp` holds onto the end of `out`, noting the kernel's stamp of it on `clock`:
+/// the bytes read (0 at the connection's end). For `TcpStream::async_io`, which waits until the
+/// socket is readable and calls this again on `WouldBlock`.
+pub fn receive(tcp: &TcpStream, out: &mut Vec<u8>, clock: &RxClock) -> io::Result<usize> {
+    let (read, stamp) = kernel::receive_into(tcp, out)?;
+    if let Some(at) = stamp.and_then(since) {
+        clock.note(at);
     }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.http.call(uri);
-        let stamp = self.stamp;
-        Box::pin(async move {
-            let io = connecting.await?;
-            let stamping = stamp && kernel::enable(io.inner());
-            Ok(Stamped {
-                io,
-                stamping,
-                clock: RxClock::default(),
-            })
-        })
-    }
-}
-
-/// A connection whose reads note when their bytes arrived (when `stamping`).
-pub struct Stamped {
-    io: TokioIo<TcpStream>,
-    stamping: bool,
-    clock: RxClock,
-}
-
-impl Stamped {
-    /// The clock of this connection's reads, when the kernel stamps them.
-    pub fn clock(&self) -> Option<RxClock> {
-        self.stamping.then(|| self.clock.clone())
-    }
-}
-
-impl Read for Stamped {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, mut buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.stamping {
-            return Pin::new(&mut this.io).poll_read(cx, buf);
-        }
-        let tcp = this.io.inner();
-        loop {
-            ready!(tcp.poll_read_ready(cx))?;
-            let read = tcp.try_io(Interest::READABLE, || kernel::receive(tcp, &mut buf));
-            match read {
-                Ok(stamp) => {
-                    if let Some(at) = stamp.and_then(since) {
-                        this.clock.note(at);
-                    }
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
+    Ok(read)
 }
 
 /// The `Instant` of a kernel stamp (wall-clock time), from how long ago it was.
 fn since(stamp: SystemTime) -> Option<Instant> {
     let age = SystemTime::now().duration_since(stamp).unwrap_or(Duration::ZERO);
     (age < OLDEST).then(|| Instant::now().checked_sub(age)).flatten()
-}
-
-impl Write for Stamped {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
 }
 
 #[cfg(target_os = "linux")]
@@ -192,16 +110,16 @@ mod kernel {
     use std::os::fd::AsRawFd;
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    use hyper::rt::ReadBufCursor;
     use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
     use tokio::net::TcpStream;
 
-    /// The most one read takes: what hyper's buffer asks for, up to this.
+    /// The most one read takes.
     const READ: usize = 64 * 1024;
 
     thread_local! {
-        /// Where a read lands before it is copied into hyper's buffer (which may be
-        /// uninitialised memory, which a safe `recvmsg` cannot be given): one per thread.
+        /// Where a read lands before it is copied onto the connection's buffer (whose spare
+        /// room is uninitialised memory, which a safe `recvmsg` cannot be given): one per
+        /// thread.
         static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ]);
     }
 
@@ -210,10 +128,21 @@ mod kernel {
         setsockopt(tcp, sockopt::ReceiveTimestampns, &true).is_ok()
     }
 
-    /// Reads what is there into `buf`, with the kernel's stamp of it.
-    pub fn receive(tcp: &TcpStream, buf: &mut ReadBufCursor<'_>) -> io::Result<Option<SystemTime>> {
+    /// Reads what is there onto the end of `out`: the bytes read, with the kernel's stamp.
+    pub fn receive_into(tcp: &TcpStream, out: &mut Vec<u8>) -> io::Result<(usize, Option<SystemTime>)> {
+        let mut read_bytes = 0;
+        let stamp = read(tcp, READ, |bytes| {
+            read_bytes = bytes.len();
+            out.extend_from_slice(bytes);
+        })?;
+        Ok((read_bytes, stamp))
+    }
+
+    /// One `recvmsg` of at most `wanted` bytes into this thread's scratch buffer; `take` gets
+    /// the bytes read.
+    fn read(tcp: &TcpStream, wanted: usize, take: impl FnOnce(&[u8])) -> io::Result<Option<SystemTime>> {
         SCRATCH.with_borrow_mut(|scratch| {
-            let wanted = buf.remaining().min(scratch.len());
+            let wanted = wanted.min(scratch.len());
             let mut control = [0u8; 64];
             let (read, stamp) = {
                 let mut iov = [IoSliceMut::new(&mut scratch[..wanted])];
@@ -230,7 +159,7 @@ mod kernel {
                 }
                 (message.bytes, stamp)
             };
-            buf.put_slice(&scratch[..read]);
+            take(&scratch[..read]);
             Ok(stamp)
         })
     }
@@ -241,7 +170,6 @@ mod kernel {
     use std::io;
     use std::time::SystemTime;
 
-    use hyper::rt::ReadBufCursor;
     use tokio::net::TcpStream;
 
     /// Receive timestamps are asked for on Linux only.
@@ -249,7 +177,7 @@ mod kernel {
         false
     }
 
-    pub fn receive(_: &TcpStream, _: &mut ReadBufCursor<'_>) -> io::Result<Option<SystemTime>> {
+    pub fn receive_into(_: &TcpStream, _: &mut Vec<u8>) -> io::Result<(usize, Option<SystemTime>)> {
         Err(io::ErrorKind::Unsupported.into())
     }
 }

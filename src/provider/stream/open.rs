@@ -1,16 +1,15 @@
-//! A streamed request sent and its answer's head read, on hyper's client for a plain-HTTP
-//! endpoint (see [`crate::provider::plain`]) or on reqwest; either way the body comes as one
-//! stream of chunks, whose failures say whether the request's time ran out.
+//! A streamed request sent and its answer's head read, on sheepdog's own exchange for a
+//! plain-HTTP endpoint (see [`crate::provider::plain`]) or on reqwest; either way the body
+//! comes as one stream of chunks, whose failures say whether the request's time ran out.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::BodyExt as _;
 use reqwest::header::HeaderMap;
 
 use super::super::plain::{self, PlainClient};
-use super::super::pool::Lease;
 use super::super::stamp::RxClock;
+use super::super::wire;
 use super::super::{ApiEndpoint, Endpoint, RequestError};
 use super::error_chain;
 
@@ -26,14 +25,12 @@ pub(super) enum Broken {
 /// A body's chunks as they arrive.
 pub(super) enum Chunks {
     Reqwest(reqwest::Response),
-    /// On hyper's client: the body, when the request's time runs out, and the connection's
-    /// clock of arrivals (when the kernel stamps them).
+    /// On sheepdog's own exchange: the body, when the request's time runs out, and the
+    /// connection's clock of arrivals (when the kernel stamps them).
     Plain {
-        incoming: hyper::body::Incoming,
+        body: wire::stream::Body,
         deadline: tokio::time::Instant,
         clock: Option<RxClock>,
-        /// The connection, given back once the body has been read to its end.
-        lease: Option<Lease>,
     },
 }
 
@@ -55,28 +52,11 @@ impl Chunks {
                 Err(e) if e.is_timeout() => Some(Err(Broken::TimedOut)),
                 Err(e) => Some(Err(Broken::Transport(error_chain(&e)))),
             },
-            Chunks::Plain {
-                incoming,
-                deadline,
-                lease,
-                ..
-            } => loop {
-                match tokio::time::timeout_at(*deadline, incoming.frame()).await {
-                    Err(_) => return Some(Err(Broken::TimedOut)),
-                    Ok(None) => {
-                        if let Some(lease) = lease.take() {
-                            lease.release();
-                        }
-                        return None;
-                    }
-                    Ok(Some(Err(e))) => return Some(Err(Broken::Transport(error_chain(&e)))),
-                    Ok(Some(Ok(frame))) => {
-                        // Trailers carry no bytes of the body.
-                        if let Ok(data) = frame.into_data() {
-                            return Some(Ok(data));
-                        }
-                    }
-                }
+            Chunks::Plain { body, deadline, .. } => match tokio::time::timeout_at(*deadline, body.next()).await {
+                Err(_) => Some(Err(Broken::TimedOut)),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => Some(Err(Broken::Transport(error_chain(&e)))),
+                Ok(Some(Ok(bytes))) => Some(Ok(bytes)),
             },
         }
     }
@@ -141,25 +121,21 @@ async fn open_plain(
     body: Bytes,
     timeout: Duration,
 ) -> Result<Opened, RequestError> {
-    let request = plain::request(endpoint, target, "text/event-stream", body);
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + timeout);
-    let (response, lease) = tokio::time::timeout_at(deadline, target.send(client, request, endpoint, timeout))
+    let opened = tokio::time::timeout_at(deadline, target.open(client, endpoint, body, timeout))
         .await
         .map_err(|_| RequestError::Timeout(timeout))??;
-    let (parts, incoming) = response.into_parts();
-    let length = hyper::body::Body::size_hint(&incoming).exact();
-    let clock = lease.clock();
+    let clock = opened.body.clock();
     let body = Chunks::Plain {
-        incoming,
+        body: opened.body,
         deadline,
         clock,
-        lease: Some(lease),
     };
     Ok(Opened {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        length,
+        status: opened.status,
+        headers: opened.headers,
+        length: opened.length,
         body,
         started,
     })

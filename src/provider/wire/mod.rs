@@ -19,26 +19,30 @@
 //! another connection.
 
 mod head;
+pub(super) mod stream;
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
 use reqwest::header::HeaderMap;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
 use tokio::net::TcpStream;
 
 use super::body::{BodyLimit, BodyMeter, SMALL_BODY};
 use super::pool::{Failure, Pool, Reusable};
+use super::stamp::{self, RxClock};
 use super::RequestError;
-use head::{invalid, Chunked, Framing};
+use head::{invalid, Chunked, Framing, Head};
 
 /// Bytes asked of the socket per read.
 const READ_SIZE: usize = 16 << 10;
 
-/// One open connection and the bytes read from it that no answer has taken yet.
+/// One open connection, the bytes read from it that no answer has taken yet, and the clock
+/// of its reads when the kernel stamps them (a streaming client's connections).
 pub(super) struct Wire {
     stream: TcpStream,
     buf: Vec<u8>,
+    clock: Option<RxClock>,
 }
 
 impl Reusable for Wire {
@@ -77,6 +81,14 @@ fn exchange_failed(error: io::Error) -> Broken {
     Broken::Failure(Failure::Exchange(Box::new(error)))
 }
 
+/// The connection's end before the answer's `part` (head or body) was whole.
+fn cut_short(part: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the connection closed before the answer's {part} was complete"),
+    )
+}
+
 /// Sends the request (`head`, then `body`) on a connection to `key` (a new one goes to
 /// `uri`) and reads its answer whole under `limit`.
 pub(super) async fn exchange(
@@ -87,39 +99,45 @@ pub(super) async fn exchange(
     body: &[u8],
     limit: &BodyLimit,
 ) -> Result<Reply, Broken> {
-    let mut conn = loop {
-        match pool.take(key) {
-            Some(mut conn) => {
-                // A write that failed was not read whole: the request goes on another one.
-                if conn.write(head, body).await.is_ok() {
-                    break conn;
-                }
+    let (mut conn, failed_write) = send(pool, key, uri, head, body).await?;
+    match conn.read(limit).await {
+        Ok((reply, reusable)) => {
+            if reusable && failed_write.is_none() {
+                pool.put(key, conn);
             }
-            None => {
-                let mut conn = Wire::connect(pool, uri).await?;
-                if let Err(error) = conn.write(head, body).await {
-                    // A server may answer before it has read the whole body (413 to a long
-                    // prompt) and close: that answer, when it came, says more than the write.
-                    return match conn.read(limit).await {
-                        Ok((reply, _)) => Ok(reply),
-                        Err(_) => Err(exchange_failed(error)),
-                    };
-                }
-                break conn;
-            }
+            Ok(reply)
         }
-    };
-    let (reply, reusable) = conn.read(limit).await?;
-    if reusable {
-        pool.put(key, conn);
+        Err(broken) => Err(failed_write.map_or(broken, exchange_failed)),
     }
-    Ok(reply)
+}
+
+/// Writes the request on a connection to `key`: the connection, and the write's error when it
+/// failed on a new connection. A server may answer before it has read the whole body (413 to a
+/// long prompt) and close; that answer, when it came, says more than the write, so the caller
+/// reads it and reports the write's error only when there is none.
+async fn send(
+    pool: &Pool<Wire>,
+    key: &Arc<str>,
+    uri: &hyper::Uri,
+    head: &[u8],
+    body: &[u8],
+) -> Result<(Wire, Option<io::Error>), Broken> {
+    while let Some(mut conn) = pool.take(key) {
+        // A write that failed was not read whole: the request goes on another connection.
+        if conn.write(head, body).await.is_ok() {
+            return Ok((conn, None));
+        }
+    }
+    let mut conn = Wire::connect(pool, uri).await?;
+    let failed = conn.write(head, body).await.err();
+    Ok((conn, failed))
 }
 
 impl Wire {
-    /// A new connection to `uri`, by the pool's connector (connect timeout, no delay).
+    /// A new connection to `uri`, by the pool's connector (connect timeout, no delay, the
+    /// kernel's receive stamps when the client streams).
     async fn connect(pool: &Pool<Wire>, uri: &hyper::Uri) -> Result<Wire, Broken> {
-        let stream = pool
+        let (stream, clock) = pool
             .connector()
             .tcp(uri.clone())
             .await
@@ -127,6 +145,7 @@ impl Wire {
         Ok(Wire {
             stream,
             buf: Vec::with_capacity(READ_SIZE),
+            clock,
         })
     }
 
@@ -150,23 +169,37 @@ impl Wire {
         Ok(())
     }
 
+    /// Reads what the socket holds onto the end of `buf` (stamped when the connection is): the
+    /// bytes read, 0 at the connection's end.
+    async fn read_some(&mut self) -> io::Result<usize> {
+        match &self.clock {
+            None => {
+                self.buf.reserve(READ_SIZE);
+                self.stream.read_buf(&mut self.buf).await
+            }
+            Some(clock) => {
+                let (stream, buf) = (&self.stream, &mut self.buf);
+                stream
+                    .async_io(Interest::READABLE, || stamp::receive(stream, buf, clock))
+                    .await
+            }
+        }
+    }
+
     /// Reads more bytes into `buf`; the end of the connection is an error that says what was
     /// being read.
     async fn fill(&mut self, reading: &str) -> io::Result<()> {
-        self.buf.reserve(READ_SIZE);
-        match self.stream.read_buf(&mut self.buf).await? {
-            0 => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the connection closed before the answer's {reading} was complete"),
-            )),
+        match self.read_some().await? {
+            0 => Err(cut_short(reading)),
             _ => Ok(()),
         }
     }
 
-    /// Reads the answer whole: the reply, and whether the connection may carry another request.
-    async fn read(&mut self, limit: &BodyLimit) -> Result<(Reply, bool), Broken> {
+    /// Reads the answer's head, skipping informational ones; its body starts at `head.len`
+    /// in `buf`.
+    async fn read_head(&mut self) -> Result<Head, Broken> {
         self.buf.clear();
-        let head = loop {
+        loop {
             if self.buf.is_empty() {
                 self.fill("head").await.map_err(exchange_failed)?;
             }
@@ -174,10 +207,15 @@ impl Wire {
                 Some(head) if head.informational() => {
                     self.buf.drain(..head.len);
                 }
-                Some(head) => break head,
+                Some(head) => return Ok(head),
                 None => self.fill("head").await.map_err(exchange_failed)?,
             }
-        };
+        }
+    }
+
+    /// Reads the answer whole: the reply, and whether the connection may carry another request.
+    async fn read(&mut self, limit: &BodyLimit) -> Result<(Reply, bool), Broken> {
+        let head = self.read_head().await?;
         if let Framing::Length(length) = head.framing {
             limit.check_declared(Some(length))?;
         }
@@ -222,10 +260,7 @@ impl Wire {
             let read = self.stream.read(&mut bytes[filled..]).await.map_err(exchange_failed)?;
             bytes.truncate(filled + read);
             if read == 0 {
-                return Err(exchange_failed(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the connection closed before the answer's body was complete",
-                )));
+                return Err(exchange_failed(cut_short("body")));
             }
             meter.add(read).await?;
         }
@@ -255,8 +290,7 @@ impl Wire {
         meter.add(bytes.len()).await?;
         loop {
             self.buf.clear();
-            self.buf.reserve(READ_SIZE);
-            let read = self.stream.read_buf(&mut self.buf).await.map_err(exchange_failed)?;
+            let read = self.read_some().await.map_err(exchange_failed)?;
             if read == 0 {
                 return Ok(());
             }

@@ -301,3 +301,69 @@ async fn an_answer_given_before_the_body_was_read_is_taken_when_the_write_fails(
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!((reply.status, reply.bytes.as_slice()), (413, &b"too long"[..]));
 }
+
+#[tokio::test]
+async fn a_streamed_body_comes_piece_by_piece_and_its_connection_is_used_again_at_its_end() {
+    let (uri, accepted, _) = server(vec![
+        answer(&[
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+            b"6\r\ndata: \r\n",
+            b"3\r\none\r\n",
+            b"3\r\ntwo\r\n0\r\n\r\n",
+        ]),
+        answer(&[b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nab", b"cd", b"ef"]),
+    ])
+    .await;
+    let pool = pool();
+    let key = key(&uri);
+    let mut opened = stream::open(&pool, &key, &uri, HEAD, b"{}")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!((opened.status, opened.length), (200, None));
+    let mut pieces = Vec::new();
+    while let Some(piece) = opened.body.next().await {
+        pieces.push(String::from_utf8(piece.unwrap().to_vec()).unwrap());
+    }
+    assert!(pieces.len() >= 3, "pieces as they came: {pieces:?}");
+    assert_eq!(pieces.concat(), "data: onetwo");
+    assert_eq!(idle(&pool), 1, "read to its end: kept");
+
+    let mut opened = stream::open(&pool, &key, &uri, HEAD, b"{}")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(opened.length, Some(6));
+    let mut body = Vec::new();
+    while let Some(piece) = opened.body.next().await {
+        body.extend_from_slice(&piece.unwrap());
+    }
+    assert_eq!(body, b"abcdef");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_stream_cut_short_is_an_error_and_one_ended_by_the_close_is_whole() {
+    let (uri, _, _) = server(vec![closing(&[
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nab",
+    ])])
+    .await;
+    let pool = pool();
+    let mut opened = stream::open(&pool, &key(&uri), &uri, HEAD, b"{}").await.unwrap();
+    let mut error = None;
+    while let Some(piece) = opened.body.next().await {
+        if let Err(e) = piece {
+            error = Some(e);
+            break;
+        }
+    }
+    let error = error.expect("a stream cut short must fail");
+    assert!(error.to_string().contains("body was complete"), "{error}");
+
+    let (uri, _, _) = server(vec![closing(&[b"HTTP/1.1 200 OK\r\n\r\ndata: a\n\n", b"data: b\n\n"])]).await;
+    let mut opened = stream::open(&pool, &key(&uri), &uri, HEAD, b"{}").await.unwrap();
+    let mut body = Vec::new();
+    while let Some(piece) = opened.body.next().await {
+        body.extend_from_slice(&piece.unwrap());
+    }
+    assert_eq!(body, b"data: a\n\ndata: b\n\n");
+    assert_eq!(idle(&pool), 0);
+}
