@@ -6,8 +6,8 @@
 //! the request hands its message to and waits on, so every answer wakes two tasks and crosses
 //! a channel; with hyper's general buffers and its dispatch that was the largest single part
 //! of a short request's instructions (14,300 of 76,200). Here the request's own task writes
-//! and reads the socket. Streamed answers stay on hyper ([`super::pool`]), whose body the SSE
-//! parser reads and whose reads the kernel stamps.
+//! and reads the socket. A streamed answer's body is handed on as it arrives ([`stream`]); a
+//! streaming client's reads are stamped by the kernel ([`super::stamp`]).
 //!
 //! What is kept from hyper: a connection is used again only after an answer read to its end
 //! that does not close it (`Connection: close`, HTTP/1.0 without `keep-alive`, a body framed
