@@ -202,17 +202,10 @@ impl Chunked {
                         _ => return Err(invalid("a chunk size of the answer is not hexadecimal")),
                     }
                 }
-                State::Extension(value) => {
-                    self.overhead += 1;
-                    if self.overhead > MAX_CHUNK_OVERHEAD {
-                        return Err(invalid("the answer's chunk extensions are too long"));
-                    }
-                    match byte {
-                        b'\r' => State::SizeLf(value),
-                        b'\n' => return Err(invalid("a chunk size line of the answer ends without CR")),
-                        _ => State::Extension(value),
-                    }
-                }
+                State::Extension(value) => match self.line_byte(byte, "chunk extensions")? {
+                    true => State::SizeLf(value),
+                    false => State::Extension(value),
+                },
                 State::SizeLf(value) => match (byte, value) {
                     (b'\n', 0) => State::Trailer(false),
                     (b'\n', value) => State::Data(value),
@@ -226,17 +219,10 @@ impl Chunked {
                     b'\n' => State::Start,
                     _ => return Err(invalid("a chunk of the answer ends without CRLF")),
                 },
-                State::Trailer(seen) => {
-                    self.overhead += 1;
-                    if self.overhead > MAX_CHUNK_OVERHEAD {
-                        return Err(invalid("the answer's trailers are too long"));
-                    }
-                    match byte {
-                        b'\r' => State::TrailerLf(seen),
-                        b'\n' => return Err(invalid("a trailer line of the answer ends without CR")),
-                        _ => State::Trailer(true),
-                    }
-                }
+                State::Trailer(seen) => match self.line_byte(byte, "trailers")? {
+                    true => State::TrailerLf(seen),
+                    false => State::Trailer(true),
+                },
                 State::TrailerLf(seen) => match (byte, seen) {
                     (b'\n', false) => State::Done,
                     (b'\n', true) => State::Trailer(false),
@@ -246,6 +232,20 @@ impl Chunked {
             at += 1;
         }
         Ok(at)
+    }
+
+    /// One byte of an extension or a trailer line (`what`), counted against their limit:
+    /// whether it is the line's CR.
+    fn line_byte(&mut self, byte: u8, what: &str) -> io::Result<bool> {
+        self.overhead += 1;
+        if self.overhead > MAX_CHUNK_OVERHEAD {
+            return Err(invalid(format!("the answer's {what} are too long")));
+        }
+        match byte {
+            b'\r' => Ok(true),
+            b'\n' => Err(invalid(format!("a line of the answer's {what} ends without CR"))),
+            _ => Ok(false),
+        }
     }
 
     /// Whether the body ended (the last chunk and the trailers were read).

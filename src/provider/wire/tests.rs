@@ -302,6 +302,15 @@ async fn an_answer_given_before_the_body_was_read_is_taken_when_the_write_fails(
     assert_eq!((reply.status, reply.bytes.as_slice()), (413, &b"too long"[..]));
 }
 
+/// A streamed body read to its end.
+async fn read_to_end(body: &mut stream::Body) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while let Some(piece) = body.next().await {
+        bytes.extend_from_slice(&piece.unwrap_or_else(|e| panic!("{e}")));
+    }
+    bytes
+}
+
 #[tokio::test]
 async fn a_streamed_body_comes_piece_by_piece_and_its_connection_is_used_again_at_its_end() {
     let (uri, accepted, _) = server(vec![
@@ -332,11 +341,7 @@ async fn a_streamed_body_comes_piece_by_piece_and_its_connection_is_used_again_a
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(opened.length, Some(6));
-    let mut body = Vec::new();
-    while let Some(piece) = opened.body.next().await {
-        body.extend_from_slice(&piece.unwrap());
-    }
-    assert_eq!(body, b"abcdef");
+    assert_eq!(read_to_end(&mut opened.body).await, b"abcdef");
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
@@ -360,10 +365,6 @@ async fn a_stream_cut_short_is_an_error_and_one_ended_by_the_close_is_whole() {
 
     let (uri, _, _) = server(vec![closing(&[b"HTTP/1.1 200 OK\r\n\r\ndata: a\n\n", b"data: b\n\n"])]).await;
     let mut opened = stream::open(&pool, &key(&uri), &uri, HEAD, b"{}").await.unwrap();
-    let mut body = Vec::new();
-    while let Some(piece) = opened.body.next().await {
-        body.extend_from_slice(&piece.unwrap());
-    }
-    assert_eq!(body, b"data: a\n\ndata: b\n\n");
+    assert_eq!(read_to_end(&mut opened.body).await, b"data: a\n\ndata: b\n\n");
     assert_eq!(idle(&pool), 0);
 }
