@@ -129,13 +129,21 @@ impl<C: Reusable> Pool<C> {
 }
 
 #[cfg(test)]
-impl<C> Pool<C> {
+impl<C: Reusable> Pool<C> {
     /// The idle connections kept, of every target.
     pub fn idle_count(&self) -> usize {
         self.inner
             .idle
             .lock()
             .map_or(0, |idle| idle.iter().map(|(_, c)| c.len()).sum())
+    }
+
+    /// Whether every idle connection kept is known to be closed.
+    pub fn all_idle_closed(&self) -> bool {
+        self.inner
+            .idle
+            .lock()
+            .is_ok_and(|idle| idle.iter().flat_map(|(_, c)| c).all(|i| i.conn.is_closed()))
     }
 }
 

@@ -178,7 +178,15 @@ async fn connection_close_is_honoured_and_a_closed_idle_connection_replaced_with
     for n in 1..=3 {
         assert_eq!(body(&pool, &quiet).await, "ok");
         assert_eq!(quiet_accepted.load(Ordering::SeqCst), n);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Until the client's runtime has seen the close (5 s at most): the next request must
+        // not race the server's close, which no client can tell from a live connection.
+        for _ in 0..500 {
+            if pool.all_idle_closed() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(pool.all_idle_closed(), "the server's close was never seen");
     }
     assert_eq!(quiet_requests.lock().unwrap().len(), 3, "each request sent once");
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
