@@ -58,7 +58,7 @@ pub struct Endpoint {
     /// request's instructions); `None` where the base URL does not parse, which the request
     /// then reports.
     urls: std::sync::Arc<[Option<reqwest::Url>; ApiEndpoint::ALL.len()]>,
-    /// The same URLs as hyper's client takes them, for `http://` base URLs.
+    /// Where the exchange of sheepdog's own sends them, for `http://` base URLs.
     plain: std::sync::Arc<[Option<super::plain::Target>; ApiEndpoint::ALL.len()]>,
     /// `Authorization: Bearer <key>`, made once and marked sensitive (left out of debug
     /// output); `None` without a key or for a key no header can hold.

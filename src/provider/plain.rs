@@ -67,9 +67,10 @@ pub(super) fn from_env(pool: usize, stamp: bool) -> Option<PlainClient> {
     client(pool, stamp, |name| std::env::var(name).ok())
 }
 
-/// Where a plain-HTTP request to one endpoint goes, made once per endpoint with its URL:
-/// hyper's URI and the `Host` value. Built per request, they were a tenth of the request
-/// path's instructions (the URI parsed from text, the `Host` value formatted by hyper-util).
+/// Where a plain-HTTP request to one endpoint goes, made once per endpoint with its URL: the
+/// URI a connection goes to, the path and the `Host` value of the request's head. Built per
+/// request, they were a tenth of the request path's instructions (the URI parsed from text,
+/// the `Host` value formatted by hyper-util).
 #[derive(Debug, Clone)]
 pub(super) struct Target {
     /// The URL, for error messages.
@@ -114,9 +115,9 @@ impl Target {
         endpoint: &Endpoint,
         body: Bytes,
         timeout: Duration,
-    ) -> Result<wire::stream::Opened, RequestError> {
+    ) -> Result<wire::Opened, RequestError> {
         let head = self.head(endpoint, "text/event-stream", body.len());
-        wire::stream::open(client, &self.key, &self.uri, &head, &body)
+        wire::open(client, &self.key, &self.uri, &head, &body)
             .await
             .map_err(|broken| self.broken(broken, endpoint, timeout))
     }

@@ -218,7 +218,7 @@ mod tests {
     async fn a_connection_whose_answer_was_not_read_to_its_end_is_not_reused() {
         let (uri, accepted) = server().await;
         let pool = pool(MAX_IDLE_TIME);
-        let opened = wire::stream::open(&pool, &key(&uri), &uri, HEAD, b"{}").await;
+        let opened = wire::open(&pool, &key(&uri), &uri, HEAD, b"{}").await;
         drop(opened.unwrap_or_else(|e| panic!("{e:?}")).body);
         exchange(&pool, &uri).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);

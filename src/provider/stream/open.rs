@@ -28,7 +28,7 @@ pub(super) enum Chunks {
     /// On sheepdog's own exchange: the body, when the request's time runs out, and the
     /// connection's clock of arrivals (when the kernel stamps them).
     Plain {
-        body: wire::stream::Body,
+        body: wire::body::Body,
         deadline: tokio::time::Instant,
         clock: Option<RxClock>,
     },

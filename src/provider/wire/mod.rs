@@ -6,8 +6,9 @@
 //! the request hands its message to and waits on, so every answer wakes two tasks and crosses
 //! a channel; with hyper's general buffers and its dispatch that was the largest single part
 //! of a short request's instructions (14,300 of 76,200). Here the request's own task writes
-//! and reads the socket. A streamed answer's body is handed on as it arrives ([`stream`]); a
-//! streaming client's reads are stamped by the kernel ([`super::stamp`]).
+//! and reads the socket. One reader of bodies ([`body`]) serves whole answers, read to their
+//! end, and streams, handed on as their bytes arrive; a streaming client's reads are stamped
+//! by the kernel ([`super::stamp`]).
 //!
 //! What is kept from hyper: a connection is used again only after an answer read to its end
 //! that does not close it (`Connection: close`, HTTP/1.0 without `keep-alive`, a body framed
@@ -18,8 +19,8 @@
 //! connection could not take (the write failed, so the server never read it whole) goes on
 //! another connection.
 
+pub(super) mod body;
 mod head;
-pub(super) mod stream;
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
@@ -32,7 +33,8 @@ use super::body::{BodyLimit, BodyMeter, SMALL_BODY};
 use super::pool::{Failure, Pool, Reusable};
 use super::stamp::{self, RxClock};
 use super::RequestError;
-use head::{invalid, Chunked, Framing, Head};
+use body::Body;
+use head::{Framing, Head};
 
 /// Bytes asked of the socket per read.
 const READ_SIZE: usize = 16 << 10;
@@ -89,8 +91,43 @@ fn cut_short(part: &str) -> io::Error {
     )
 }
 
+/// An answer as it starts: its head, and its body to be read.
+pub(in crate::provider) struct Opened {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// The body's declared length, if any.
+    pub length: Option<u64>,
+    pub body: Body,
+}
+
 /// Sends the request (`head`, then `body`) on a connection to `key` (a new one goes to
-/// `uri`) and reads its answer whole under `limit`.
+/// `uri`) and reads its answer's head; its body is read from [`Opened::body`].
+pub(in crate::provider) async fn open(
+    pool: &Pool<Wire>,
+    key: &Arc<str>,
+    uri: &hyper::Uri,
+    head: &[u8],
+    body: &[u8],
+) -> Result<Opened, Broken> {
+    let (mut conn, failed_write) = send(pool, key, uri, head, body).await?;
+    let head = match conn.read_head().await {
+        Ok(head) => head,
+        Err(broken) => return Err(failed_write.map_or(broken, exchange_failed)),
+    };
+    let length = match head.framing {
+        Framing::Length(length) => Some(length),
+        Framing::Chunked | Framing::Close => None,
+    };
+    let keep_alive = head.keep_alive && failed_write.is_none();
+    Ok(Opened {
+        status: head.status,
+        headers: head.headers,
+        length,
+        body: Body::new(conn, pool, key, head.framing, head.len, keep_alive),
+    })
+}
+
+/// Sends the request and reads its answer whole under `limit` (see [`open`]).
 pub(super) async fn exchange(
     pool: &Pool<Wire>,
     key: &Arc<str>,
@@ -99,16 +136,25 @@ pub(super) async fn exchange(
     body: &[u8],
     limit: &BodyLimit,
 ) -> Result<Reply, Broken> {
-    let (mut conn, failed_write) = send(pool, key, uri, head, body).await?;
-    match conn.read(limit).await {
-        Ok((reply, reusable)) => {
-            if reusable && failed_write.is_none() {
-                pool.put(key, conn);
-            }
-            Ok(reply)
-        }
-        Err(broken) => Err(failed_write.map_or(broken, exchange_failed)),
+    let Opened {
+        status,
+        headers,
+        length,
+        mut body,
+    } = open(pool, key, uri, head, body).await?;
+    limit.check_declared(length)?;
+    let mut meter = limit.meter();
+    let small = length.map_or(0, |length| length.min(SMALL_BODY));
+    let mut bytes = Vec::with_capacity(usize::try_from(small).unwrap_or(0));
+    while let Some(read) = body.next_into(&mut bytes).await {
+        meter.add(read.map_err(exchange_failed)?).await?;
     }
+    Ok(Reply {
+        status,
+        headers,
+        bytes,
+        meter,
+    })
 }
 
 /// Writes the request on a connection to `key`: the connection, and the write's error when it
@@ -210,92 +256,6 @@ impl Wire {
                 Some(head) => return Ok(head),
                 None => self.fill("head").await.map_err(exchange_failed)?,
             }
-        }
-    }
-
-    /// Reads the answer whole: the reply, and whether the connection may carry another request.
-    async fn read(&mut self, limit: &BodyLimit) -> Result<(Reply, bool), Broken> {
-        let head = self.read_head().await?;
-        if let Framing::Length(length) = head.framing {
-            limit.check_declared(Some(length))?;
-        }
-        let mut meter = limit.meter();
-        let mut bytes = Vec::new();
-        let clean_end = match head.framing {
-            Framing::Length(length) => self.read_length(head.len, length, &mut bytes, &mut meter).await?,
-            Framing::Chunked => self.read_chunked(head.len, &mut bytes, &mut meter).await?,
-            Framing::Close => {
-                self.read_to_close(head.len, &mut bytes, &mut meter).await?;
-                false
-            }
-        };
-        let reply = Reply {
-            status: head.status,
-            headers: head.headers,
-            bytes,
-            meter,
-        };
-        Ok((reply, head.keep_alive && clean_end))
-    }
-
-    /// A body of `length` bytes from `at` in `buf`: whether nothing followed it.
-    async fn read_length(
-        &mut self,
-        at: usize,
-        length: u64,
-        bytes: &mut Vec<u8>,
-        meter: &mut BodyMeter,
-    ) -> Result<bool, Broken> {
-        // `check_declared` held it under the limit, which a `usize` holds on 64-bit machines.
-        let length = usize::try_from(length).map_err(|_| exchange_failed(invalid("the answer is too long")))?;
-        let have = &self.buf[at..];
-        let clean_end = have.len() <= length;
-        let have = &have[..have.len().min(length)];
-        bytes.reserve_exact(length.min(SMALL_BODY as usize));
-        bytes.extend_from_slice(have);
-        meter.add(have.len()).await?;
-        while bytes.len() < length {
-            let filled = bytes.len();
-            bytes.resize(filled + (length - filled).min(READ_SIZE * 4), 0);
-            let read = self.stream.read(&mut bytes[filled..]).await.map_err(exchange_failed)?;
-            bytes.truncate(filled + read);
-            if read == 0 {
-                return Err(exchange_failed(cut_short("body")));
-            }
-            meter.add(read).await?;
-        }
-        Ok(clean_end)
-    }
-
-    /// A chunked body from `at` in `buf`: whether nothing followed it.
-    async fn read_chunked(&mut self, at: usize, bytes: &mut Vec<u8>, meter: &mut BodyMeter) -> Result<bool, Broken> {
-        let mut chunked = Chunked::default();
-        let mut from = at;
-        loop {
-            let before = bytes.len();
-            let taken = chunked.decode(&self.buf[from..], bytes).map_err(exchange_failed)?;
-            meter.add(bytes.len() - before).await?;
-            if chunked.done() {
-                return Ok(from + taken == self.buf.len());
-            }
-            self.buf.clear();
-            from = 0;
-            self.fill("body").await.map_err(exchange_failed)?;
-        }
-    }
-
-    /// A body that ends with the connection, from `at` in `buf`.
-    async fn read_to_close(&mut self, at: usize, bytes: &mut Vec<u8>, meter: &mut BodyMeter) -> Result<(), Broken> {
-        bytes.extend_from_slice(&self.buf[at..]);
-        meter.add(bytes.len()).await?;
-        loop {
-            self.buf.clear();
-            let read = self.read_some().await.map_err(exchange_failed)?;
-            if read == 0 {
-                return Ok(());
-            }
-            bytes.extend_from_slice(&self.buf);
-            meter.add(read).await?;
         }
     }
 }

@@ -311,7 +311,7 @@ async fn an_answer_given_before_the_body_was_read_is_taken_when_the_write_fails(
 }
 
 /// A streamed body read to its end.
-async fn read_to_end(body: &mut stream::Body) -> Vec<u8> {
+async fn read_to_end(body: &mut body::Body) -> Vec<u8> {
     let mut bytes = Vec::new();
     while let Some(piece) = body.next().await {
         bytes.extend_from_slice(&piece.unwrap_or_else(|e| panic!("{e}")));
@@ -333,7 +333,7 @@ async fn a_streamed_body_comes_piece_by_piece_and_its_connection_is_used_again_a
     .await;
     let pool = pool();
     let key = key(&uri);
-    let mut opened = stream::open(&pool, &key, &uri, HEAD, b"{}")
+    let mut opened = open(&pool, &key, &uri, HEAD, b"{}")
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!((opened.status, opened.length), (200, None));
@@ -345,7 +345,7 @@ async fn a_streamed_body_comes_piece_by_piece_and_its_connection_is_used_again_a
     assert_eq!(pieces.concat(), "data: onetwo");
     assert_eq!(idle(&pool), 1, "read to its end: kept");
 
-    let mut opened = stream::open(&pool, &key, &uri, HEAD, b"{}")
+    let mut opened = open(&pool, &key, &uri, HEAD, b"{}")
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(opened.length, Some(6));
@@ -360,7 +360,7 @@ async fn a_stream_cut_short_is_an_error_and_one_ended_by_the_close_is_whole() {
     ])])
     .await;
     let pool = pool();
-    let mut opened = stream::open(&pool, &key(&uri), &uri, HEAD, b"{}").await.unwrap();
+    let mut opened = open(&pool, &key(&uri), &uri, HEAD, b"{}").await.unwrap();
     let mut error = None;
     while let Some(piece) = opened.body.next().await {
         if let Err(e) = piece {
@@ -372,7 +372,7 @@ async fn a_stream_cut_short_is_an_error_and_one_ended_by_the_close_is_whole() {
     assert!(error.to_string().contains("body was complete"), "{error}");
 
     let (uri, _, _) = server(vec![closing(&[b"HTTP/1.1 200 OK\r\n\r\ndata: a\n\n", b"data: b\n\n"])]).await;
-    let mut opened = stream::open(&pool, &key(&uri), &uri, HEAD, b"{}").await.unwrap();
+    let mut opened = open(&pool, &key(&uri), &uri, HEAD, b"{}").await.unwrap();
     assert_eq!(read_to_end(&mut opened.body).await, b"data: a\n\ndata: b\n\n");
     assert_eq!(idle(&pool), 0);
 }

@@ -1,29 +1,19 @@
-//! A streamed answer on the exchange: its head read, its body handed on as the bytes arrive.
-//! The request's task reads the socket itself, so each read wakes one task (hyper woke its
-//! connection's task and then the request's); the connection's reads are stamped by the
-//! kernel when the client streams ([`super::super::stamp`]).
+//! An answer's body as its bytes arrive, framed by its length, its chunks or the connection's
+//! close: read whole by [`super::exchange`], handed on chunk by chunk for a stream
+//! ([`super::open`]). The request's task reads the socket itself, so each read wakes one task;
+//! a streaming client's reads are stamped by the kernel ([`super::super::stamp`]).
 
 use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use reqwest::header::HeaderMap;
 
 use super::head::{Chunked, Framing};
-use super::{cut_short, exchange_failed, send, Broken, Pool, Wire};
+use super::{cut_short, Pool, Wire};
 use crate::provider::stamp::RxClock;
 
-/// A streamed answer as it starts: its head, and its body to be read.
-pub(in crate::provider) struct Opened {
-    pub status: u16,
-    pub headers: HeaderMap,
-    /// The body's declared length, if any.
-    pub length: Option<u64>,
-    pub body: Body,
-}
-
 /// A body being read. Its connection goes back to the pool once the body has been read to its
-/// end; a body dropped before (a time-out, a broken stream) closes it.
+/// end; a body dropped before (a time-out, a limit, a broken stream) closes it.
 pub(in crate::provider) struct Body {
     conn: Option<Wire>,
     pool: Pool<Wire>,
@@ -41,40 +31,32 @@ enum State {
     Close,
 }
 
-/// Sends the request and reads its answer's head.
-pub(in crate::provider) async fn open(
-    pool: &Pool<Wire>,
-    key: &Arc<str>,
-    uri: &hyper::Uri,
-    head: &[u8],
-    body: &[u8],
-) -> Result<Opened, Broken> {
-    let (mut conn, failed_write) = send(pool, key, uri, head, body).await?;
-    let head = match conn.read_head().await {
-        Ok(head) => head,
-        Err(broken) => return Err(failed_write.map_or(broken, exchange_failed)),
-    };
-    let (framing, length) = match head.framing {
-        Framing::Length(length) => (State::Length(length), Some(length)),
-        Framing::Chunked => (State::Chunked(Chunked::default()), None),
-        Framing::Close => (State::Close, None),
-    };
-    Ok(Opened {
-        status: head.status,
-        headers: head.headers,
-        length,
-        body: Body {
+impl Body {
+    /// The body framed by `framing` that starts at `at` in `conn`'s buffer; `keep_alive` when
+    /// the connection may carry another request after it.
+    pub(super) fn new(
+        conn: Wire,
+        pool: &Pool<Wire>,
+        key: &Arc<str>,
+        framing: Framing,
+        at: usize,
+        keep_alive: bool,
+    ) -> Body {
+        let framing = match framing {
+            Framing::Length(length) => State::Length(length),
+            Framing::Chunked => State::Chunked(Chunked::default()),
+            Framing::Close => State::Close,
+        };
+        Body {
             conn: Some(conn),
             pool: pool.clone(),
             key: key.clone(),
-            from: head.len,
+            from: at,
             framing,
-            keep_alive: head.keep_alive && failed_write.is_none(),
-        },
-    })
-}
+            keep_alive,
+        }
+    }
 
-impl Body {
     /// The clock of the connection's reads, when the kernel stamps them.
     pub fn clock(&self) -> Option<RxClock> {
         self.conn.as_ref().and_then(|conn| conn.clock.clone())
@@ -82,6 +64,12 @@ impl Body {
 
     /// The body's next bytes as they arrived; `None` at its end.
     pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        let mut data = Vec::new();
+        Some(self.next_into(&mut data).await?.map(|_| data.into()))
+    }
+
+    /// Appends the body's next bytes, as they arrived, to `out`: how many; `None` at its end.
+    pub async fn next_into(&mut self, out: &mut Vec<u8>) -> Option<io::Result<usize>> {
         loop {
             let conn = self.conn.as_mut()?;
             let pending = &conn.buf[self.from..];
@@ -94,21 +82,21 @@ impl Body {
                 State::Length(left) => {
                     if !pending.is_empty() {
                         let take = pending.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                        let bytes = Bytes::copy_from_slice(&pending[..take]);
+                        out.extend_from_slice(&pending[..take]);
                         self.from += take;
                         *left -= take as u64;
-                        return Some(Ok(bytes));
+                        return Some(Ok(take));
                     }
                 }
                 State::Chunked(chunked) => {
-                    let mut data = Vec::new();
-                    let taken = match chunked.decode(pending, &mut data) {
+                    let before = out.len();
+                    let taken = match chunked.decode(pending, out) {
                         Ok(taken) => taken,
                         Err(e) => return Some(Err(self.broken(e))),
                     };
                     self.from += taken;
-                    if !data.is_empty() {
-                        return Some(Ok(data.into()));
+                    if out.len() > before {
+                        return Some(Ok(out.len() - before));
                     }
                     if chunked.done() {
                         let clean = taken == pending.len();
@@ -118,9 +106,9 @@ impl Body {
                 }
                 State::Close => {
                     if !pending.is_empty() {
-                        let bytes = Bytes::copy_from_slice(pending);
-                        self.from += bytes.len();
-                        return Some(Ok(bytes));
+                        out.extend_from_slice(pending);
+                        self.from += pending.len();
+                        return Some(Ok(pending.len()));
                     }
                 }
             }
