@@ -50,6 +50,25 @@ fn jsonl(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Long prompts: 50 lines of about 400 KB, a long-context bench's input.
+    let long = dir.path().join("long.jsonl");
+    let words = ["alpha ", "river ", "stone ", "light ", "cloud "]
+        .concat()
+        .repeat(16_000);
+    let text: String = (0..50)
+        .map(|i| format!("{{\"id\":\"long-{i}\",\"messages\":[{{\"role\":\"user\",\"content\":\"{i} {words}\"}}]}}\n"))
+        .collect();
+    std::fs::write(&long, text).expect("write long input");
+    let mut group = c.benchmark_group("reader_long");
+    group.throughput(Throughput::Bytes(
+        std::fs::metadata(&long).map(|m| m.len()).unwrap_or(0),
+    ));
+    group.sample_size(20);
+    group.bench_function("50_lines_of_400kb", |b| {
+        b.iter(|| Reader::open(&long).expect("open").filter(|e| e.is_ok()).count())
+    });
+    group.finish();
 }
 
 /// A streamed answer of `chunks` content chunks, a usage chunk and `[DONE]`, as the server

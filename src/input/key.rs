@@ -91,21 +91,12 @@ pub fn owns_line(shard: Shard, bytes: &[u8], line: u64) -> bool {
 /// Non-blank lines of the input that belong to `shard`: the progress total and the figure
 /// unsent items are counted against. One streaming pass; only the ids are parsed.
 pub fn count_shard_lines(path: &std::path::Path, shard: Shard) -> std::io::Result<u64> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path)?;
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    let (mut buffer, mut line, mut owned) = (Vec::with_capacity(4096), 0u64, 0u64);
-    loop {
-        buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
-            return Ok(owned);
-        }
-        line += 1;
-        if buffer.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        owned += u64::from(owns_line(shard, &buffer, line));
+    let mut lines = super::Lines::new(std::fs::File::open(path)?);
+    let mut owned = 0u64;
+    while let Some((line, bytes)) = lines.next_filled()? {
+        owned += u64::from(owns_line(shard, bytes, line));
     }
+    Ok(owned)
 }
 
 #[cfg(test)]

@@ -16,13 +16,13 @@ mod parse;
 
 mod idset;
 mod key;
+pub mod lines;
 mod repeats;
 mod source;
 pub mod table;
 pub mod template;
 
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::record::Rejected;
@@ -34,6 +34,7 @@ use crate::provider::ApiEndpoint;
 pub use source::{is_stdin, is_streamed, Tally};
 
 use idset::IdSet;
+use lines::Lines;
 pub use repeats::Repeats;
 
 /// One valid input line, ready to send.
@@ -86,9 +87,7 @@ pub enum InputError {
 /// pipe, read once) it grows by about 8 bytes per item ([`IdSet`]), never with line length.
 pub struct Reader {
     path: PathBuf,
-    lines: BufReader<Tally>,
-    line: u64,
-    buffer: Vec<u8>,
+    lines: Lines<Tally>,
     seen: Seen,
     /// Lines of other shards are skipped unparsed (see [`crate::shard`]).
     shard: Option<crate::shard::Shard>,
@@ -103,9 +102,7 @@ impl Reader {
         let input = source::open(path)?;
         Ok(Reader {
             path: path.to_path_buf(),
-            lines: BufReader::with_capacity(256 * 1024, Tally::new(input)),
-            line: 0,
-            buffer: Vec::with_capacity(4096),
+            lines: Lines::new(Tally::new(input)),
             seen: Seen::All(IdSet::default()),
             shard: None,
             short: ApiEndpoint::Chat,
@@ -155,11 +152,11 @@ impl Reader {
 
     /// Lines read so far (blank lines included: the number of the last line read).
     pub fn line(&self) -> u64 {
-        self.line
+        self.lines.number()
     }
 
     /// Bytes read from the input so far: ahead of the lines returned by up to the read buffer
-    /// (256 KiB).
+    /// (256 KiB, or the longest line's size).
     pub fn bytes_read(&self) -> u64 {
         self.lines.get_ref().size()
     }
@@ -167,29 +164,21 @@ impl Reader {
     /// The next entry, `Ok(None)` at the end of the file.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, InputError> {
         loop {
-            self.buffer.clear();
-            let read = self
-                .lines
-                .read_until(b'\n', &mut self.buffer)
-                .map_err(|source| InputError::Read {
-                    path: self.path.clone(),
-                    line: self.line,
-                    source,
-                })?;
-            if read == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            if self.buffer.iter().all(|b| b.is_ascii_whitespace()) {
+            let (line, bytes) = match self.lines.next_filled() {
+                Ok(Some(next)) => next,
+                Ok(None) => return Ok(None),
+                Err(source) => {
+                    return Err(InputError::Read {
+                        path: self.path.clone(),
+                        line: self.lines.number(),
+                        source,
+                    })
+                }
+            };
+            if self.shard.is_some_and(|shard| !owns_line(shard, bytes, line)) {
                 continue;
             }
-            if self
-                .shard
-                .is_some_and(|shard| !owns_line(shard, &self.buffer, self.line))
-            {
-                continue;
-            }
-            let entry = match parse_line_for(&self.buffer, self.line, self.short) {
+            let entry = match parse_line_for(bytes, line, self.short) {
                 Ok(item) => {
                     if self.seen.insert(id_hash(&item.id)) {
                         Entry::Item(item)
@@ -197,7 +186,7 @@ impl Reader {
                         Entry::Rejected(Rejected {
                             reason: format!("id {:?} repeats an earlier line's id", item.id),
                             id: Some(item.id),
-                            line: self.line,
+                            line,
                         })
                     }
                 }

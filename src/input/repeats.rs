@@ -13,7 +13,6 @@
 //! used for a pipe, which is read once): the same 64-bit hash, compared exactly.
 
 use std::collections::HashSet;
-use std::io::BufRead;
 use std::path::Path;
 
 use super::{id_hash, line_key};
@@ -42,19 +41,10 @@ impl Repeats {
         let file = std::fs::File::open(path)?;
         let size = file.metadata()?.len();
         let mut filter = Filter::new(size);
-        let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
-        let (mut buffer, mut line) = (Vec::with_capacity(4096), 0u64);
+        let mut lines = super::Lines::new(file);
         let mut candidates = HashSet::new();
-        loop {
-            buffer.clear();
-            if reader.read_until(b'\n', &mut buffer)? == 0 {
-                break;
-            }
-            line += 1;
-            if buffer.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            let key = line_key(&buffer, line);
+        while let Some((line, bytes)) = lines.next_filled()? {
+            let key = line_key(bytes, line);
             if shard.is_some_and(|shard| shard.count > 1 && !shard.owns_key(key.as_str())) {
                 continue;
             }

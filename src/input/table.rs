@@ -298,22 +298,14 @@ fn read_csv(input: Box<dyn std::io::Read + Send>, delimiter: u8, out: &mut Outpu
 }
 
 fn read_jsonl(input: Box<dyn std::io::Read + Send>, out: &mut Output<'_>) -> Result<(), TableError> {
-    let mut reader = BufReader::with_capacity(256 * 1024, input);
-    let mut buffer = Vec::with_capacity(4096);
-    let mut line = 0u64;
+    let mut lines = super::Lines::new(input);
     loop {
-        buffer.clear();
-        let read = reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|e| out.row_error(line + 1, format!("cannot read: {e}")))?;
-        if read == 0 {
-            return Ok(());
-        }
-        line += 1;
-        if buffer.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        let text = std::str::from_utf8(&buffer).map_err(|e| out.row_error(line, format!("not valid UTF-8 ({e})")))?;
+        let (line, bytes) = match lines.next_filled() {
+            Ok(Some(next)) => next,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(out.row_error(lines.number() + 1, format!("cannot read: {e}"))),
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| out.row_error(line, format!("not valid UTF-8 ({e})")))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let row = match serde_json::from_str::<Value>(text.trim()) {
             Ok(Value::Object(row)) => row,
