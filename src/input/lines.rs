@@ -3,16 +3,23 @@
 //! `BufReader::read_until` copies every line out of its buffer into the caller's. A 400 KB
 //! prompt was read by the kernel into the buffer, copied into the line, then parsed into its
 //! string and written into its request: three copies of the prompt before the socket's. Here a
-//! line is a slice of the buffer the kernel wrote into. The buffer grows to hold the longest
-//! line; the start of a line that a read cut is moved to the front before the next read, the
-//! only other copy, and only of what that read brought of it. Newlines are found with `memchr`'s
-//! vector search.
+//! line is a slice of the buffer the kernel wrote into. The start of a line that a read cut is
+//! moved to the front before the next read, the only other copy. So that this stays a small
+//! part of a line, the buffer holds [`LINES_AHEAD`] of the longest lines met (up to
+//! [`AHEAD_AT_MOST`]): one line in that many is cut, half of it moved on average. Newlines are
+//! found with `memchr`'s vector search.
 
 use std::io::{ErrorKind, Read};
 use std::ops::Range;
 
 /// The first size of the buffer; it doubles while a line does not fit.
 const FIRST: usize = 256 * 1024;
+
+/// The buffer grows to hold this many of the longest lines met...
+const LINES_AHEAD: usize = 8;
+
+/// ...as long as that is at most this many bytes (a line longer than that still fits).
+const AHEAD_AT_MOST: usize = 16 * 1024 * 1024;
 
 pub struct Lines<R> {
     inner: R,
@@ -24,6 +31,11 @@ pub struct Lines<R> {
     done: bool,
     /// Lines returned so far, blank ones included.
     number: u64,
+    /// The longest line returned so far.
+    longest: usize,
+    /// Bytes moved to the front of the buffer so far.
+    #[cfg(test)]
+    moved: usize,
 }
 
 impl<R: Read> Lines<R> {
@@ -35,6 +47,9 @@ impl<R: Read> Lines<R> {
             end: 0,
             done: false,
             number: 0,
+            longest: 0,
+            #[cfg(test)]
+            moved: 0,
         }
     }
 
@@ -79,12 +94,18 @@ impl<R: Read> Lines<R> {
             }
             if self.start > 0 {
                 self.buffer.copy_within(self.start..self.end, 0);
+                #[cfg(test)]
+                {
+                    self.moved += self.end - self.start;
+                }
                 self.end -= self.start;
                 searched -= self.start;
                 self.start = 0;
             }
-            if self.end == self.buffer.len() {
-                self.buffer.resize(2 * self.buffer.len(), 0);
+            let ahead = (LINES_AHEAD * self.longest).min(AHEAD_AT_MOST);
+            if self.end == self.buffer.len() || self.buffer.len() < ahead {
+                let size = (2 * self.buffer.len()).max(ahead.next_power_of_two());
+                self.buffer.resize(size, 0);
             }
             match self.inner.read(&mut self.buffer[self.end..]) {
                 Ok(0) => self.done = true,
@@ -98,7 +119,9 @@ impl<R: Read> Lines<R> {
     /// Takes `buffer[start..end]` as the next line.
     fn take(&mut self, end: usize) -> Range<usize> {
         self.number += 1;
-        std::mem::replace(&mut self.start, end)..end
+        let start = std::mem::replace(&mut self.start, end);
+        self.longest = self.longest.max(end - start);
+        start..end
     }
 }
 
@@ -183,6 +206,26 @@ mod tests {
             (&b"short\n"[..], &b"x\n"[..], &b"end"[..])
         );
         assert!(all[1] == first && all[3] == second, "the long lines are whole");
+    }
+
+    #[test]
+    fn lines_of_a_long_context_are_rarely_cut_by_a_read() {
+        let mut line = vec![b'x'; 300_000];
+        line.push(b'\n');
+        let lines_in = 40;
+        let mut lines = Lines::new(Pieces {
+            bytes: line.repeat(lines_in),
+            at: 0,
+            sizes: vec![usize::MAX],
+            turn: 0,
+        });
+        assert_eq!(all_lines(&mut lines).len(), lines_in);
+        assert!(
+            lines.buffer.len() >= LINES_AHEAD * line.len(),
+            "the buffer holds several lines"
+        );
+        let per_line = lines.moved as f64 / (lines_in * line.len()) as f64;
+        assert!(per_line < 0.2, "{per_line:.2} of each line was moved");
     }
 
     #[test]
