@@ -19,6 +19,7 @@ pub mod input;
 pub mod job;
 pub mod json_map;
 pub mod json_text;
+pub mod lines;
 pub mod load;
 pub mod logging;
 pub mod merge;

@@ -19,6 +19,7 @@ const ORDER: &[&str] = &[
     "record",
     "json_text",
     "json_map",
+    "lines",
     "tokens",
     "exit",
     "logging",

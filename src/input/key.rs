@@ -91,7 +91,7 @@ pub fn owns_line(shard: Shard, bytes: &[u8], line: u64) -> bool {
 /// Non-blank lines of the input that belong to `shard`: the progress total and the figure
 /// unsent items are counted against. One streaming pass; only the ids are parsed.
 pub fn count_shard_lines(path: &std::path::Path, shard: Shard) -> std::io::Result<u64> {
-    let mut lines = super::Lines::new(std::fs::File::open(path)?);
+    let mut lines = crate::lines::Lines::new(std::fs::File::open(path)?);
     let mut owned = 0u64;
     while let Some((line, bytes)) = lines.next_filled()? {
         owned += u64::from(owns_line(shard, bytes, line));

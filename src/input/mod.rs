@@ -16,7 +16,6 @@ mod parse;
 
 mod idset;
 mod key;
-pub mod lines;
 mod repeats;
 mod source;
 pub mod table;
@@ -33,8 +32,8 @@ pub use parse::{parse_line, parse_line_for, LineFormat};
 use crate::provider::ApiEndpoint;
 pub use source::{is_stdin, is_streamed, Tally};
 
+use crate::lines::Lines;
 use idset::IdSet;
-use lines::Lines;
 pub use repeats::Repeats;
 
 /// One valid input line, ready to send.
@@ -156,7 +155,7 @@ impl Reader {
     }
 
     /// Bytes read from the input so far: ahead of the lines returned by up to the read buffer
-    /// (256 KiB, or the longest line's size).
+    /// (256 KiB, or room for eight of the longest lines, up to 16 MiB; see [`crate::lines`]).
     pub fn bytes_read(&self) -> u64 {
         self.lines.get_ref().size()
     }

@@ -41,7 +41,7 @@ impl Repeats {
         let file = std::fs::File::open(path)?;
         let size = file.metadata()?.len();
         let mut filter = Filter::new(size);
-        let mut lines = super::Lines::new(file);
+        let mut lines = crate::lines::Lines::new(file);
         let mut candidates = HashSet::new();
         while let Some((line, bytes)) = lines.next_filled()? {
             let key = line_key(bytes, line);

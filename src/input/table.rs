@@ -298,7 +298,7 @@ fn read_csv(input: Box<dyn std::io::Read + Send>, delimiter: u8, out: &mut Outpu
 }
 
 fn read_jsonl(input: Box<dyn std::io::Read + Send>, out: &mut Output<'_>) -> Result<(), TableError> {
-    let mut lines = super::Lines::new(input);
+    let mut lines = crate::lines::Lines::new(input);
     loop {
         let (line, bytes) = match lines.next_filled() {
             Ok(Some(next)) => next,

@@ -3,7 +3,7 @@
 //! moved onto the merged time axis. Streamed: memory does not grow with the files.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,24 +19,16 @@ pub fn append_lines(from: &Path, name: &str, out: &mut BufWriter<File>) -> io::R
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
     };
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buffer = Vec::with_capacity(4096);
-    let mut lines = 0;
-    loop {
-        use io::BufRead;
-        buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
-            return Ok(lines);
+    let mut lines = crate::lines::Lines::new(file);
+    let mut written = 0;
+    while let Some((_, line)) = lines.next_filled()? {
+        out.write_all(line)?;
+        if line.last() != Some(&b'\n') {
+            out.write_all(b"\n")?;
         }
-        if buffer.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        if buffer.last() != Some(&b'\n') {
-            buffer.push(b'\n');
-        }
-        out.write_all(&buffer)?;
-        lines += 1;
+        written += 1;
     }
+    Ok(written)
 }
 
 /// Appends the rows of `from/requests.csv` to `out` with `offset` added to `sent_at_ms`.
@@ -57,4 +49,28 @@ pub fn append_requests(from: &Path, offset: Duration, out: &mut csv::Writer<BufW
         out.serialize(&row).map_err(io::Error::other)?;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_appended_whole_without_blank_ones_and_each_ends_with_a_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("results.jsonl"),
+            "{\"a\":1}\n\n  \n{\"b\":2}\n{\"c\":3}",
+        )
+        .unwrap();
+        let path = dir.path().join("merged.jsonl");
+        let mut out = BufWriter::new(File::create(&path).unwrap());
+        assert_eq!(append_lines(dir.path(), "results.jsonl", &mut out).unwrap(), 3);
+        assert_eq!(append_lines(dir.path(), "missing.jsonl", &mut out).unwrap(), 0);
+        drop(out);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"
+        );
+    }
 }

@@ -16,7 +16,7 @@ mod sidecar;
 mod view;
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -189,21 +189,14 @@ fn read_lines(path: &Path, mut each: impl FnMut(&[u8], bool)) -> std::io::Result
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buffer = Vec::with_capacity(64 * 1024);
-    loop {
-        buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
-            return Ok(());
+    let mut lines = crate::lines::Lines::new(file);
+    while let Some(line) = lines.next_line()? {
+        match line.strip_suffix(b"\n") {
+            Some(line) => each(line, true),
+            None => each(line, false),
         }
-        let complete = buffer.last() == Some(&b'\n');
-        let line = if complete {
-            &buffer[..buffer.len() - 1]
-        } else {
-            &buffer[..]
-        };
-        each(line, complete);
     }
+    Ok(())
 }
 
 fn truncate(path: &Path, len: u64) -> std::io::Result<()> {
