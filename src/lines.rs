@@ -66,6 +66,11 @@ impl<R: Read> Lines<R> {
         self.number
     }
 
+    /// Bytes read from the input and not yet returned as lines.
+    pub fn ahead(&self) -> usize {
+        self.end - self.start
+    }
+
     /// The next line, with its `\n` when it has one (the last line may not); `None` at the end.
     pub fn next_line(&mut self) -> std::io::Result<Option<&[u8]>> {
         Ok(self.next_range()?.map(|range| &self.buffer[range]))

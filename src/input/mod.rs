@@ -154,10 +154,11 @@ impl Reader {
         self.lines.number()
     }
 
-    /// Bytes read from the input so far: ahead of the lines returned by up to the read buffer
-    /// (256 KiB, or room for eight of the longest lines, up to 16 MiB; see [`crate::lines`]).
-    pub fn bytes_read(&self) -> u64 {
-        self.lines.get_ref().size()
+    /// Bytes of the input's lines returned so far, blank and skipped ones included. The read
+    /// buffer holds more (up to eight of the longest lines, see [`crate::lines`]); a batch is
+    /// bounded by what it holds, so that is not counted.
+    pub fn bytes_taken(&self) -> u64 {
+        self.lines.get_ref().size() - self.lines.ahead() as u64
     }
 
     /// The next entry, `Ok(None)` at the end of the file.

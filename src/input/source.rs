@@ -57,12 +57,12 @@ impl Tally {
         self.hasher.get_or_insert_with(Sha256::new);
     }
 
-    /// Bytes read, and their SHA-256 in hex when hashing.
     /// Bytes read so far.
     pub fn size(&self) -> u64 {
         self.size
     }
 
+    /// Bytes read, and their SHA-256 in hex when hashing.
     pub fn fingerprint(&self) -> (u64, Option<String>) {
         let hex = self.hasher.as_ref().map(|h| {
             h.clone().finalize().iter().fold(String::with_capacity(64), |mut s, b| {

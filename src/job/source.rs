@@ -73,21 +73,21 @@ pub fn read_input(
         // line is always there, so a partial batch waits only while the run has lines enough.
         let size = if hashing { 1 } else { BATCH };
         let mut batch = Vec::with_capacity(size);
-        let mut from = reader.bytes_read();
+        let mut from = reader.bytes_taken();
         while let Some(entry) = reader.next() {
             let failed = entry.is_err();
             batch.push(entry);
-            let bytes = reader.bytes_read().saturating_sub(from);
+            let bytes = reader.bytes_taken().saturating_sub(from);
             batch = if full(batch.len(), bytes, size) || failed {
                 if entries_tx.blocking_send(batch).is_err() || failed {
                     return;
                 }
-                from = reader.bytes_read();
+                from = reader.bytes_taken();
                 Vec::with_capacity(size)
             } else {
                 match entries_tx.try_send(batch) {
                     Ok(()) => {
-                        from = reader.bytes_read();
+                        from = reader.bytes_taken();
                         Vec::with_capacity(size)
                     }
                     Err(mpsc::error::TrySendError::Full(batch)) => batch,
@@ -292,8 +292,8 @@ mod tests {
             sizes.push(batch.len());
         }
         assert_eq!(sizes.iter().sum::<usize>(), 100, "{sizes:?}");
-        // 300 KB a line: a mebibyte is 4 lines, and the read buffer may add one.
-        assert!(sizes.iter().all(|&n| n <= 5), "{sizes:?}");
+        // 300 KB a line: a mebibyte is 4 lines, however far ahead the read buffer holds.
+        assert!(sizes.iter().all(|&n| n <= 4), "{sizes:?}");
         assert!(sizes.len() > BATCHES, "{sizes:?}");
     }
 }
