@@ -14,6 +14,24 @@ use sheepdog::MockConfig;
 
 const KEY_ENV: &str = "SHEEPDOG_TEST_KEY";
 
+/// Waits until process `pid` has its SIGTERM handler in place (signal 15 is bit 14 of `SigCgt`
+/// in `/proc/PID/status`): a signal sent before would end it by the default action.
+async fn catches_sigterm(pid: u32) {
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_secs(30) {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok());
+        if caught.is_some_and(|mask| mask & (1 << 14) != 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("process {pid} never installed a SIGTERM handler");
+}
+
 /// `sheepdog run INPUT --config job.toml --out run --quiet` with stdin piped, not yet fed.
 fn spawn(scratch: &Scratch, input: &str, extra: &[&str]) -> std::process::Child {
     let mut args = vec!["run", input, "--config", "job.toml", "--out", "run", "--quiet"];
@@ -145,7 +163,7 @@ async fn a_fifo_is_read_in_one_pass_and_sigterm_ends_a_run_waiting_on_one() {
     let fifo = scratch.path().join("never.fifo");
     rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).expect("mkfifo");
     let child = spawn(&scratch, fifo.to_str().expect("utf-8"), &[]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    catches_sigterm(child.id()).await;
     let started = Instant::now();
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -68,10 +68,13 @@ async fn a_dead_endpoint_stops_the_run_within_seconds_and_stays_resumable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_port_stops_the_run_within_seconds() {
-    // A port that was free a moment ago: nothing listens there.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let base_url = format!("http://{}/v1", listener.local_addr().expect("address"));
-    drop(listener);
+    // A port bound but not listening: connections are refused, and no other test's server can
+    // take the port while the run tries it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind loopback");
+    let base_url = format!("http://{}/v1", socket.local_addr().expect("address"));
     let (folder, finished, took) = run_at(&base_url, 200, "", "k").await;
     finished.assert_code(3);
     assert!(took < Duration::from_secs(30), "took {took:?}");
@@ -84,6 +87,7 @@ async fn a_closed_port_stops_the_run_within_seconds() {
     let folder = folder.expect("the run folder is written");
     assert!(folder.summary_u64("/totals/requests") < 50);
     assert_eq!(folder.summary_u64("/totals/failed"), 0);
+    drop(socket);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -123,9 +123,17 @@ async fn a_batch_goes_through_its_statuses_and_answers_every_line_once() {
     let batch_id = batch["id"].as_str().expect("id");
     assert!(batch_id.starts_with("batch_"), "{batch_id}");
     let (done, seen) = wait(&client, &server, batch_id).await;
-    assert_eq!(seen.first().map(String::as_str), Some("validating"));
+    // The polls may miss a short status on a busy machine; what they saw comes in order, and
+    // the batch's own stamps show it went through every status.
+    let order = ["validating", "in_progress", "finalizing", "completed"];
+    let mut statuses = order.iter();
+    assert!(seen.iter().all(|s| statuses.any(|o| o == s)), "{seen:?} out of order");
     assert_eq!(seen.last().map(String::as_str), Some("completed"));
-    assert!(seen.contains(&"finalizing".to_string()), "{seen:?}");
+    let stamps: Vec<u64> = ["created_at", "in_progress_at", "finalizing_at", "completed_at"]
+        .iter()
+        .map(|key| done[key].as_u64().unwrap_or_else(|| panic!("{key} not set: {done}")))
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
     assert_eq!(
         done["request_counts"],
         json!({"total": 10, "completed": 10, "failed": 0})

@@ -117,7 +117,8 @@ async fn stream_without_include_usage_has_no_usage_chunk() {
 #[tokio::test]
 async fn stream_waits_ttft_then_itl_and_stays_in_flight() {
     let ttft = Duration::from_millis(60);
-    let itl = Duration::from_millis(10);
+    // Long enough that a client woken late for the first token still finds the stream open.
+    let itl = Duration::from_millis(100);
     let server = start(MockConfig {
         ttft: Latency::Fixed(ttft),
         itl: Latency::Fixed(itl),

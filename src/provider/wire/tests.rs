@@ -271,11 +271,13 @@ async fn a_large_request_body_is_written_whole() {
 
 #[tokio::test]
 async fn a_port_without_a_server_is_a_connect_failure() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let uri: hyper::Uri = format!("http://{}/v1", listener.local_addr().unwrap()).parse().unwrap();
-    drop(listener);
+    // Bound but not listening: refused, and no other test's server can take the port meanwhile.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let uri: hyper::Uri = format!("http://{}/v1", socket.local_addr().unwrap()).parse().unwrap();
     let failure = send(&pool(), &uri, &BodyLimit::default()).await.err().unwrap();
     assert!(matches!(failure, Broken::Failure(Failure::Connect(_))), "{failure:?}");
+    drop(socket);
 }
 
 #[tokio::test]
