@@ -191,15 +191,26 @@ with open(out, "w") as f, open(bodies_out, "w") as bodies:
                 json.dump(sent, b, **compact)
 EOF
 start_mock --ttft 0ms --itl 0ms --output-tokens 1000
+# cpu_time FILE COMMAND...: runs COMMAND and writes its CPU-seconds (user + sys, its children
+# included) to FILE, to the microsecond: GNU time prints hundredths, a tenth of a 500-request
+# run's 0.1 to 0.2 s. Returns COMMAND's exit code.
+cpu_time() {
+  python3 -c '
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write("%.6f\n" % (used.ru_utime + used.ru_stime))
+sys.exit(code)' "$@"
+}
 # CPU-seconds (user + sys) of `sheepdog bench` sending the first N lines. Printed as "CPU OK".
 # With a second argument L, the first L lines only, cycled (L=1: oha's very body each time).
 long_sheepdog() {
   local lines=${2:-$1}
   head -n "$lines" "$work/long.jsonl" > "$work/long-$1-$lines.jsonl"
-  OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench /usr/bin/time -f '%U %S' -o "$work/long-time" \
+  OPENAI_BASE_URL="$base_url" OPENAI_API_KEY=bench cpu_time "$work/long-time" \
     "$bin" bench --model gpt-4.1-mini --quiet --out "$work/long-$1-$lines" --input "$work/long-$1-$lines.jsonl" \
     --concurrency 32 --requests "$1" 2> "$work/long.log" || { echo "long-context bench failed:" >&2; tail -5 "$work/long.log" >&2; exit 1; }
-  echo "$(awk '{ print $1 + $2 }' "$work/long-time") $(json_number "$work/long-$1-$lines/summary.json" totals succeeded)"
+  echo "$(cat "$work/long-time") $(json_number "$work/long-$1-$lines/summary.json" totals succeeded)"
   rm -rf "$work/long-$1-$lines" "$work/long-$1-$lines.jsonl"
 }
 # oha's CPU-seconds for N requests: `long_oha N D` posts the first body N times, `long_oha N Z`
@@ -211,11 +222,11 @@ long_oha() {
     head -n "$1" "$work/long-bodies.jsonl" > "$work/long-bodies-$1.jsonl"
     body=(-Z "$work/long-bodies-$1.jsonl")
   fi
-  /usr/bin/time -f '%U %S' -o "$work/oha-time" oha -n "$1" -c 32 --no-tui --output-format json -m POST \
+  cpu_time "$work/oha-time" oha -n "$1" -c 32 --no-tui --output-format json -m POST \
     -H 'content-type: application/json' -H 'authorization: Bearer bench' "${body[@]}" \
     "$base_url/chat/completions" > "$work/oha-long.json"
   rm -f "$work/long-bodies-$1.jsonl"
-  awk '{ print $1 + $2 }' "$work/oha-time"
+  cat "$work/oha-time"
 }
 per_request() { awk -v t="$1" -v n="$2" 'BEGIN { printf "%.3f", t * 1000 / n }'; }
 result=$(long_sheepdog "$long")
