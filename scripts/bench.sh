@@ -35,6 +35,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=${QUICK:-0}
+rounds=$([ "$quick" = 1 ] && echo 1 || echo "${ROUNDS:-3}")
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number of rounds, 1 or more (got '$rounds')" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time not found: apt-get install time"; exit 1; }
 # `-Z` (a body per line of a file) is in oha 1.x; an older oha is replaced.
 if ! command -v oha >/dev/null || ! oha --help | grep -q -- '-Z <BODY_PATH_LINES>'; then
@@ -89,7 +91,6 @@ num() { printf "%.${2:-0}f" "$1"; }
 # taken per round (the two measured a few seconds apart) and the median of the rounds printed.
 start_mock --latency 0ms
 lines=100000
-rounds=$([ "$quick" = 1 ] && echo 1 || echo "${ROUNDS:-3}")
 prompts "$lines" "$work/in.jsonl"
 run_all=() oha_all=() ratios=()
 for ((round = 1; round <= rounds; round++)); do
